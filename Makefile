@@ -1,0 +1,125 @@
+# sampled: one Makefile for the daemon, the CLI, the tests and the demo.
+# Objects go to build/; generated protobuf-c code to build/gen/.  Quiet unless V=1.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+PKGS    := libunwind-generic libunwind libelf libdw libprotobuf-c
+
+Q := $(if $(V),,@)
+E := $(if $(V),@true,@echo)
+
+WARN   := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -fno-omit-frame-pointer $(WARN) $(SAN)
+CPPFLAGS += -D_GNU_SOURCE -I. -Icommon -Iproto -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDFLAGS += $(SAN)
+
+PROTOS     := $(wildcard proto/*.proto)
+PROTO_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H    := $(PROTO_C:.c=.h)
+
+COMMON_SRC := $(wildcard common/*.c) proto/wire.c
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+CLI_SRC    := $(filter-out cli/main.c,$(wildcard cli/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TARGET_SRC := $(wildcard tests/targets/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
+DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TARGET_BIN := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRC))
+
+all: $(BUILD)/sampled $(BUILD)/samplectl
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	$(E) "  PROTOC  $<"
+	$(Q)mkdir -p $(BUILD)/gen
+	$(Q)protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	$(E) "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -MMD -MP -c -o $@ $<
+
+$(BUILD)/%.o: %.c | $(PROTO_H)
+	$(E) "  CC      $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Unit tests reach into the modules they test.
+$(BUILD)/tests/unit/%.o: CPPFLAGS += -Idaemon -Icli
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/libdaemon.a: $(DAEMON_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/libcli.a: $(CLI_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/sampled: $(BUILD)/daemon/main.o $(BUILD)/libdaemon.a $(BUILD)/libcommon.a
+	$(E) "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/samplectl: $(BUILD)/cli/main.o $(BUILD)/libcli.a $(BUILD)/libcommon.a
+	$(E) "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libdaemon.a $(BUILD)/libcli.a $(BUILD)/libcommon.a
+	$(E) "  LD      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Test targets are real programs with known profiles; the unwinder must cope
+# with code built without frame pointers, so they are built that way.
+$(BUILD)/targets/%: tests/targets/%.c
+	$(E) "  CC      $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread -lm
+
+targets: $(TARGET_BIN)
+units: $(UNIT_BIN)
+
+# Build dependencies come from Debian; a fresh machine needs nothing by hand.
+DEB_PKGS := build-essential pkg-config libunwind-dev libelf-dev libdw-dev libprotobuf-c-dev \
+            protobuf-c-compiler libcmocka-dev protobuf-compiler elfutils linux-perf util-linux procps
+deps:
+	@if ! tests/have-deps.sh; then \
+	  echo "installing build dependencies: $(DEB_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS) >/dev/null; \
+	fi
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all units targets
+	$(Q)tests/run.sh $(BUILD)
+
+check-asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all units targets
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/run.sh build-asan
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all targets
+	$(Q)tests/demo.sh $(BUILD)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all targets
+	$(Q)tests/bench/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/sampled $(BUILD)/samplectl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/sampled.1 docs/samplectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all deps check check-asan demo bench install clean targets units
+.SECONDARY:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

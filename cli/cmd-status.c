@@ -1,0 +1,259 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "format.h"
+#include "mem.h"
+#include "wire.h"
+
+#define CMD_STATUS_LABEL "%-12s"
+
+static const struct option cmd_status_longopts[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Most sampled threads first; equal counts in tid order, so output is stable. */
+static int cmd_status_compare(const void *a, const void *b)
+{
+	const Sampled__ThreadStatus *x = *(Sampled__ThreadStatus *const *)a;
+	const Sampled__ThreadStatus *y = *(Sampled__ThreadStatus *const *)b;
+
+	if (x->samples != y->samples)
+		return x->samples > y->samples ? -1 : 1;
+	return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+/* The threads in display order, as a newly allocated copy of the pointer array. */
+static Sampled__ThreadStatus **cmd_status_sorted(const Sampled__Status *st)
+{
+	Sampled__ThreadStatus **threads = mem_calloc(st->n_threads + 1, sizeof(*threads));
+
+	if (st->n_threads > 0)
+		memcpy(threads, st->threads, st->n_threads * sizeof(*threads));
+	qsort(threads, st->n_threads, sizeof(*threads), cmd_status_compare);
+	return threads;
+}
+
+/* Prints the thread table with columns as wide as their widest cell. */
+static void cmd_status_threads(FILE *out, const Sampled__Status *st,
+			       Sampled__ThreadStatus **threads)
+{
+	int wtid = 3, wname = 4, wsamples = 7, n;
+	char share[FORMAT_BUF_SIZE], num[32], *name;
+
+	fprintf(out, CMD_STATUS_LABEL "%zu\n", "threads:", st->n_threads);
+	if (st->n_threads == 0)
+		return;
+	for (size_t i = 0; i < st->n_threads; i++) {
+		n = snprintf(num, sizeof(num), "%d", threads[i]->tid);
+		wtid = n > wtid ? n : wtid;
+		n = snprintf(num, sizeof(num), "%" PRIu64, threads[i]->samples);
+		wsamples = n > wsamples ? n : wsamples;
+		n = (int)strlen(threads[i]->name != NULL ? threads[i]->name : "");
+		wname = n > wname ? n : wname;
+	}
+	fprintf(out, "  %*s  %-*s  %*s  %6s\n", wtid, "TID", wname, "NAME", wsamples, "SAMPLES",
+		"SHARE");
+	for (size_t i = 0; i < st->n_threads; i++) {
+		name = format_printable(threads[i]->name);
+		fprintf(out, "  %*d  %-*s  %*" PRIu64 "  %6s%s\n", wtid, threads[i]->tid, wname,
+			name, wsamples, threads[i]->samples,
+			format_percent(share, sizeof(share), threads[i]->samples, st->samples),
+			threads[i]->exited ? "  exited" : "");
+		free(name);
+	}
+}
+
+/* The human-readable report; its exact layout is documented in the help text. */
+static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__ThreadStatus **threads,
+			    const char *socket)
+{
+	char a[FORMAT_BUF_SIZE], b[FORMAT_BUF_SIZE];
+	char *comm = format_printable(st->target_comm);
+	char *cmdline = format_printable(st->target_cmdline);
+	char *mode = format_printable(st->mode);
+	char *sampler = format_printable(st->sampler);
+	char *note = format_printable(st->sampler_note);
+
+	fprintf(out, CMD_STATUS_LABEL "%d (%s)\n", "target:", st->target_pid,
+		comm[0] != '\0' ? comm : "?");
+	fprintf(out, CMD_STATUS_LABEL "%s\n", "command:",
+		cmdline[0] != '\0' ? cmdline : "(unknown)");
+	fprintf(out, CMD_STATUS_LABEL "%s\n", "state:", format_target_state(a, sizeof(a), st));
+	fprintf(out, CMD_STATUS_LABEL "%s\n", "mode:", mode[0] != '\0' ? mode : "-");
+	fprintf(out, CMD_STATUS_LABEL "%s%s%s%s\n", "sampler:", sampler[0] != '\0' ? sampler : "-",
+		note[0] != '\0' ? " (" : "", note, note[0] != '\0' ? ")" : "");
+	fprintf(out, CMD_STATUS_LABEL "%u Hz\n", "rate:", st->rate_hz);
+	fprintf(out, CMD_STATUS_LABEL "%s\n", "uptime:", format_duration(a, sizeof(a), st->uptime_ns));
+	fprintf(out, CMD_STATUS_LABEL "%" PRIu64 "\n", "samples:", st->samples);
+	fprintf(out, CMD_STATUS_LABEL "%" PRIu64 "\n", "lost:", st->lost_samples);
+	fprintf(out, CMD_STATUS_LABEL "%" PRIu64 " (%s of samples)\n", "truncated:",
+		st->truncated_samples,
+		format_percent(a, sizeof(a), st->truncated_samples, st->samples));
+	fprintf(out, CMD_STATUS_LABEL "%d\n", "daemon pid:", st->daemon_pid);
+	fprintf(out, CMD_STATUS_LABEL "%s (%s of uptime)\n", "daemon cpu:",
+		format_duration(a, sizeof(a), st->daemon_cpu_ns),
+		format_percent(b, sizeof(b), st->daemon_cpu_ns, st->uptime_ns));
+	fprintf(out, CMD_STATUS_LABEL "%s\n", "daemon rss:",
+		format_size(a, sizeof(a), st->daemon_rss_bytes));
+	fprintf(out, CMD_STATUS_LABEL "%s\n", "socket:", socket);
+	fputc('\n', out);
+	cmd_status_threads(out, st, threads);
+	free(comm);
+	free(cmdline);
+	free(mode);
+	free(sampler);
+	free(note);
+}
+
+/* Writes one "key": "string" member of the JSON object. */
+static void cmd_status_json_str(FILE *out, const char *key, const char *value)
+{
+	fprintf(out, "  \"%s\": ", key);
+	format_json_string(out, value);
+	fputs(",\n", out);
+}
+
+/* Writes one "key": number member of the JSON object. */
+static void cmd_status_json_u64(FILE *out, const char *key, uint64_t value)
+{
+	fprintf(out, "  \"%s\": %" PRIu64 ",\n", key, value);
+}
+
+/* The same facts as one JSON object, raw units (ns, bytes) for programs. */
+static void cmd_status_json(FILE *out, const Sampled__Status *st, Sampled__ThreadStatus **threads,
+			    const char *socket)
+{
+	int exited = st->state == SAMPLED__TARGET_STATE__TARGET_EXITED;
+	int known = exited && st->exit_status_known;
+	const char *state = st->state == SAMPLED__TARGET_STATE__TARGET_RUNNING ? "running" :
+		exited ? "exited" : "unknown";
+	char a[FORMAT_BUF_SIZE];
+
+	fputs("{\n", out);
+	fprintf(out, "  \"target_pid\": %d,\n", st->target_pid);
+	cmd_status_json_str(out, "target_comm", st->target_comm);
+	cmd_status_json_str(out, "target_cmdline", st->target_cmdline);
+	cmd_status_json_str(out, "state", state);
+	cmd_status_json_str(out, "state_text", format_target_state(a, sizeof(a), st));
+	fprintf(out, "  \"exit_status_known\": %s,\n", known ? "true" : "false");
+	if (known && st->exit_signal == 0)
+		fprintf(out, "  \"exit_code\": %d,\n", st->exit_code);
+	else
+		fputs("  \"exit_code\": null,\n", out);
+	if (known && st->exit_signal != 0)
+		fprintf(out, "  \"exit_signal\": %d,\n", st->exit_signal);
+	else
+		fputs("  \"exit_signal\": null,\n", out);
+	cmd_status_json_str(out, "mode", st->mode);
+	cmd_status_json_str(out, "sampler", st->sampler);
+	cmd_status_json_str(out, "sampler_note", st->sampler_note);
+	cmd_status_json_u64(out, "rate_hz", st->rate_hz);
+	cmd_status_json_u64(out, "started_unix_ns", st->started_unix_ns);
+	cmd_status_json_u64(out, "ended_unix_ns", st->ended_unix_ns);
+	cmd_status_json_u64(out, "uptime_ns", st->uptime_ns);
+	cmd_status_json_u64(out, "samples", st->samples);
+	cmd_status_json_u64(out, "lost_samples", st->lost_samples);
+	cmd_status_json_u64(out, "truncated_samples", st->truncated_samples);
+	fprintf(out, "  \"daemon_pid\": %d,\n", st->daemon_pid);
+	cmd_status_json_u64(out, "daemon_cpu_ns", st->daemon_cpu_ns);
+	cmd_status_json_u64(out, "daemon_rss_bytes", st->daemon_rss_bytes);
+	cmd_status_json_str(out, "socket_path", socket);
+	fputs("  \"threads\": [", out);
+	for (size_t i = 0; i < st->n_threads; i++) {
+		fprintf(out, "%s\n    {\"tid\": %d, \"name\": ", i > 0 ? "," : "", threads[i]->tid);
+		format_json_string(out, threads[i]->name);
+		fprintf(out, ", \"samples\": %" PRIu64 ", \"share\": %.4f, \"exited\": %s}",
+			threads[i]->samples,
+			st->samples > 0 ? (double)threads[i]->samples / (double)st->samples : 0.0,
+			threads[i]->exited ? "true" : "false");
+	}
+	fputs(st->n_threads > 0 ? "\n  ]\n}\n" : "]\n}\n", out);
+}
+
+/* Asks the daemon for its status and prints it as text or JSON. */
+static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct error *err = cmd_ctx_error(ctx);
+	struct client *c = cmd_ctx_client(ctx);
+	Sampled__Request req;
+	Sampled__StatusRequest status;
+	Sampled__Response *resp;
+	Sampled__ThreadStatus **threads;
+	const Sampled__Status *st;
+	const char *socket;
+
+	(void)argc;
+	(void)argv;
+	if (c == NULL)
+		return CMD_EXIT_ERROR;
+	wire_request_init(&req);
+	sampled__status_request__init(&status);
+	req.command_case = SAMPLED__REQUEST__COMMAND_STATUS;
+	req.status = &status;
+	resp = client_call(c, &req, err);
+	if (resp == NULL)
+		return CMD_EXIT_ERROR;
+	if (resp->status == NULL) {
+		error_set(err, 0, "the daemon sent an empty status");
+		client_response_free(resp);
+		return CMD_EXIT_ERROR;
+	}
+	st = resp->status;
+	socket = st->socket_path != NULL && st->socket_path[0] != '\0' ? st->socket_path :
+		client_path(c);
+	threads = cmd_status_sorted(st);
+	if (cmd_ctx_has(ctx, 'j'))
+		cmd_status_json(cmd_ctx_out(ctx), st, threads, socket);
+	else
+		cmd_status_text(cmd_ctx_out(ctx), st, threads, socket);
+	free(threads);
+	client_response_free(resp);
+	return CMD_EXIT_OK;
+}
+
+const struct cmd_entry cmd_status_entry = {
+	.name = "status",
+	.alias = "stat",
+	.args = "j",
+	.longopts = cmd_status_longopts,
+	.min_args = 0,
+	.max_args = 0,
+	.usage = "[-j | --json]",
+	.summary = "show a daemon's target, sampling counters and threads",
+	.help =
+	"Asks the daemon what it is profiling and how it is going, and prints:\n"
+	"the target (pid, command name, command line); its state (running, exited\n"
+	"with code N, killed by signal N, or exited with an unknown status); the\n"
+	"sampling mode and the sampler in use, with the daemon's note about it when\n"
+	"there is one (why it fell back from perf to ptrace, say); the sampling\n"
+	"rate; how long the daemon has been running; how many samples it took,\n"
+	"lost (the kernel's ring was full) and truncated (the stack could not be\n"
+	"followed to the thread's first frame, with their share of all samples);\n"
+	"the daemon's own pid, CPU time (and its share of the uptime) and resident\n"
+	"memory; the socket it listens on.  A table of the target's threads\n"
+	"follows, most sampled first: tid, name, samples, share of all samples,\n"
+	"and 'exited' for threads that are gone.\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json   print the same facts as one JSON object instead, with\n"
+	"               times in nanoseconds and sizes in bytes: target_pid,\n"
+	"               target_comm, target_cmdline, state (\"running\", \"exited\"\n"
+	"               or \"unknown\"), state_text, exit_status_known, exit_code\n"
+	"               and exit_signal (null unless known), mode, sampler,\n"
+	"               sampler_note, rate_hz, started_unix_ns, ended_unix_ns,\n"
+	"               uptime_ns, samples, lost_samples, truncated_samples,\n"
+	"               daemon_pid, daemon_cpu_ns, daemon_rss_bytes, socket_path,\n"
+	"               threads [{tid, name, samples, share (0..1), exited}]\n"
+	"\n"
+	"Examples:\n"
+	"  samplectl status\n"
+	"  samplectl --pid 4242 status --json | jq .samples\n"
+	"\n"
+	"Exit status: 0 when the daemon answered, 1 when there is no daemon to ask\n"
+	"or it did not answer (see --timeout), 2 on a usage error.\n",
+	.exec = cmd_status_exec,
+};

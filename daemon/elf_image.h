@@ -1,0 +1,100 @@
+#ifndef SAMPLED_ELF_IMAGE_H
+#define SAMPLED_ELF_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/*
+ * One ELF file, mapped read-only once and shared by every mapping of it
+ * (keyed in the cache by device+inode).  Parsing is defensive: a truncated
+ * or corrupt file yields an image with fewer capabilities (no symbols, no
+ * unwind tables), or fails to open, never a crash.  Only ELF files of the
+ * host's byte order are accepted; both ELFCLASS32 and ELFCLASS64 are.
+ *
+ * Lifetimes: every pointer an image hands out (path, name, file bytes,
+ * section data, symbol names) lives as long as the image, and images in a
+ * cache live until elf_cache_free.  A file truncated by someone else while
+ * it is mapped would raise SIGBUS on access; replaced files are fine (the
+ * old inode stays mapped).
+ */
+
+struct elf_image;
+struct elf_cache;
+struct symtab;
+
+struct elf_cache *elf_cache_new(void);
+/* Frees the cache and every image in it; accepts NULL. */
+void elf_cache_free(struct elf_cache *cache);
+/*
+ * Returns the image for (dev, ino), opening open_path on first use
+ * (open_path may differ from display_path: /proc/PID/root/..., map_files).
+ * The cache owns the image; NULL with err set when the file cannot be read
+ * as ELF.  Failures are remembered: a file that opened but is not usable
+ * ELF fails at once on every later call, whatever the path; a file that
+ * could not be opened (or whose inode is not ino: the path now names
+ * another file) fails at once when asked again through the same open_path,
+ * while another open_path (map_files) is still tried.  ino 0 means unknown:
+ * the entry is then keyed by display_path and the inode is not checked.
+ */
+struct elf_image *elf_cache_get(struct elf_cache *cache, const char *open_path,
+				const char *display_path, uint64_t dev, uint64_t ino,
+				struct error *err);
+/*
+ * Returns an image of ELF bytes read from memory (the vdso), sharing one
+ * image among callers that pass identical bytes; buf is copied.
+ */
+struct elf_image *elf_cache_get_memory(struct elf_cache *cache, const char *display_path,
+				       const void *buf, size_t size, struct error *err);
+/* The number of images the cache owns (failures not counted). */
+size_t elf_cache_count(const struct elf_cache *cache);
+
+/* Opens one file outside any cache (tests, tools); free with elf_image_free. */
+struct elf_image *elf_image_open(const char *path, struct error *err);
+/* Builds an image from ELF bytes in memory (copied), e.g. a vdso read from a target. */
+struct elf_image *elf_image_open_memory(const char *display_path, const void *buf, size_t size,
+					struct error *err);
+void elf_image_free(struct elf_image *img);
+
+const char *elf_image_path(const struct elf_image *img);
+/* The file's base name, as shown in trees ("libc.so.6"). */
+const char *elf_image_name(const struct elf_image *img);
+/* Raw bytes of the whole file. */
+const uint8_t *elf_image_data(const struct elf_image *img, size_t *size);
+/* Build-id note bytes, NULL when absent. */
+const uint8_t *elf_image_build_id(const struct elf_image *img, size_t *len);
+/* 1 for ET_EXEC (absolute addresses), 0 for ET_DYN. */
+int elf_image_is_exec(const struct elf_image *img);
+/* 1 for ELFCLASS64, 0 for ELFCLASS32 (the symbol entry layout). */
+int elf_image_is_64(const struct elf_image *img);
+/* Maps a file offset to the ELF virtual address through the PT_LOAD segments. */
+int elf_image_offset_to_vaddr(const struct elf_image *img, uint64_t off, uint64_t *vaddr);
+int elf_image_vaddr_to_offset(const struct elf_image *img, uint64_t vaddr, uint64_t *off);
+/*
+ * Finds a section by name; returns 0 and its address, file bytes and size,
+ * -1 when absent, without file bytes (SHT_NOBITS), compressed
+ * (SHF_COMPRESSED: the bytes would need inflating) or lying outside the file.
+ */
+int elf_image_section(const struct elf_image *img, const char *name, uint64_t *vaddr,
+		      const uint8_t **data, size_t *size);
+
+/* A section header as readers of symbol tables need it, checked against the file. */
+struct elf_image_shdr {
+	const char *name;	/* "" when the name is unreadable */
+	uint32_t type;		/* SHT_* */
+	uint32_t link;		/* sh_link: the string table of a symbol table */
+	uint64_t flags;		/* SHF_* */
+	uint64_t vaddr, size;	/* sh_addr, sh_size */
+	uint64_t entsize;
+	const uint8_t *data;	/* the section's bytes; NULL when not inside the file */
+};
+
+/* The number of section headers (0 when the table is absent or unreadable). */
+size_t elf_image_section_count(const struct elf_image *img);
+/* Section header idx (an st_shndx, sh_link...), or NULL when out of range. */
+const struct elf_image_shdr *elf_image_section_at(const struct elf_image *img, size_t idx);
+/* The image's symbol table, loaded on first use; never NULL (may be empty). */
+const struct symtab *elf_image_symtab(struct elf_image *img);
+
+#endif

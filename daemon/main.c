@@ -1,0 +1,486 @@
+/*
+ * sampled: the profiler daemon.  This file parses the command line and
+ * wires the modules together: the target, the event loop, the sampler, the
+ * profile it feeds, and the server that answers samplectl.  The wiring
+ * (struct daemon) is the only process-wide state.
+ */
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <elfutils/version.h>
+#include <libunwind.h>
+
+#include "log.h"
+#include "loop.h"
+#include "mem.h"
+#include "options.h"
+#include "paths.h"
+#include "perf_sampler.h"
+#include "procconn.h"
+#include "profile.h"
+#include "server.h"
+#include "service.h"
+#include "target.h"
+#include "unwind.h"
+
+#ifndef SAMPLED_VERSION
+#define SAMPLED_VERSION "0.1.0"
+#endif
+
+struct daemon {
+	struct options opt;
+	char *socket_path;
+	char *log_path;
+	FILE *log_file;
+	struct loop *loop;
+	struct target *target;
+	struct profile *profile;
+	struct perf_sampler *sampler;
+	struct procconn *procconn;	/* NULL without CAP_NET_ADMIN */
+	struct server *server;
+	struct service_parts parts;
+	int sigfd;
+	int ready_fd;		/* write end of the start-up pipe, -1 once ready */
+};
+
+static void on_sample(void *arg, const struct perf_sample *s)
+{
+	struct daemon *d = arg;
+
+	profile_sample(d->profile, s);
+}
+
+static void on_thread_start(void *arg, pid_t tid)
+{
+	struct daemon *d = arg;
+
+	profile_thread_start(d->profile, tid);
+}
+
+static void on_thread_exit(void *arg, pid_t tid)
+{
+	struct daemon *d = arg;
+
+	profile_thread_exit(d->profile, tid);
+}
+
+static void on_comm(void *arg, pid_t tid, const char *comm, int exec)
+{
+	struct daemon *d = arg;
+
+	if (exec)
+		profile_exec(d->profile);
+	profile_thread_name(d->profile, tid, comm);
+}
+
+static void on_mmap(void *arg, const struct perf_mmap_event *m)
+{
+	struct daemon *d = arg;
+
+	profile_mmap(d->profile, m);
+}
+
+static void on_lost(void *arg, uint64_t n)
+{
+	struct daemon *d = arg;
+
+	profile_lost(d->profile, n);
+}
+
+static const struct perf_sampler_ops sampler_ops = {
+	.sample = on_sample,
+	.thread_start = on_thread_start,
+	.thread_exit = on_thread_exit,
+	.comm = on_comm,
+	.mmap = on_mmap,
+	.lost = on_lost,
+};
+
+static void on_stop_request(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("stop requested by a client");
+	loop_stop(d->loop);
+}
+
+static int on_request(void *arg, const Sampled__Request *req, Sampled__Response *resp)
+{
+	struct daemon *d = arg;
+
+	return service_handle(&d->parts, req, resp);
+}
+
+static void on_response_sent(void *arg, Sampled__Response *resp)
+{
+	struct daemon *d = arg;
+
+	service_release(&d->parts, resp);
+}
+
+static const struct server_ops server_ops = {
+	.handle = on_request,
+	.release = on_response_sent,
+	.stop = on_stop_request,
+};
+
+static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)arg;
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("received signal %u (%s): shutting down", si.ssi_signo, strsignal((int)si.ssi_signo));
+	loop_stop(loop);
+}
+
+/* The target ended: read what its threads left in the rings, then keep serving. */
+static void on_target_exit(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct daemon *d = arg;
+	int status;
+
+	(void)events;
+	loop_del(loop, fd);
+	if (d->procconn != NULL && procconn_read(d->procconn, &status))
+		target_set_exit_status(d->target, status);
+	target_note_exit(d->target);
+	if (d->sampler != NULL) {
+		perf_sampler_drain(d->sampler);
+		perf_sampler_free(d->sampler);
+		d->sampler = NULL;
+		d->parts.sampler = NULL;
+	}
+	if (target_exit_status(d->target, &status))
+		log_info("target %d exited (wait status 0x%x); still serving its profile",
+			 (int)target_pid(d->target), status);
+	else
+		log_info("target %d exited; still serving its profile", (int)target_pid(d->target));
+}
+
+static void on_procconn(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct daemon *d = arg;
+	int status;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (procconn_read(d->procconn, &status))
+		target_set_exit_status(d->target, status);
+}
+
+/* Exit statuses come from the process connector where we may use it. */
+static void watch_exit_status(struct daemon *d)
+{
+	struct error err;
+
+	error_clear(&err);
+	d->procconn = procconn_open(d->opt.pid, &err);
+	if (d->procconn == NULL) {
+		log_info("%s: the target's exit status may stay unknown", err.msg);
+		return;
+	}
+	if (loop_add(d->loop, procconn_fd(d->procconn), EPOLLIN, on_procconn, d, &err) < 0) {
+		log_warn("%s", err.msg);
+		procconn_free(d->procconn);
+		d->procconn = NULL;
+	}
+}
+
+static void log_environment(void)
+{
+	struct utsname un;
+	char buf[32];
+	FILE *f;
+
+	if (uname(&un) == 0)
+		log_info("kernel %s %s", un.release, un.machine);
+	log_info("sampled %s, libunwind %d.%d, elfutils 0.%d, protobuf-c %s", SAMPLED_VERSION,
+		 UNW_VERSION_MAJOR, UNW_VERSION_MINOR, _ELFUTILS_VERSION,
+		 protobuf_c_version());
+	f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+	if (f != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			log_info("perf_event_paranoid %s", strtok(buf, "\n"));
+		fclose(f);
+	}
+	f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	if (f != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			log_info("ptrace_scope %s", strtok(buf, "\n"));
+		fclose(f);
+	} else {
+		log_info("ptrace_scope: no Yama on this kernel");
+	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Signals become loop events; SIGPIPE is ignored (writes use MSG_NOSIGNAL anyway). */
+static int setup_signals(struct daemon *d, struct error *err)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+		error_set(err, errno, "sigprocmask");
+		return -1;
+	}
+	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sigfd < 0) {
+		error_set(err, errno, "signalfd");
+		return -1;
+	}
+	return loop_add(d->loop, d->sigfd, EPOLLIN, on_signal, d, err);
+}
+
+/* Everything after the fork: socket, sampler, and the loop until stopped. */
+static int serve(struct daemon *d, struct error *err)
+{
+	struct perf_sampler_config cfg = {
+		.pid = d->opt.pid,
+		.rate_hz = d->opt.rate_hz,
+		.ring_bytes = d->opt.buffer_bytes,
+		.stack_bytes = d->opt.stack_bytes,
+		.regs_mask = UNWIND_REGS_MASK,
+	};
+
+	d->loop = loop_new(err);
+	if (d->loop == NULL)
+		return -1;
+	if (setup_signals(d, err) < 0)
+		return -1;
+	d->profile = profile_new(d->opt.pid, err);
+	if (d->profile == NULL)
+		return -1;
+	d->server = server_new(d->loop, d->socket_path, &server_ops, d, err);
+	if (d->server == NULL)
+		return -1;
+	d->sampler = perf_sampler_new(&cfg, d->loop, &sampler_ops, d, err);
+	if (d->sampler == NULL) {
+		error_prefix(err, "cannot sample pid %d: ", (int)d->opt.pid);
+		return -1;
+	}
+	watch_exit_status(d);
+	if (loop_add(d->loop, target_pidfd(d->target), EPOLLIN, on_target_exit, d, err) < 0)
+		return -1;
+	d->parts = (struct service_parts){
+		.target = d->target,
+		.profile = d->profile,
+		.sampler = d->sampler,
+		.socket_path = d->socket_path,
+		.mode = "cpu",
+		.sampler_name = "perf cpu-clock",
+		.rate_hz = d->opt.rate_hz,
+		.started_ns = target_now_ns(),
+		.started_mono_ns = mono_ns(),
+	};
+	log_info("attached to pid %d (%s) at %u Hz, %zu threads; serving %s", (int)d->opt.pid,
+		 target_comm(d->target), d->opt.rate_hz, perf_sampler_threads(d->sampler),
+		 d->socket_path);
+	if (d->ready_fd >= 0) {
+		if (write(d->ready_fd, "R", 1) != 1)
+			log_warn("telling the launcher we are ready: %s", strerror(errno));
+		close(d->ready_fd);
+		d->ready_fd = -1;
+	} else {
+		printf("%s\n", d->socket_path);
+		fflush(stdout);
+	}
+	return loop_run(d->loop, err);
+}
+
+static void teardown(struct daemon *d)
+{
+	perf_sampler_free(d->sampler);
+	server_free(d->server);
+	if (d->procconn != NULL)
+		loop_del(d->loop, procconn_fd(d->procconn));
+	procconn_free(d->procconn);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	loop_free(d->loop);
+	profile_free(d->profile);
+	target_free(d->target);
+	free(d->socket_path);
+	free(d->log_path);
+	if (d->log_file != NULL)
+		fclose(d->log_file);
+}
+
+/*
+ * In the background, the launcher waits on a pipe until the daemon serves
+ * (one byte 'R') or failed (the error text), so `sampled attach` returns
+ * only once samplectl can talk to it, and reports failures itself.
+ */
+static int launch_background(struct daemon *d, int *exit_code)
+{
+	char buf[600];
+	int fds[2];
+	ssize_t n;
+	pid_t child;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		fprintf(stderr, "sampled: pipe: %s\n", strerror(errno));
+		*exit_code = 1;
+		return 1;
+	}
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		fprintf(stderr, "sampled: fork: %s\n", strerror(errno));
+		*exit_code = 1;
+		return 1;
+	}
+	if (child == 0) {
+		close(fds[0]);
+		d->ready_fd = fds[1];
+		setsid();
+		return 0;
+	}
+	close(fds[1]);
+	do
+		n = read(fds[0], buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	if (n == 1 && buf[0] == 'R') {
+		printf("%s\n", d->socket_path);
+		*exit_code = 0;
+	} else if (n > 1) {
+		buf[n] = '\0';
+		fprintf(stderr, "sampled: %s\n", buf + 1);
+		*exit_code = 1;
+	} else {
+		fprintf(stderr, "sampled: the daemon exited during start-up (see %s)\n", d->log_path);
+		*exit_code = 1;
+	}
+	return 1;
+}
+
+/* Sends the daemon's standard streams to /dev/null and its log to the log file. */
+static int detach_stdio(struct daemon *d, struct error *err)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		error_set(err, errno, "/dev/null");
+		return -1;
+	}
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	if (d->log_file != NULL)
+		dup2(fileno(d->log_file), STDERR_FILENO);
+	else
+		dup2(fd, STDERR_FILENO);
+	close(fd);
+	return 0;
+}
+
+static int attach(struct daemon *d)
+{
+	struct error err;
+	char *dir;
+	int code, rc;
+
+	error_clear(&err);
+	d->target = target_open(d->opt.pid, &err);
+	if (d->target == NULL)
+		goto fail_early;
+	if (d->opt.socket_path != NULL) {
+		d->socket_path = mem_strdup(d->opt.socket_path);
+	} else {
+		dir = paths_socket_dir();
+		rc = paths_ensure_dir(dir, &err);
+		free(dir);
+		if (rc < 0)
+			goto fail_early;
+		d->socket_path = paths_default_socket(d->opt.pid);
+	}
+	if (d->opt.log_path != NULL)
+		d->log_path = mem_strdup(d->opt.log_path);
+	else if (!d->opt.foreground)
+		d->log_path = paths_log_for(d->socket_path);
+	if (d->log_path != NULL) {
+		d->log_file = fopen(d->log_path, "we");
+		if (d->log_file == NULL) {
+			error_set(&err, errno, "cannot open log file %s", d->log_path);
+			goto fail_early;
+		}
+		fchmod(fileno(d->log_file), 0600);
+	}
+	log_init(d->log_file, d->opt.log_level);
+	if (!d->opt.foreground && launch_background(d, &code))
+		return code;
+	log_environment();
+	if (!d->opt.foreground && detach_stdio(d, &err) < 0)
+		goto fail;
+	if (serve(d, &err) < 0)
+		goto fail;
+	log_info("daemon for pid %d stopping", (int)d->opt.pid);
+	return 0;
+fail:
+	log_error("%s", err.msg);
+	if (d->ready_fd >= 0) {
+		char msg[sizeof(err.msg) + 1];
+
+		msg[0] = 'E';
+		memcpy(msg + 1, err.msg, sizeof(err.msg));
+		if (write(d->ready_fd, msg, 1 + strlen(err.msg)) < 0)
+			log_warn("reporting the failure: %s", strerror(errno));
+	} else {
+		fprintf(stderr, "sampled: %s\n", err.msg);
+	}
+	return 1;
+fail_early:
+	fprintf(stderr, "sampled: %s\n", err.msg);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .sigfd = -1, .ready_fd = -1 };
+	struct error err;
+	int code;
+
+	error_clear(&err);
+	if (options_parse(argc, argv, &d.opt, &err) < 0) {
+		fprintf(stderr, "sampled: %s\nTry 'sampled --help'.\n", err.msg);
+		return 2;
+	}
+	switch (d.opt.command) {
+	case OPTIONS_HELP:
+		fputs(options_usage(d.opt.help_topic), stdout);
+		return 0;
+	case OPTIONS_VERSION:
+		printf("sampled %s\n", SAMPLED_VERSION);
+		return 0;
+	case OPTIONS_ATTACH:
+		break;
+	}
+	code = attach(&d);
+	teardown(&d);
+	return code;
+}

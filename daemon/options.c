@@ -1,0 +1,213 @@
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+
+static const char usage_main[] =
+	"Usage: sampled COMMAND [OPTIONS]\n"
+	"\n"
+	"sampled is a sampling profiler daemon.  It attaches to a running process,\n"
+	"samples its threads without stopping them, and serves what it collects\n"
+	"over a Unix socket to samplectl(1) while sampling goes on.\n"
+	"\n"
+	"Commands:\n"
+	"  attach PID     sample a running process (see 'sampled attach --help')\n"
+	"  help [COMMAND] show this text, or the usage of COMMAND\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help     show this text\n"
+	"  -V, --version  show the version\n"
+	"\n"
+	"Exit status: 0 on success, 1 on an error, 2 on a usage error.\n";
+
+static const char usage_attach[] =
+	"Usage: sampled attach [OPTIONS] PID\n"
+	"\n"
+	"Attach to the running process PID and sample the CPU time of all its\n"
+	"threads, including threads it starts later.  The daemon creates its\n"
+	"socket, prints the socket's path once it is ready, and goes on in the\n"
+	"background until 'samplectl stop', SIGTERM or SIGINT.  When the target\n"
+	"exits, the daemon keeps serving what it collected until it is stopped.\n"
+	"\n"
+	"Options:\n"
+	"  -r, --rate HZ          samples per second per thread on CPU (1-10000;\n"
+	"                         default 99)\n"
+	"  -s, --socket PATH      serve on PATH instead of the default\n"
+	"                         /run/sampled/PID.sock (root) or\n"
+	"                         $XDG_RUNTIME_DIR/sampled/PID.sock\n"
+	"  -f, --foreground       stay in the foreground and log to stderr\n"
+	"      --log FILE         write the log to FILE (default in the background:\n"
+	"                         the socket path with .log instead of .sock)\n"
+	"      --log-level LEVEL  debug, info (default), warn or error\n"
+	"      --buffer-size KIB  perf ring buffer per thread in KiB, a power of two\n"
+	"                         (default 1024)\n"
+	"      --stack-size BYTES user stack copied with each sample for unwinding,\n"
+	"                         a multiple of 8 up to 65528 (default 32768); deeper\n"
+	"                         stacks end in a [truncated] frame\n"
+	"  -h, --help             show this text\n"
+	"\n"
+	"Examples:\n"
+	"  sampled attach 4242 && samplectl status\n"
+	"  sampled attach --rate 999 --foreground $(pidof myserver)\n"
+	"\n"
+	"Exit status: 0 once the daemon serves, 1 if it could not attach (no such\n"
+	"process, permission denied, already attached), 2 on a usage error.\n";
+
+const char *options_usage(const char *topic)
+{
+	if (topic != NULL && strcmp(topic, "attach") == 0)
+		return usage_attach;
+	return usage_main;
+}
+
+/* Parses a whole decimal number in [min, max]. */
+static int parse_number(const char *s, unsigned long long min, unsigned long long max,
+			unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_attach(int argc, char **argv, struct options *o, struct error *err)
+{
+	enum { OPT_LOG = 256, OPT_LOG_LEVEL, OPT_BUFFER, OPT_STACK };
+	static const struct option longopts[] = {
+		{ "rate", required_argument, NULL, 'r' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "log", required_argument, NULL, OPT_LOG },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "buffer-size", required_argument, NULL, OPT_BUFFER },
+		{ "stack-size", required_argument, NULL, OPT_STACK },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long v;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:r:s:fh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			if (parse_number(optarg, 1, OPTIONS_MAX_RATE, &v) < 0) {
+				error_set(err, 0, "invalid rate '%s': expected 1 to %u samples per second",
+					  optarg, OPTIONS_MAX_RATE);
+				return -1;
+			}
+			o->rate_hz = (unsigned)v;
+			break;
+		case 's':
+			if (optarg[0] == '\0') {
+				error_set(err, 0, "empty socket path");
+				return -1;
+			}
+			o->socket_path = optarg;
+			break;
+		case 'f':
+			o->foreground = 1;
+			break;
+		case OPT_LOG:
+			o->log_path = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_parse(optarg, &o->log_level) < 0) {
+				error_set(err, 0, "invalid log level '%s': expected debug, info, warn or error",
+					  optarg);
+				return -1;
+			}
+			break;
+		case OPT_BUFFER:
+			if (parse_number(optarg, 8, 1u << 20, &v) < 0 || (v & (v - 1)) != 0) {
+				error_set(err, 0,
+					  "invalid buffer size '%s': expected a power of two from 8 to 1048576 KiB",
+					  optarg);
+				return -1;
+			}
+			o->buffer_bytes = (size_t)v << 10;
+			break;
+		case OPT_STACK:
+			if (parse_number(optarg, 8, OPTIONS_MAX_STACK, &v) < 0 || (v & 7) != 0) {
+				error_set(err, 0,
+					  "invalid stack size '%s': expected a multiple of 8 from 8 to %u bytes",
+					  optarg, OPTIONS_MAX_STACK);
+				return -1;
+			}
+			o->stack_bytes = (uint32_t)v;
+			break;
+		case 'h':
+			o->command = OPTIONS_HELP;
+			o->help_topic = "attach";
+			return 0;
+		case ':':
+			error_set(err, 0, "option '%s' needs a value", argv[optind - 1]);
+			return -1;
+		default:
+			error_set(err, 0, "unknown option '%s'", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind >= argc) {
+		error_set(err, 0, "attach needs the PID of the process to profile");
+		return -1;
+	}
+	if (argc - optind > 1) {
+		error_set(err, 0, "unexpected argument '%s' after the PID", argv[optind + 1]);
+		return -1;
+	}
+	if (parse_number(argv[optind], 1, INT_MAX, &v) < 0) {
+		error_set(err, 0, "invalid pid '%s': expected a positive number", argv[optind]);
+		return -1;
+	}
+	o->pid = (pid_t)v;
+	return 0;
+}
+
+int options_parse(int argc, char **argv, struct options *o, struct error *err)
+{
+	const char *cmd;
+
+	memset(o, 0, sizeof(*o));
+	o->rate_hz = OPTIONS_DEFAULT_RATE;
+	o->log_level = LOG_INFO;
+	o->buffer_bytes = OPTIONS_DEFAULT_BUFFER;
+	o->stack_bytes = OPTIONS_DEFAULT_STACK;
+	o->command = OPTIONS_HELP;
+	if (argc < 2) {
+		error_set(err, 0, "no command given");
+		return -1;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
+		return 0;
+	if (strcmp(cmd, "help") == 0) {
+		if (argc > 2 && strcmp(argv[2], "attach") != 0) {
+			error_set(err, 0, "no help on '%s': unknown command", argv[2]);
+			return -1;
+		}
+		o->help_topic = argc > 2 ? argv[2] : NULL;
+		return 0;
+	}
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+		o->command = OPTIONS_VERSION;
+		return 0;
+	}
+	if (strcmp(cmd, "attach") == 0) {
+		o->command = OPTIONS_ATTACH;
+		return parse_attach(argc - 1, argv + 1, o, err);
+	}
+	error_set(err, 0, "unknown command '%s'", cmd);
+	return -1;
+}

@@ -1,0 +1,86 @@
+#ifndef SAMPLED_PERF_SAMPLER_H
+#define SAMPLED_PERF_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "loop.h"
+
+/*
+ * On-CPU sampling with perf_event_open: one software cpu-clock event and one
+ * ring per thread of the target (inherit cannot be combined with a mmapped
+ * per-task ring), threads found at start in /proc/PID/task, later ones from
+ * FORK records and a periodic rescan.  The target is never stopped.
+ */
+
+/* One decoded PERF_RECORD_SAMPLE; pointers are valid during the callback only. */
+struct perf_sample {
+	pid_t pid, tid;
+	uint64_t time;		/* CLOCK_MONOTONIC ns */
+	uint64_t ip;
+	int user;		/* the tick hit user mode (else kernel) */
+	uint64_t callchain_nr;
+	const uint64_t *callchain;
+	uint64_t regs_abi;	/* 0: no user registers (e.g. a kernel thread) */
+	const uint64_t *regs;	/* packed in ascending bit order of regs_mask */
+	uint64_t regs_mask;
+	uint64_t stack_size;	/* bytes in stack[]; dyn_size of them are valid */
+	const uint8_t *stack;
+};
+
+struct perf_mmap_event {
+	pid_t pid, tid;
+	uint64_t start, len, pgoff;
+	uint32_t maj, min;
+	uint64_t ino;
+	uint32_t prot, flags;
+	const char *path;
+};
+
+struct perf_sampler_ops {
+	void (*sample)(void *arg, const struct perf_sample *s);
+	void (*thread_start)(void *arg, pid_t tid);
+	void (*thread_exit)(void *arg, pid_t tid);
+	void (*comm)(void *arg, pid_t tid, const char *comm, int exec);
+	void (*mmap)(void *arg, const struct perf_mmap_event *m);
+	void (*lost)(void *arg, uint64_t samples);
+};
+
+struct perf_sampler_config {
+	pid_t pid;
+	unsigned rate_hz;
+	size_t ring_bytes;	/* per thread, power of two, >= 2 pages */
+	uint32_t stack_bytes;	/* user stack copied per sample, 0 for none */
+	uint64_t regs_mask;	/* user registers copied per sample, 0 for none */
+};
+
+struct perf_sampler;
+
+/*
+ * Opens events on every current thread and starts sampling.  Fails (with
+ * the reason: paranoid level, seccomp, limits) only if no thread could be
+ * sampled at all.
+ */
+struct perf_sampler *perf_sampler_new(const struct perf_sampler_config *cfg, struct loop *loop,
+				      const struct perf_sampler_ops *ops, void *arg,
+				      struct error *err);
+/* Drains every ring, then closes all events; accepts NULL. */
+void perf_sampler_free(struct perf_sampler *s);
+/* Opens events for threads not yet sampled (called periodically and on FORK). */
+void perf_sampler_scan(struct perf_sampler *s);
+/* Reads every ring now. */
+void perf_sampler_drain(struct perf_sampler *s);
+/* Threads currently sampled. */
+size_t perf_sampler_threads(const struct perf_sampler *s);
+/* A sentence on any degradation ("kernel-mode ticks are not sampled ..."), or "". */
+const char *perf_sampler_note(const struct perf_sampler *s);
+/* Records the kernel reported as unreadable or malformed. */
+uint64_t perf_sampler_corrupt(const struct perf_sampler *s);
+
+/* Decodes a sample record; 0 on success, -1 when the record is malformed. */
+int perf_sample_parse(const void *rec, size_t size, uint64_t sample_type, uint64_t regs_mask,
+		      struct perf_sample *out);
+
+#endif

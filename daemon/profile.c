@@ -1,0 +1,294 @@
+#include <sys/sysmacros.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frames.h"
+#include "log.h"
+#include "maps.h"
+#include "mem.h"
+#include "profile.h"
+#include "target.h"
+#include "unwind.h"
+
+/* Deeper stacks end in a [truncated] frame. */
+#define MAX_DEPTH 1024
+/* A sample in no known mapping reloads the maps, at most this often. */
+#define RELOAD_INTERVAL_NS 1000000000ull
+
+struct profile {
+	pid_t pid;
+	uint64_t samples;
+	uint64_t lost;
+	uint64_t truncated;
+	struct elf_cache *elfs;
+	struct maps *maps;
+	struct unwinder *unwinder;
+	struct tree *tree;
+	struct frames *frames;
+	uint32_t frame_truncated, frame_unknown, frame_kernel;
+	uint64_t last_reload_ns;
+	uint64_t pcs[MAX_DEPTH];
+	uint32_t ids[MAX_DEPTH + 2];
+	struct profile_thread *threads;	/* in order of appearance */
+	size_t nthreads, cap;
+	/* tid -> index + 1 into threads; open addressing, 0 = empty */
+	uint32_t *index;
+	pid_t *index_tid;
+	size_t index_size;
+};
+
+static size_t slot_of(pid_t tid, size_t size)
+{
+	return ((uint32_t)tid * 2654435761u) & (size - 1);
+}
+
+static void index_put(struct profile *p, pid_t tid, uint32_t value)
+{
+	size_t i = slot_of(tid, p->index_size);
+
+	while (p->index[i] != 0)
+		i = (i + 1) & (p->index_size - 1);
+	p->index[i] = value;
+	p->index_tid[i] = tid;
+}
+
+static void index_grow(struct profile *p)
+{
+	size_t size = p->index_size ? p->index_size * 2 : 64;
+
+	free(p->index);
+	free(p->index_tid);
+	p->index = mem_calloc(size, sizeof(*p->index));
+	p->index_tid = mem_calloc(size, sizeof(*p->index_tid));
+	p->index_size = size;
+	for (size_t i = 0; i < p->nthreads; i++)
+		index_put(p, p->threads[i].tid, (uint32_t)i + 1);
+}
+
+/* The thread's record, created on first sight; samples can precede FORK. */
+static struct profile_thread *thread_get(struct profile *p, pid_t tid)
+{
+	struct profile_thread *th;
+	size_t i = slot_of(tid, p->index_size);
+
+	while (p->index[i] != 0) {
+		if (p->index_tid[i] == tid)
+			return &p->threads[p->index[i] - 1];
+		i = (i + 1) & (p->index_size - 1);
+	}
+	if ((p->nthreads + 1) * 2 > p->index_size)
+		index_grow(p);
+	p->threads = mem_grow(p->threads, &p->cap, p->nthreads + 1, sizeof(*p->threads));
+	th = &p->threads[p->nthreads++];
+	memset(th, 0, sizeof(*th));
+	th->tid = tid;
+	target_thread_name(p->pid, tid, th->name, sizeof(th->name));
+	index_put(p, tid, (uint32_t)p->nthreads);
+	if (th->name[0] != '\0')
+		tree_set_thread_name(p->tree, tid, th->name);
+	return th;
+}
+
+/* A frame that stands for what the unwinder could not see. */
+static uint32_t marker(struct tree *t, enum tree_kind kind, const char *name)
+{
+	struct tree_frame f = { .kind = kind, .function = name };
+
+	return tree_frame_id(t, &f);
+}
+
+static void add_markers(struct profile *p)
+{
+	p->frame_truncated = marker(p->tree, TREE_KIND_UNKNOWN, "[truncated]");
+	p->frame_unknown = marker(p->tree, TREE_KIND_UNKNOWN, "[unknown]");
+	p->frame_kernel = marker(p->tree, TREE_KIND_KERNEL, "[kernel]");
+}
+
+struct profile *profile_new(pid_t pid, struct error *err)
+{
+	struct profile *p = mem_zalloc(sizeof(*p));
+
+	p->pid = pid;
+	index_grow(p);
+	p->elfs = elf_cache_new();
+	p->maps = maps_new(pid, p->elfs);
+	if (maps_load(p->maps, err) < 0)
+		goto fail;
+	p->unwinder = unwind_new(p->maps, err);
+	if (p->unwinder == NULL)
+		goto fail;
+	p->tree = tree_new();
+	p->frames = frames_new(p->maps, p->tree);
+	add_markers(p);
+	return p;
+fail:
+	profile_free(p);
+	return NULL;
+}
+
+void profile_free(struct profile *p)
+{
+	if (p == NULL)
+		return;
+	frames_free(p->frames);
+	tree_free(p->tree);
+	unwind_free(p->unwinder);
+	maps_free(p->maps);
+	elf_cache_free(p->elfs);
+	free(p->threads);
+	free(p->index);
+	free(p->index_tid);
+	free(p);
+}
+
+void profile_thread_start(struct profile *p, pid_t tid)
+{
+	struct profile_thread *th = thread_get(p, tid);
+
+	th->exited = 0;
+}
+
+void profile_thread_exit(struct profile *p, pid_t tid)
+{
+	thread_get(p, tid)->exited = 1;
+}
+
+void profile_thread_name(struct profile *p, pid_t tid, const char *name)
+{
+	struct profile_thread *th = thread_get(p, tid);
+
+	strncpy(th->name, name, sizeof(th->name) - 1);
+	th->name[sizeof(th->name) - 1] = '\0';
+	tree_set_thread_name(p->tree, tid, th->name);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Code the maps do not know yet (a thread mapped it before we watched): reread them. */
+static void maybe_reload(struct profile *p, uint64_t ip)
+{
+	struct error err;
+	uint64_t now;
+
+	if (maps_find(p->maps, ip) != NULL)
+		return;
+	now = mono_ns();
+	if (now - p->last_reload_ns < RELOAD_INTERVAL_NS)
+		return;
+	p->last_reload_ns = now;
+	error_clear(&err);
+	if (maps_load(p->maps, &err) < 0)
+		log_debug("rereading maps: %s", err.msg);
+	else
+		unwind_flush(p->unwinder, 0, UINT64_MAX);
+}
+
+/*
+ * The stack goes into the tree root first.  A stack the unwinder could not
+ * follow to the thread's first frame still counts: it hangs under an
+ * explicit [truncated] or [unknown] root, so nothing is dropped silently.
+ * A tick that caught the thread in the kernel ends in a [kernel] leaf under
+ * the user stack that made the system call.
+ */
+void profile_sample(struct profile *p, const struct perf_sample *s)
+{
+	struct unwind_sample us;
+	enum unwind_end end = UNWIND_END_FAILED;
+	size_t n = 0, k = 0;
+
+	thread_get(p, s->tid)->samples++;
+	p->samples++;
+	if (s->regs != NULL) {
+		uint64_t mask = s->regs_mask;
+		size_t j = 0;
+
+		memset(us.regs, 0, sizeof(us.regs));
+		for (int bit = 0; bit < UNWIND_NREGS && mask != 0; bit++) {
+			if (mask & (1ull << bit)) {
+				us.regs[bit] = s->regs[j++];
+				mask &= ~(1ull << bit);
+			}
+		}
+		us.stack = s->stack;
+		us.stack_len = s->stack_size;
+		maybe_reload(p, us.regs[UNWIND_REG_IP]);
+		n = unwind_stack(p->unwinder, &us, p->pcs, MAX_DEPTH, &end);
+	}
+	if (end != UNWIND_END_ROOT) {
+		p->truncated++;
+		p->ids[k++] = end == UNWIND_END_FAILED && n <= 1 ? p->frame_unknown
+							       : p->frame_truncated;
+	}
+	while (n > 0)
+		p->ids[k++] = frames_id(p->frames, p->pcs[--n]);
+	if (!s->user)
+		p->ids[k++] = p->frame_kernel;
+	tree_add(p->tree, s->tid, p->ids, k, 1);
+}
+
+void profile_mmap(struct profile *p, const struct perf_mmap_event *m)
+{
+	uint32_t prot = 0;
+
+	if (m->prot & 1)
+		prot |= MAPS_PROT_READ;
+	if (m->prot & 2)
+		prot |= MAPS_PROT_WRITE;
+	if (m->prot & 4)
+		prot |= MAPS_PROT_EXEC;
+	maps_add(p->maps, m->start, m->len, m->pgoff, makedev(m->maj, m->min), m->ino, prot,
+		 m->path);
+	unwind_flush(p->unwinder, m->start, m->start + m->len);
+}
+
+void profile_exec(struct profile *p)
+{
+	struct error err;
+
+	error_clear(&err);
+	if (maps_load(p->maps, &err) < 0)
+		log_warn("rereading maps after exec: %s", err.msg);
+	unwind_flush(p->unwinder, 0, UINT64_MAX);
+}
+
+Sampled__Tree *profile_tree(const struct profile *p, const struct tree_query *q)
+{
+	return tree_to_message(p->tree, q);
+}
+
+uint64_t profile_truncated_samples(const struct profile *p)
+{
+	return p->truncated;
+}
+
+void profile_lost(struct profile *p, uint64_t n)
+{
+	p->lost += n;
+}
+
+uint64_t profile_samples(const struct profile *p)
+{
+	return p->samples;
+}
+
+uint64_t profile_lost_samples(const struct profile *p)
+{
+	return p->lost;
+}
+
+size_t profile_thread_count(const struct profile *p)
+{
+	return p->nthreads;
+}
+
+const struct profile_thread *profile_thread_at(const struct profile *p, size_t i)
+{
+	return i < p->nthreads ? &p->threads[i] : NULL;
+}

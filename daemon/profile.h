@@ -1,0 +1,52 @@
+#ifndef SAMPLED_PROFILE_H
+#define SAMPLED_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "perf_sampler.h"
+#include "tree.h"
+
+/*
+ * What the daemon has learnt about the target so far: samples per thread
+ * (with the threads' names), lost samples, and every sample turned into a
+ * stack in the call tree.  Samplers feed it; the service reads it.
+ */
+
+struct profile;
+
+struct profile_thread {
+	pid_t tid;
+	char name[16];
+	uint64_t samples;
+	int exited;
+};
+
+/* Reads the target's mappings; NULL with err set when they cannot be read. */
+struct profile *profile_new(pid_t pid, struct error *err);
+void profile_free(struct profile *p);
+
+void profile_thread_start(struct profile *p, pid_t tid);
+void profile_thread_exit(struct profile *p, pid_t tid);
+void profile_thread_name(struct profile *p, pid_t tid, const char *name);
+/* Unwinds, symbolizes and counts one sample. */
+void profile_sample(struct profile *p, const struct perf_sample *s);
+void profile_lost(struct profile *p, uint64_t n);
+/* A new executable mapping in the target. */
+void profile_mmap(struct profile *p, const struct perf_mmap_event *m);
+/* The target replaced its program (execve): every mapping is new. */
+void profile_exec(struct profile *p);
+/* The call tree so far, as a wire message (free with tree_message_free). */
+Sampled__Tree *profile_tree(const struct profile *p, const struct tree_query *q);
+
+uint64_t profile_samples(const struct profile *p);
+uint64_t profile_lost_samples(const struct profile *p);
+/* Samples whose stack could not be followed to the thread's first frame. */
+uint64_t profile_truncated_samples(const struct profile *p);
+size_t profile_thread_count(const struct profile *p);
+/* Threads in the order they were first seen. */
+const struct profile_thread *profile_thread_at(const struct profile *p, size_t i);
+
+#endif

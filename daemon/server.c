@@ -1,0 +1,451 @@
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "paths.h"
+#include "server.h"
+#include "wire.h"
+
+/* A client that does not read its replies is dropped past this backlog. */
+#define CLIENT_OUT_CAP ((size_t)2 * WIRE_MAX_FRAME)
+
+struct client {
+	struct server *srv;
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	struct wire_reader *in;
+	uint8_t *out;
+	size_t out_len, out_off, out_cap;
+	int closing;		/* close once the output is flushed */
+	int stop_after;		/* ask the daemon to stop once flushed */
+	int refused;		/* another user: the first request gets the refusal */
+	struct client *next;
+};
+
+struct server {
+	struct loop *loop;
+	const struct server_ops *ops;
+	void *arg;
+	char *path;
+	char *lock_path;
+	int listen_fd;
+	int lock_fd;
+	int accept_paused;	/* out of fds: accepting resumes when a client leaves */
+	struct client *clients;
+	size_t nclients;
+};
+
+static void client_close(struct client *c);
+
+static void listen_resume(struct server *srv)
+{
+	struct error err;
+
+	if (!srv->accept_paused)
+		return;
+	srv->accept_paused = 0;
+	if (loop_mod(srv->loop, srv->listen_fd, EPOLLIN, &err) < 0)
+		log_warn("resuming accept: %s", err.msg);
+}
+
+static void client_close(struct client *c)
+{
+	struct server *srv = c->srv;
+	struct client **pp;
+
+	for (pp = &srv->clients; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	srv->nclients--;
+	loop_del(srv->loop, c->fd);
+	close(c->fd);
+	wire_reader_free(c->in);
+	free(c->out);
+	free(c);
+	listen_resume(srv);
+}
+
+/* Watches for output space only while output is pending; stops reading while closing. */
+static void client_update_events(struct client *c)
+{
+	uint32_t ev = 0;
+	struct error err;
+
+	if (!c->closing && c->out_len == c->out_off)
+		ev |= EPOLLIN;
+	if (c->out_len > c->out_off)
+		ev |= EPOLLOUT;
+	if (loop_mod(c->srv->loop, c->fd, ev, &err) < 0)
+		log_warn("client fd %d: %s", c->fd, err.msg);
+}
+
+/* Writes what the socket takes now; returns -1 when the client is gone and freed. */
+static int client_flush(struct client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			log_debug("client fd %d: %s", c->fd, strerror(errno));
+			client_close(c);
+			return -1;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		if (c->stop_after) {
+			struct server *srv = c->srv;
+
+			c->stop_after = 0;
+			srv->ops->stop(srv->arg);
+		}
+		if (c->closing) {
+			client_close(c);
+			return -1;
+		}
+	}
+	client_update_events(c);
+	return 0;
+}
+
+static void client_queue(struct client *c, const Sampled__Response *resp)
+{
+	size_t len;
+	uint8_t *frame = wire_pack(&resp->base, &len);
+
+	if (c->out_len - c->out_off + len > CLIENT_OUT_CAP) {
+		log_warn("client pid %d does not read its replies: dropping it", (int)c->pid);
+		c->closing = 1;
+		c->out_off = c->out_len = 0;
+		free(frame);
+		return;
+	}
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	c->out = mem_grow(c->out, &c->out_cap, c->out_len + len, 1);
+	memcpy(c->out + c->out_len, frame, len);
+	c->out_len += len;
+	free(frame);
+}
+
+static void client_error(struct client *c, Sampled__ErrorCode code, const char *msg)
+{
+	Sampled__Response resp;
+	Sampled__Error error;
+
+	wire_response_init(&resp);
+	sampled__error__init(&error);
+	error.code = code;
+	error.message = (char *)msg;
+	resp.result_case = SAMPLED__RESPONSE__RESULT_ERROR;
+	resp.error = &error;
+	client_queue(c, &resp);
+}
+
+/* Handles one frame: a reply is queued, or the client is marked for closing. */
+static void client_request(struct client *c, const uint8_t *payload, size_t len)
+{
+	struct server *srv = c->srv;
+	Sampled__Request *req = sampled__request__unpack(NULL, len, payload);
+	Sampled__Response resp;
+	char msg[160];
+
+	if (req == NULL) {
+		client_error(c, SAMPLED__ERROR_CODE__ERROR_BAD_REQUEST,
+			     "malformed request: not a sampled.Request message");
+		c->closing = 1;
+		return;
+	}
+	if (req->protocol_version != WIRE_PROTOCOL_VERSION) {
+		snprintf(msg, sizeof(msg),
+			 "protocol version mismatch: the daemon speaks %u, the client %u",
+			 WIRE_PROTOCOL_VERSION, req->protocol_version);
+		client_error(c, SAMPLED__ERROR_CODE__ERROR_VERSION_MISMATCH, msg);
+		c->closing = 1;
+	} else if (req->command_case == SAMPLED__REQUEST__COMMAND__NOT_SET) {
+		client_error(c, SAMPLED__ERROR_CODE__ERROR_BAD_REQUEST,
+			     "the request names no command this daemon knows");
+	} else {
+		wire_response_init(&resp);
+		if (srv->ops->handle(srv->arg, req, &resp) == 1)
+			c->stop_after = 1;
+		client_queue(c, &resp);
+		srv->ops->release(srv->arg, &resp);
+	}
+	sampled__request__free_unpacked(req, NULL);
+}
+
+/*
+ * Answers buffered requests one at a time: the next is taken only once the
+ * previous reply has left, so a client that pipelines requests without
+ * reading replies cannot make the daemon buffer without bound.  Returns 1
+ * when a whole request may still be waiting in the buffer.
+ */
+static int client_pump(struct client *c)
+{
+	const uint8_t *payload;
+	struct error err;
+	size_t len;
+	int rc;
+
+	error_clear(&err);
+	if (c->refused && wire_reader_pending(c->in) > 0 && !c->closing) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg),
+			 "permission denied: this daemon serves uid %u and root, not uid %u",
+			 (unsigned)geteuid(), (unsigned)c->uid);
+		log_warn("refused client pid %d: %s", (int)c->pid, msg);
+		client_error(c, SAMPLED__ERROR_CODE__ERROR_PERMISSION_DENIED, msg);
+		c->closing = 1;
+		return 0;
+	}
+	while (!c->closing && !c->stop_after && c->out_len == c->out_off) {
+		rc = wire_reader_next(c->in, &payload, &len, &err);
+		if (rc == 0)
+			return 0;
+		if (rc < 0) {
+			log_warn("client pid %d: %s", (int)c->pid, err.msg);
+			client_error(c, SAMPLED__ERROR_CODE__ERROR_TOO_LARGE, err.msg);
+			c->closing = 1;
+			return 0;
+		}
+		client_request(c, payload, len);
+	}
+	return !c->closing && !c->stop_after;
+}
+
+static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct client *c = arg;
+	struct error err;
+
+	(void)loop;
+	(void)fd;
+	error_clear(&err);
+	if (events & EPOLLIN) {
+		ssize_t n = wire_reader_fill(c->in, c->fd, &err);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			client_close(c);
+			return;
+		}
+	} else if ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLOUT)) {
+		client_close(c);
+		return;
+	}
+	for (;;) {
+		int more = client_pump(c);
+
+		if (client_flush(c) < 0)
+			return;
+		if (!more || c->out_len > c->out_off)
+			break;
+	}
+}
+
+static void on_listen(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct server *srv = arg;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct client *c;
+	struct error err;
+	int cfd;
+
+	(void)events;
+	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0) {
+		if (errno == EMFILE || errno == ENFILE) {
+			/* Out of fds: stop accepting until a client leaves, instead of spinning. */
+			log_warn("accept: %s; pausing new connections", strerror(errno));
+			srv->accept_paused = 1;
+			if (loop_mod(loop, fd, 0, &err) < 0)
+				log_warn("pausing accept: %s", err.msg);
+		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			log_warn("accept: %s", strerror(errno));
+		}
+		return;
+	}
+	c = mem_zalloc(sizeof(*c));
+	c->srv = srv;
+	c->fd = cfd;
+	c->in = wire_reader_new(WIRE_MAX_REQUEST);
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		cred.uid = (uid_t)-1;
+		cred.pid = 0;
+	}
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	if (loop_add(loop, cfd, EPOLLIN, on_client, c, &err) < 0) {
+		log_warn("client: %s", err.msg);
+		close(cfd);
+		wire_reader_free(c->in);
+		free(c);
+		return;
+	}
+	c->next = srv->clients;
+	srv->clients = c;
+	srv->nclients++;
+	/*
+	 * Another user is answered with the refusal once it speaks, so that it
+	 * reads the reason as the reply to its first request.
+	 */
+	c->refused = c->uid != geteuid() && c->uid != 0;
+}
+
+/* Takes the lock that says a live daemon owns path; fails if another holds it. */
+static int take_lock(struct server *srv, struct error *err, int tries)
+{
+	struct stat held, now;
+
+	srv->lock_fd = open(srv->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (srv->lock_fd < 0) {
+		error_set(err, errno, "cannot open lock file %s", srv->lock_path);
+		return -1;
+	}
+	if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			error_set(err, 0, "another sampled daemon is already serving %s", srv->path);
+		else
+			error_set(err, errno, "cannot lock %s", srv->lock_path);
+		close(srv->lock_fd);
+		srv->lock_fd = -1;
+		return -1;
+	}
+	/*
+	 * A daemon that was exiting may have unlinked the file we opened just
+	 * before we locked it: then the lock guards nothing, so start over.
+	 */
+	if (fstat(srv->lock_fd, &held) < 0 || stat(srv->lock_path, &now) < 0 ||
+	    held.st_ino != now.st_ino || held.st_dev != now.st_dev) {
+		close(srv->lock_fd);
+		srv->lock_fd = -1;
+		if (++tries < 5)
+			return take_lock(srv, err, tries);
+		error_set(err, 0, "lock file %s keeps changing", srv->lock_path);
+		return -1;
+	}
+	return 0;
+}
+
+static int bind_socket(struct server *srv, struct error *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+
+	if (strlen(srv->path) >= sizeof(addr.sun_path)) {
+		error_set(err, 0, "socket path %s is longer than the %zu bytes allowed", srv->path,
+			  sizeof(addr.sun_path) - 1);
+		return -1;
+	}
+	strcpy(addr.sun_path, srv->path);
+	/* We hold the lock, so whatever socket is there was left by a dead daemon. */
+	if (lstat(srv->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			error_set(err, 0, "%s exists and is not a socket", srv->path);
+			return -1;
+		}
+		log_info("replacing stale socket %s", srv->path);
+		if (unlink(srv->path) < 0) {
+			error_set(err, errno, "cannot remove stale socket %s", srv->path);
+			return -1;
+		}
+	}
+	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (srv->listen_fd < 0) {
+		error_set(err, errno, "socket");
+		return -1;
+	}
+	old = umask(0177);
+	if (bind(srv->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		umask(old);
+		error_set(err, errno, "cannot bind %s", srv->path);
+		return -1;
+	}
+	umask(old);
+	if (chmod(srv->path, 0600) < 0 || listen(srv->listen_fd, 64) < 0) {
+		error_set(err, errno, "cannot listen on %s", srv->path);
+		unlink(srv->path);
+		return -1;
+	}
+	return 0;
+}
+
+struct server *server_new(struct loop *loop, const char *path, const struct server_ops *ops,
+			  void *arg, struct error *err)
+{
+	struct server *srv = mem_zalloc(sizeof(*srv));
+
+	srv->loop = loop;
+	srv->ops = ops;
+	srv->arg = arg;
+	srv->path = mem_strdup(path);
+	srv->listen_fd = -1;
+	srv->lock_fd = -1;
+	srv->lock_path = paths_lock_for(path);
+	if (take_lock(srv, err, 0) < 0)
+		goto fail;
+	if (bind_socket(srv, err) < 0)
+		goto fail;
+	if (loop_add(loop, srv->listen_fd, EPOLLIN, on_listen, srv, err) < 0) {
+		unlink(srv->path);
+		goto fail;
+	}
+	return srv;
+fail:
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->lock_fd >= 0) {
+		unlink(srv->lock_path);
+		close(srv->lock_fd);
+	}
+	free(srv->path);
+	free(srv->lock_path);
+	free(srv);
+	return NULL;
+}
+
+void server_free(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	while (srv->clients != NULL)
+		client_close(srv->clients);
+	loop_del(srv->loop, srv->listen_fd);
+	close(srv->listen_fd);
+	if (unlink(srv->path) < 0 && errno != ENOENT)
+		log_warn("removing %s: %s", srv->path, strerror(errno));
+	/* The lock file goes before the lock is released, so no one takes a dead file. */
+	unlink(srv->lock_path);
+	close(srv->lock_fd);
+	free(srv->path);
+	free(srv->lock_path);
+	free(srv);
+}
+
+size_t server_clients(const struct server *srv)
+{
+	return srv->nclients;
+}

@@ -1,0 +1,34 @@
+#ifndef SAMPLED_SERVICE_H
+#define SAMPLED_SERVICE_H
+
+#include <stdint.h>
+
+#include "perf_sampler.h"
+#include "profile.h"
+#include "sampled.pb-c.h"
+#include "target.h"
+
+/*
+ * The daemon's answers: turns requests into responses from the target, the
+ * sampler and the profile.  It owns none of them; main.c wires them in.
+ */
+
+struct service_parts {
+	struct target *target;
+	struct profile *profile;
+	struct perf_sampler *sampler;	/* NULL once sampling has ended */
+	const char *socket_path;
+	const char *mode;		/* "cpu" */
+	const char *sampler_name;	/* "perf cpu-clock" */
+	unsigned rate_hz;
+	uint64_t started_ns;		/* wall clock, at attach */
+	uint64_t started_mono_ns;
+};
+
+/* Answers a request; returns 1 when the daemon should stop once it is sent. */
+int service_handle(const struct service_parts *parts, const Sampled__Request *req,
+		   Sampled__Response *resp);
+/* Frees what service_handle allocated in resp. */
+void service_release(const struct service_parts *parts, Sampled__Response *resp);
+
+#endif

@@ -1,0 +1,942 @@
+#include <sys/types.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+#include "tree.h"
+
+/*
+ * Layout.  Everything is a dense array addressed by uint32 indexes, with
+ * open-addressing hash tables (linear probing, at most half full, doubled
+ * when needed) beside them:
+ *
+ *   strings  pool of copied strings; id 0 is always "" and stands for "none"
+ *   frames   (kind, function, module, file, line, offset) as string ids
+ *   nodes    (parent, frame) -> node; one root node per thread, held by the
+ *            thread's record, not by the child table
+ *   threads  tid -> record (root node, name), kept across resets for names
+ *
+ * A node is always appended after its parent, so walking the node array in
+ * index order visits parents before children; the merged view and the
+ * invariants of the message rely on that.
+ */
+
+#define TREE_NONE UINT32_MAX
+#define TREE_MIN_SLOTS 64
+
+struct tree_string {
+	char *s;
+	size_t len;
+	uint64_t hash;
+};
+
+struct tree_frame_rec {
+	uint64_t offset;
+	uint64_t hash;
+	uint32_t function;	/* string ids, 0 = none */
+	uint32_t module;
+	uint32_t file;
+	uint32_t line;
+	uint32_t kind;
+};
+
+struct tree_node {
+	uint64_t self;
+	uint64_t total;
+	uint32_t parent;	/* TREE_NONE for a root */
+	uint32_t frame;		/* TREE_NONE for a root */
+	uint32_t first_child;	/* sibling list, for walking down */
+	uint32_t next_sibling;
+};
+
+/* The key sits in the slot so that a probe miss does not touch the nodes. */
+struct tree_child_slot {
+	uint32_t parent;
+	uint32_t frame;
+	uint32_t node;		/* TREE_NONE: empty */
+};
+
+/* Nodes plus their (parent, frame) index: the tree's, or a merged view's. */
+struct tree_nodes {
+	struct tree_node *v;
+	size_t n, cap;
+	struct tree_child_slot *slots;
+	size_t mask;		/* slot count - 1; the count is a power of two */
+	size_t linked;		/* nodes in the slots (every non-root) */
+};
+
+/* An index table for records that carry their own key and hash. */
+struct tree_index {
+	uint32_t *slots;	/* record index, TREE_NONE: empty */
+	size_t mask;
+	size_t used;
+};
+
+struct tree_thread {
+	pid_t tid;
+	uint32_t root;		/* TREE_NONE until the first sample */
+	char *name;		/* NULL when unnamed */
+};
+
+struct tree {
+	struct tree_string *strings;
+	size_t n_strings, cap_strings;
+	struct tree_index string_index;
+
+	struct tree_frame_rec *frames;
+	size_t n_frames, cap_frames;
+	struct tree_index frame_index;
+
+	struct tree_nodes nodes;
+
+	struct tree_thread *threads;
+	size_t n_threads, cap_threads;
+	struct tree_index thread_index;
+	size_t last_thread;	/* samples come in runs of one thread */
+
+	uint64_t total;
+};
+
+/* Spreads the bits of a 64-bit key so that the low bits index a table well. */
+static uint64_t tree_mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Hashes string content (FNV-1a, then mixed). */
+static uint64_t tree_hash_bytes(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return tree_mix(h);
+}
+
+/* Hashes a child-table key. */
+static uint64_t tree_hash_child(uint32_t parent, uint32_t frame)
+{
+	return tree_mix((uint64_t)parent << 32 | frame);
+}
+
+/* Hashes a thread id for the thread table. */
+static uint64_t tree_hash_tid(pid_t tid)
+{
+	return tree_mix((uint64_t)(uint32_t)tid);
+}
+
+/* Allocates an empty slot array; n is a power of two. */
+static uint32_t *tree_slots_new(size_t n)
+{
+	uint32_t *slots = mem_calloc(n, sizeof(*slots));
+
+	memset(slots, 0xff, n * sizeof(*slots));
+	return slots;
+}
+
+/* Gives an index table its first, empty slots. */
+static void tree_index_init(struct tree_index *ix)
+{
+	ix->slots = tree_slots_new(TREE_MIN_SLOTS);
+	ix->mask = TREE_MIN_SLOTS - 1;
+	ix->used = 0;
+}
+
+/* Frees an index table's slots. */
+static void tree_index_release(struct tree_index *ix)
+{
+	free(ix->slots);
+	ix->slots = NULL;
+	ix->mask = 0;
+	ix->used = 0;
+}
+
+/* Stores idx at the first free slot after hash; the caller ensured room. */
+static void tree_index_put(struct tree_index *ix, uint64_t hash, uint32_t idx)
+{
+	size_t i = hash & ix->mask;
+
+	while (ix->slots[i] != TREE_NONE)
+		i = (i + 1) & ix->mask;
+	ix->slots[i] = idx;
+	ix->used++;
+}
+
+/* Returns the stored hash of record idx, for rehashing. */
+typedef uint64_t tree_hash_fn(const struct tree *t, uint32_t idx);
+
+/* Doubles the table when one more entry would make it over half full. */
+static void tree_index_reserve(struct tree_index *ix, const struct tree *t, tree_hash_fn *hash_of)
+{
+	uint32_t *old = ix->slots;
+	size_t old_n = ix->mask + 1, i;
+
+	if ((ix->used + 1) * 2 <= old_n)
+		return;
+	ix->slots = tree_slots_new(old_n * 2);
+	ix->mask = old_n * 2 - 1;
+	ix->used = 0;
+	for (i = 0; i < old_n; i++)
+		if (old[i] != TREE_NONE)
+			tree_index_put(ix, hash_of(t, old[i]), old[i]);
+	free(old);
+}
+
+/* The tree_hash_fn of the string pool. */
+static uint64_t tree_string_hash(const struct tree *t, uint32_t idx)
+{
+	return t->strings[idx].hash;
+}
+
+/* The tree_hash_fn of the frame table. */
+static uint64_t tree_frame_hash(const struct tree *t, uint32_t idx)
+{
+	return t->frames[idx].hash;
+}
+
+/* The tree_hash_fn of the thread table. */
+static uint64_t tree_thread_hash(const struct tree *t, uint32_t idx)
+{
+	return tree_hash_tid(t->threads[idx].tid);
+}
+
+/* Sets up an empty node set with room for about hint nodes before any rehash. */
+static void tree_nodes_init(struct tree_nodes *ns, size_t hint)
+{
+	size_t n = TREE_MIN_SLOTS, i;
+
+	while (n / 2 < hint)
+		n *= 2;
+	ns->v = NULL;
+	ns->n = 0;
+	ns->cap = 0;
+	if (hint > 0)
+		ns->v = mem_grow(NULL, &ns->cap, hint, sizeof(*ns->v));
+	ns->slots = mem_calloc(n, sizeof(*ns->slots));
+	for (i = 0; i < n; i++)
+		ns->slots[i].node = TREE_NONE;
+	ns->mask = n - 1;
+	ns->linked = 0;
+}
+
+/* Frees a node set and its child table. */
+static void tree_nodes_release(struct tree_nodes *ns)
+{
+	free(ns->v);
+	free(ns->slots);
+	memset(ns, 0, sizeof(*ns));
+}
+
+/* Appends a node and links it under its parent (unless it is a root). */
+static uint32_t tree_nodes_append(struct tree_nodes *ns, uint32_t parent, uint32_t frame)
+{
+	struct tree_node *node;
+	uint32_t idx;
+
+	if (ns->n >= TREE_NONE)
+		mem_fatal("call tree: more than %u nodes", TREE_NONE - 1);
+	ns->v = mem_grow(ns->v, &ns->cap, ns->n + 1, sizeof(*ns->v));
+	idx = (uint32_t)ns->n++;
+	node = &ns->v[idx];
+	node->self = 0;
+	node->total = 0;
+	node->parent = parent;
+	node->frame = frame;
+	node->first_child = TREE_NONE;
+	node->next_sibling = TREE_NONE;
+	if (parent != TREE_NONE) {
+		node->next_sibling = ns->v[parent].first_child;
+		ns->v[parent].first_child = idx;
+	}
+	return idx;
+}
+
+/* Puts a node into the child table at the first free slot for its key. */
+static void tree_nodes_put(struct tree_nodes *ns, uint32_t parent, uint32_t frame, uint32_t node)
+{
+	size_t i = tree_hash_child(parent, frame) & ns->mask;
+
+	while (ns->slots[i].node != TREE_NONE)
+		i = (i + 1) & ns->mask;
+	ns->slots[i].parent = parent;
+	ns->slots[i].frame = frame;
+	ns->slots[i].node = node;
+	ns->linked++;
+}
+
+/* Doubles the child table, re-inserting from the node array (keys live there too). */
+static void tree_nodes_grow(struct tree_nodes *ns)
+{
+	size_t n = (ns->mask + 1) * 2, i;
+
+	free(ns->slots);
+	ns->slots = mem_calloc(n, sizeof(*ns->slots));
+	for (i = 0; i < n; i++)
+		ns->slots[i].node = TREE_NONE;
+	ns->mask = n - 1;
+	ns->linked = 0;
+	for (i = 0; i < ns->n; i++)
+		if (ns->v[i].parent != TREE_NONE)
+			tree_nodes_put(ns, ns->v[i].parent, ns->v[i].frame, (uint32_t)i);
+}
+
+/*
+ * The hot path: finds the child of parent for frame, creating it when
+ * missing.  A hit costs one hash and usually one slot read.
+ */
+static uint32_t tree_nodes_child(struct tree_nodes *ns, uint32_t parent, uint32_t frame)
+{
+	size_t i = tree_hash_child(parent, frame) & ns->mask;
+	uint32_t idx;
+
+	for (;;) {
+		const struct tree_child_slot *s = &ns->slots[i];
+
+		if (s->node == TREE_NONE)
+			break;
+		if (s->parent == parent && s->frame == frame)
+			return s->node;
+		i = (i + 1) & ns->mask;
+	}
+	if ((ns->linked + 1) * 2 > ns->mask + 1)
+		tree_nodes_grow(ns);
+	idx = tree_nodes_append(ns, parent, frame);
+	tree_nodes_put(ns, parent, frame, idx);
+	return idx;
+}
+
+/* Returns the id of s in the pool, copying it on first sight; NULL and "" are id 0. */
+static uint32_t tree_string_id(struct tree *t, const char *s)
+{
+	struct tree_string *rec;
+	uint64_t hash;
+	size_t len, i;
+	uint32_t idx;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	len = strlen(s);
+	hash = tree_hash_bytes(s, len);
+	for (i = hash & t->string_index.mask; t->string_index.slots[i] != TREE_NONE;
+	     i = (i + 1) & t->string_index.mask) {
+		rec = &t->strings[t->string_index.slots[i]];
+		if (rec->hash == hash && rec->len == len && memcmp(rec->s, s, len) == 0)
+			return t->string_index.slots[i];
+	}
+	if (t->n_strings >= TREE_NONE)
+		mem_fatal("call tree: more than %u strings", TREE_NONE - 1);
+	t->strings = mem_grow(t->strings, &t->cap_strings, t->n_strings + 1, sizeof(*t->strings));
+	idx = (uint32_t)t->n_strings++;
+	rec = &t->strings[idx];
+	rec->s = mem_strndup(s, len);
+	rec->len = len;
+	rec->hash = hash;
+	tree_index_reserve(&t->string_index, t, tree_string_hash);
+	tree_index_put(&t->string_index, hash, idx);
+	return idx;
+}
+
+/* Sets up the parts that tree_reset empties: strings (with "" as id 0), frames, nodes. */
+static void tree_init_content(struct tree *t)
+{
+	tree_index_init(&t->string_index);
+	tree_index_init(&t->frame_index);
+	tree_nodes_init(&t->nodes, 0);
+	t->strings = mem_grow(NULL, &t->cap_strings, 1, sizeof(*t->strings));
+	t->strings[0].s = mem_strdup("");
+	t->strings[0].len = 0;
+	t->strings[0].hash = tree_hash_bytes("", 0);
+	t->n_strings = 1;
+	t->total = 0;
+}
+
+/* Frees what tree_init_content set up and everything added since. */
+static void tree_release_content(struct tree *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_strings; i++)
+		free(t->strings[i].s);
+	free(t->strings);
+	t->strings = NULL;
+	t->n_strings = 0;
+	t->cap_strings = 0;
+	tree_index_release(&t->string_index);
+	free(t->frames);
+	t->frames = NULL;
+	t->n_frames = 0;
+	t->cap_frames = 0;
+	tree_index_release(&t->frame_index);
+	tree_nodes_release(&t->nodes);
+}
+
+/* Creates an empty tree with no threads. */
+struct tree *tree_new(void)
+{
+	struct tree *t = mem_zalloc(sizeof(*t));
+
+	tree_init_content(t);
+	tree_index_init(&t->thread_index);
+	return t;
+}
+
+/* Releases the tree and everything interned in it. */
+void tree_free(struct tree *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	tree_release_content(t);
+	for (i = 0; i < t->n_threads; i++)
+		free(t->threads[i].name);
+	free(t->threads);
+	tree_index_release(&t->thread_index);
+	free(t);
+}
+
+/*
+ * Starts a new profile in the same tree.  Unnamed threads are forgotten so
+ * that a long run with thread churn does not keep a record per dead thread;
+ * named ones keep their names and lose their roots.
+ */
+void tree_reset(struct tree *t)
+{
+	size_t i, kept = 0;
+
+	tree_release_content(t);
+	tree_init_content(t);
+	for (i = 0; i < t->n_threads; i++) {
+		if (t->threads[i].name == NULL)
+			continue;
+		t->threads[kept] = t->threads[i];
+		t->threads[kept].root = TREE_NONE;
+		kept++;
+	}
+	t->n_threads = kept;
+	t->last_thread = 0;
+	tree_index_release(&t->thread_index);
+	tree_index_init(&t->thread_index);
+	for (i = 0; i < kept; i++) {
+		tree_index_reserve(&t->thread_index, t, tree_thread_hash);
+		tree_index_put(&t->thread_index, tree_hash_tid(t->threads[i].tid), (uint32_t)i);
+	}
+}
+
+/* Interns a frame by content; strings are copied only when new. */
+uint32_t tree_frame_id(struct tree *t, const struct tree_frame *f)
+{
+	struct tree_frame_rec key, *rec;
+	size_t i;
+	uint32_t idx;
+
+	key.function = tree_string_id(t, f->function);
+	key.module = tree_string_id(t, f->module);
+	key.file = tree_string_id(t, f->file);
+	key.line = f->line;
+	key.offset = f->offset;
+	key.kind = (uint32_t)f->kind;
+	key.hash = tree_mix((uint64_t)key.function << 32 | key.module);
+	key.hash = tree_mix(key.hash ^ ((uint64_t)key.file << 32 | key.line));
+	key.hash = tree_mix(key.hash ^ key.offset);
+	key.hash = tree_mix(key.hash ^ key.kind);
+
+	for (i = key.hash & t->frame_index.mask; t->frame_index.slots[i] != TREE_NONE;
+	     i = (i + 1) & t->frame_index.mask) {
+		rec = &t->frames[t->frame_index.slots[i]];
+		if (rec->hash == key.hash && rec->function == key.function &&
+		    rec->module == key.module && rec->file == key.file && rec->line == key.line &&
+		    rec->offset == key.offset && rec->kind == key.kind)
+			return t->frame_index.slots[i];
+	}
+	if (t->n_frames >= TREE_NONE)
+		mem_fatal("call tree: more than %u frames", TREE_NONE - 1);
+	t->frames = mem_grow(t->frames, &t->cap_frames, t->n_frames + 1, sizeof(*t->frames));
+	idx = (uint32_t)t->n_frames++;
+	t->frames[idx] = key;
+	tree_index_reserve(&t->frame_index, t, tree_frame_hash);
+	tree_index_put(&t->frame_index, key.hash, idx);
+	return idx;
+}
+
+/* Returns the index of tid's record, or TREE_NONE when it has none. */
+static uint32_t tree_thread_find(const struct tree *t, pid_t tid)
+{
+	size_t i;
+
+	for (i = tree_hash_tid(tid) & t->thread_index.mask; t->thread_index.slots[i] != TREE_NONE;
+	     i = (i + 1) & t->thread_index.mask)
+		if (t->threads[t->thread_index.slots[i]].tid == tid)
+			return t->thread_index.slots[i];
+	return TREE_NONE;
+}
+
+/* Returns tid's record, creating it (no root, no name) on first sight. */
+static struct tree_thread *tree_thread_get(struct tree *t, pid_t tid)
+{
+	struct tree_thread *th;
+	uint32_t idx;
+
+	if (t->last_thread < t->n_threads && t->threads[t->last_thread].tid == tid)
+		return &t->threads[t->last_thread];
+	idx = tree_thread_find(t, tid);
+	if (idx == TREE_NONE) {
+		t->threads = mem_grow(t->threads, &t->cap_threads, t->n_threads + 1,
+				      sizeof(*t->threads));
+		idx = (uint32_t)t->n_threads++;
+		th = &t->threads[idx];
+		th->tid = tid;
+		th->root = TREE_NONE;
+		th->name = NULL;
+		tree_index_reserve(&t->thread_index, t, tree_thread_hash);
+		tree_index_put(&t->thread_index, tree_hash_tid(tid), idx);
+	}
+	t->last_thread = idx;
+	return &t->threads[idx];
+}
+
+/* Records a thread's name for the per-thread view; the latest call wins. */
+void tree_set_thread_name(struct tree *t, pid_t tid, const char *name)
+{
+	struct tree_thread *th = tree_thread_get(t, tid);
+
+	if (th->name != NULL && name != NULL && strcmp(th->name, name) == 0)
+		return;
+	free(th->name);
+	th->name = name != NULL ? mem_strdup(name) : NULL;
+}
+
+/* Counts one stack: every node on the path gets count in total, the leaf in self. */
+void tree_add(struct tree *t, pid_t tid, const uint32_t *ids, size_t n, uint64_t count)
+{
+	struct tree_thread *th;
+	uint32_t node;
+	size_t i;
+
+	if (count == 0)
+		return;
+	th = tree_thread_get(t, tid);
+	if (th->root == TREE_NONE)
+		th->root = tree_nodes_append(&t->nodes, TREE_NONE, TREE_NONE);
+	node = th->root;
+	t->nodes.v[node].total += count;
+	for (i = 0; i < n; i++) {
+		if (ids[i] >= t->n_frames)
+			mem_fatal("call tree: frame id %u out of %zu", ids[i], t->n_frames);
+		node = tree_nodes_child(&t->nodes, node, ids[i]);
+		t->nodes.v[node].total += count;
+	}
+	t->nodes.v[node].self += count;
+	t->total += count;
+}
+
+/* Returns the samples counted since creation or the last reset. */
+uint64_t tree_total(const struct tree *t)
+{
+	return t->total;
+}
+
+/* Returns the nodes held (roots included), a measure of the tree's memory. */
+size_t tree_node_count(const struct tree *t)
+{
+	return t->nodes.n;
+}
+
+/*
+ * Building the message.
+ *
+ * The view is a node set whose top node's children are the top level to
+ * emit: the tree's own nodes when one thread is shown (per-thread, or a
+ * single thread selected), or a merged node set built for the occasion.
+ * Emission is an explicit-stack preorder walk (stacks can be deep; no
+ * recursion): pop a node, give it the next output index, push its kept
+ * children sorted so that the largest is popped first.  Frames and strings
+ * get output indexes on first use, so the tables hold only what is used.
+ */
+
+/* The message and the three blocks behind its pointer arrays, freed together. */
+struct tree_message {
+	Sampled__Tree msg;	/* first: the public pointer is this struct's */
+	char *chars;
+	Sampled__Frame *frames;
+	Sampled__Node *nodes;
+};
+
+struct tree_sort_key {
+	uint64_t total;
+	uint32_t idx;		/* node, or thread record in the per-thread top level */
+	uint32_t frame;
+};
+
+struct tree_walk {
+	uint32_t node;
+	uint32_t out_parent;	/* as in Node.parent: output index + 1, 0 = top */
+};
+
+struct tree_builder {
+	const struct tree *t;
+	double threshold;	/* keep nodes whose total is at least this */
+	uint32_t *frame_out;	/* frame id -> output frame, TREE_NONE if unused */
+	uint32_t *string_out;	/* string id -> output string, TREE_NONE if unused */
+	const char **strs;	/* output strings, borrowed from the pool or labels */
+	size_t n_strs, cap_strs;
+	Sampled__Frame *frames;
+	size_t n_frames, cap_frames;
+	Sampled__Node *nodes;
+	size_t n_nodes, cap_nodes;
+	struct tree_walk *stack;
+	size_t n_stack, cap_stack;
+	struct tree_sort_key *keys;
+	size_t cap_keys;
+	char **labels;		/* "name (tid)" strings made for thread nodes */
+	size_t n_labels;
+};
+
+/* Orders two frames by their content, function name first. */
+static int tree_frame_cmp(const struct tree *t, uint32_t a, uint32_t b)
+{
+	const struct tree_frame_rec *fa = &t->frames[a], *fb = &t->frames[b];
+	int c;
+
+	if (a == b)
+		return 0;
+	if ((c = strcmp(t->strings[fa->function].s, t->strings[fb->function].s)) != 0)
+		return c;
+	if ((c = strcmp(t->strings[fa->module].s, t->strings[fb->module].s)) != 0)
+		return c;
+	if ((c = strcmp(t->strings[fa->file].s, t->strings[fb->file].s)) != 0)
+		return c;
+	if (fa->line != fb->line)
+		return fa->line < fb->line ? -1 : 1;
+	if (fa->offset != fb->offset)
+		return fa->offset < fb->offset ? -1 : 1;
+	return fa->kind < fb->kind ? -1 : fa->kind > fb->kind;
+}
+
+/* Sibling order: total descending, then frame content; ties are impossible among siblings. */
+static int tree_sibling_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct tree_sort_key *a = pa, *b = pb;
+
+	if (a->total != b->total)
+		return a->total > b->total ? -1 : 1;
+	return tree_frame_cmp(arg, a->frame, b->frame);
+}
+
+/* Returns the output index of a string id, adding it to the output on first use. */
+static uint32_t tree_builder_string(struct tree_builder *b, uint32_t sid)
+{
+	if (b->string_out[sid] == TREE_NONE) {
+		b->strs = mem_grow(b->strs, &b->cap_strs, b->n_strs + 1, sizeof(*b->strs));
+		b->strs[b->n_strs] = b->t->strings[sid].s;
+		b->string_out[sid] = (uint32_t)b->n_strs++;
+	}
+	return b->string_out[sid];
+}
+
+/* Appends an output frame with its fields zeroed and returns it. */
+static Sampled__Frame *tree_builder_new_frame(struct tree_builder *b)
+{
+	b->frames = mem_grow(b->frames, &b->cap_frames, b->n_frames + 1, sizeof(*b->frames));
+	sampled__frame__init(&b->frames[b->n_frames]);
+	return &b->frames[b->n_frames++];
+}
+
+/* Returns the output index of a frame id, adding the frame on first use. */
+static uint32_t tree_builder_frame(struct tree_builder *b, uint32_t fid)
+{
+	const struct tree_frame_rec *rec = &b->t->frames[fid];
+	Sampled__Frame *f;
+
+	if (b->frame_out[fid] == TREE_NONE) {
+		f = tree_builder_new_frame(b);
+		f->function = tree_builder_string(b, rec->function);
+		f->module = tree_builder_string(b, rec->module);
+		f->file = tree_builder_string(b, rec->file);
+		f->line = rec->line;
+		f->kind = (Sampled__FrameKind)rec->kind;
+		f->offset = rec->offset;
+		b->frame_out[fid] = (uint32_t)(b->n_frames - 1);
+	}
+	return b->frame_out[fid];
+}
+
+/* Appends an output node and returns its Node.parent-style reference (index + 1). */
+static uint32_t tree_builder_node(struct tree_builder *b, uint32_t out_parent, uint32_t frame,
+				  uint64_t self, uint64_t total)
+{
+	static const Sampled__Node init = SAMPLED__NODE__INIT;
+	Sampled__Node *n;
+
+	if (b->n_nodes >= TREE_NONE - 1)
+		mem_fatal("call tree message: too many nodes");
+	b->nodes = mem_grow(b->nodes, &b->cap_nodes, b->n_nodes + 1, sizeof(*b->nodes));
+	n = &b->nodes[b->n_nodes++];
+	*n = init;
+	n->parent = out_parent;
+	n->frame = frame;
+	n->self = self;
+	n->total = total;
+	return (uint32_t)b->n_nodes;
+}
+
+/* Pushes the kept children of node, sorted, so that the first in order pops first. */
+static void tree_builder_push_children(struct tree_builder *b, const struct tree_nodes *view,
+				       uint32_t node, uint32_t out_parent)
+{
+	size_t n = 0, i;
+	uint32_t c;
+
+	for (c = view->v[node].first_child; c != TREE_NONE; c = view->v[c].next_sibling) {
+		if ((double)view->v[c].total < b->threshold)
+			continue;
+		b->keys = mem_grow(b->keys, &b->cap_keys, n + 1, sizeof(*b->keys));
+		b->keys[n].total = view->v[c].total;
+		b->keys[n].idx = c;
+		b->keys[n].frame = view->v[c].frame;
+		n++;
+	}
+	if (n > 1)
+		qsort_r(b->keys, n, sizeof(*b->keys), tree_sibling_cmp, (void *)b->t);
+	b->stack = mem_grow(b->stack, &b->cap_stack, b->n_stack + n, sizeof(*b->stack));
+	for (i = n; i-- > 0;) {
+		b->stack[b->n_stack].node = b->keys[i].idx;
+		b->stack[b->n_stack].out_parent = out_parent;
+		b->n_stack++;
+	}
+}
+
+/* Emits the subtrees under top (top itself excluded) in preorder. */
+static void tree_builder_walk(struct tree_builder *b, const struct tree_nodes *view, uint32_t top,
+			      uint32_t out_parent)
+{
+	struct tree_walk w;
+	uint32_t ref;
+
+	tree_builder_push_children(b, view, top, out_parent);
+	while (b->n_stack > 0) {
+		w = b->stack[--b->n_stack];
+		ref = tree_builder_node(b, w.out_parent, tree_builder_frame(b, view->v[w.node].frame),
+					view->v[w.node].self, view->v[w.node].total);
+		tree_builder_push_children(b, view, w.node, ref);
+	}
+}
+
+/*
+ * Combines the roots of the selected threads into one node set whose node 0
+ * is the common root.  Source nodes are visited in index order, so a node's
+ * parent is already mapped when the node comes up; nodes of threads not
+ * selected map to TREE_NONE and so do their descendants.
+ */
+static void tree_merge(const struct tree *t, const uint32_t *roots, size_t n_roots,
+		       struct tree_nodes *out)
+{
+	const struct tree_nodes *src = &t->nodes;
+	uint32_t *map = mem_alloc((src->n ? src->n : 1) * sizeof(*map));
+	uint32_t top, m;
+	size_t i;
+
+	memset(map, 0xff, (src->n ? src->n : 1) * sizeof(*map));
+	tree_nodes_init(out, src->n + 1);
+	top = tree_nodes_append(out, TREE_NONE, TREE_NONE);
+	for (i = 0; i < n_roots; i++) {
+		map[roots[i]] = top;
+		out->v[top].self += src->v[roots[i]].self;
+		out->v[top].total += src->v[roots[i]].total;
+	}
+	for (i = 0; i < src->n; i++) {
+		const struct tree_node *s = &src->v[i];
+
+		if (s->parent == TREE_NONE || map[s->parent] == TREE_NONE)
+			continue;
+		m = tree_nodes_child(out, map[s->parent], s->frame);
+		map[i] = m;
+		out->v[m].self += s->self;
+		out->v[m].total += s->total;
+	}
+	free(map);
+}
+
+/* Per-thread top level: one synthetic node per thread, then its stacks. */
+static void tree_builder_threads(struct tree_builder *b, const uint32_t *sel, size_t n_sel)
+{
+	const struct tree *t = b->t;
+	struct tree_sort_key *keys = mem_calloc(n_sel, sizeof(*keys));
+	const struct tree_thread *th;
+	Sampled__Frame *f;
+	size_t i, j;
+	uint32_t ref;
+
+	b->labels = mem_calloc(n_sel, sizeof(*b->labels));
+	for (i = 0; i < n_sel; i++) {
+		th = &t->threads[sel[i]];
+		keys[i].total = t->nodes.v[th->root].total;
+		keys[i].idx = sel[i];
+		keys[i].frame = (uint32_t)i;	/* no frame yet: the label's index */
+		if (th->name != NULL)
+			b->labels[i] = mem_printf("%s (%d)", th->name, (int)th->tid);
+		else
+			b->labels[i] = mem_printf("thread %d", (int)th->tid);
+	}
+	b->n_labels = n_sel;
+	/* Few threads: a plain insertion sort by total, then label, then tid. */
+	for (i = 1; i < n_sel; i++) {
+		struct tree_sort_key k = keys[i];
+		int c;
+
+		for (j = i; j > 0; j--) {
+			const struct tree_sort_key *p = &keys[j - 1];
+
+			if (p->total != k.total)
+				c = p->total < k.total;
+			else if ((c = strcmp(b->labels[p->frame], b->labels[k.frame])) == 0)
+				c = t->threads[p->idx].tid > t->threads[k.idx].tid;
+			else
+				c = c > 0;
+			if (!c)
+				break;
+			keys[j] = keys[j - 1];
+		}
+		keys[j] = k;
+	}
+	for (i = 0; i < n_sel; i++) {
+		th = &t->threads[keys[i].idx];
+		if ((double)keys[i].total < b->threshold)
+			continue;
+		f = tree_builder_new_frame(b);
+		b->strs = mem_grow(b->strs, &b->cap_strs, b->n_strs + 1, sizeof(*b->strs));
+		b->strs[b->n_strs] = b->labels[keys[i].frame];
+		f->function = (uint32_t)b->n_strs++;
+		f->kind = SAMPLED__FRAME_KIND__FRAME_THREAD;
+		ref = tree_builder_node(b, 0, (uint32_t)(b->n_frames - 1),
+					t->nodes.v[th->root].self, t->nodes.v[th->root].total);
+		tree_builder_walk(b, &t->nodes, th->root, ref);
+	}
+	free(keys);
+}
+
+/* Moves the builder's output into one message that tree_message_free can release. */
+static Sampled__Tree *tree_builder_finish(struct tree_builder *b, uint64_t total, int per_thread)
+{
+	struct tree_message *m = mem_zalloc(sizeof(*m));
+	size_t i, len = 0;
+	char *p;
+
+	sampled__tree__init(&m->msg);
+	m->msg.total_samples = total;
+	m->msg.per_thread = per_thread != 0;
+
+	for (i = 0; i < b->n_strs; i++)
+		len += strlen(b->strs[i]) + 1;
+	m->chars = p = mem_alloc(len);
+	m->msg.strings = mem_calloc(b->n_strs, sizeof(*m->msg.strings));
+	m->msg.n_strings = b->n_strs;
+	for (i = 0; i < b->n_strs; i++) {
+		len = strlen(b->strs[i]) + 1;
+		memcpy(p, b->strs[i], len);
+		m->msg.strings[i] = p;
+		p += len;
+	}
+
+	m->frames = b->frames;
+	b->frames = NULL;
+	m->msg.frames = mem_calloc(b->n_frames, sizeof(*m->msg.frames));
+	m->msg.n_frames = b->n_frames;
+	for (i = 0; i < b->n_frames; i++)
+		m->msg.frames[i] = &m->frames[i];
+
+	m->nodes = b->nodes;
+	b->nodes = NULL;
+	m->msg.nodes = mem_calloc(b->n_nodes, sizeof(*m->msg.nodes));
+	m->msg.n_nodes = b->n_nodes;
+	for (i = 0; i < b->n_nodes; i++)
+		m->msg.nodes[i] = &m->nodes[i];
+	return &m->msg;
+}
+
+/* Builds the wire form of the tree for one query; see tree.h for the format. */
+Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q)
+{
+	static const struct tree_query all = { 0, 0, 0.0 };
+	struct tree_builder b;
+	struct tree_nodes merged = { 0 };
+	Sampled__Tree *msg;
+	uint32_t *sel = NULL;
+	size_t n_sel = 0, i;
+	uint64_t total = 0;
+
+	if (q == NULL)
+		q = &all;
+	memset(&b, 0, sizeof(b));
+	b.t = t;
+
+	/* The threads considered: sampled ones, through the tid filter. */
+	sel = mem_calloc(t->n_threads, sizeof(*sel));
+	for (i = 0; i < t->n_threads; i++) {
+		const struct tree_thread *th = &t->threads[i];
+
+		if (th->root == TREE_NONE || (q->tid != 0 && th->tid != q->tid))
+			continue;
+		sel[n_sel++] = (uint32_t)i;
+		total += t->nodes.v[th->root].total;
+	}
+	b.threshold = q->min_share > 0 ? q->min_share * (double)total : 0.0;
+
+	b.frame_out = mem_alloc((t->n_frames ? t->n_frames : 1) * sizeof(*b.frame_out));
+	memset(b.frame_out, 0xff, (t->n_frames ? t->n_frames : 1) * sizeof(*b.frame_out));
+	b.string_out = mem_alloc(t->n_strings * sizeof(*b.string_out));
+	memset(b.string_out, 0xff, t->n_strings * sizeof(*b.string_out));
+	tree_builder_string(&b, 0);	/* strings[0] = "" */
+
+	if (q->per_thread) {
+		tree_builder_threads(&b, sel, n_sel);
+	} else if (n_sel == 1) {
+		tree_builder_walk(&b, &t->nodes, t->threads[sel[0]].root, 0);
+	} else if (n_sel > 1) {
+		uint32_t *roots = mem_calloc(n_sel, sizeof(*roots));
+
+		for (i = 0; i < n_sel; i++)
+			roots[i] = t->threads[sel[i]].root;
+		tree_merge(t, roots, n_sel, &merged);
+		free(roots);
+		tree_builder_walk(&b, &merged, 0, 0);
+	}
+	msg = tree_builder_finish(&b, total, q->per_thread);
+
+	for (i = 0; i < b.n_labels; i++)
+		free(b.labels[i]);
+	free(b.labels);
+	free(b.keys);
+	free(b.stack);
+	free(b.strs);
+	free(b.frame_out);
+	free(b.string_out);
+	tree_nodes_release(&merged);
+	free(sel);
+	return msg;
+}
+
+/* Releases a message built by tree_to_message. */
+void tree_message_free(Sampled__Tree *msg)
+{
+	struct tree_message *m = (struct tree_message *)msg;
+
+	if (m == NULL)
+		return;
+	free(m->chars);
+	free(m->frames);
+	free(m->nodes);
+	free(m->msg.strings);
+	free(m->msg.frames);
+	free(m->msg.nodes);
+	free(m);
+}

@@ -1,0 +1,114 @@
+#ifndef SAMPLED_TREE_H
+#define SAMPLED_TREE_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sampled.pb-c.h"
+
+/*
+ * The call tree: frames interned once, nodes keyed by (parent, frame), self
+ * and total counts, one root per thread.  Memory grows with the number of
+ * unique stacks, not with the number of samples; adding a stack whose nodes
+ * exist allocates nothing and makes no syscall (one hash probe per frame).
+ *
+ * A node's total counts the samples whose stack passes through it, its self
+ * the samples whose stack ends there.  Recursion needs no special case: the
+ * same frame twice on a stack is two nodes at different depths, each counted
+ * once per sample.
+ *
+ * Not thread-safe: one tree belongs to one thread (the daemon's loop).
+ */
+
+enum tree_kind {
+	TREE_KIND_NATIVE = SAMPLED__FRAME_KIND__FRAME_NATIVE,
+	TREE_KIND_PYTHON = SAMPLED__FRAME_KIND__FRAME_PYTHON,
+	TREE_KIND_KERNEL = SAMPLED__FRAME_KIND__FRAME_KERNEL,
+	TREE_KIND_UNKNOWN = SAMPLED__FRAME_KIND__FRAME_UNKNOWN,
+};
+
+/*
+ * A frame's identity is all of its fields: the same function at another
+ * line or offset is another frame (and another node).  Callers that want one
+ * node per function:line pass offset 0 whenever function is known.
+ */
+struct tree_frame {
+	enum tree_kind kind;
+	const char *function;	/* NULL or "": unknown, shown as module+0xoffset */
+	const char *module;	/* NULL or "" for none */
+	const char *file;	/* NULL or "" for none */
+	uint32_t line;		/* 0 = unknown */
+	uint64_t offset;	/* module offset, used when function is NULL */
+};
+
+struct tree;
+
+struct tree *tree_new(void);
+void tree_free(struct tree *t);
+/*
+ * Empties the tree (samples, nodes, frames and their strings); thread names
+ * are kept.  Every frame id handed out before is invalid afterwards: callers
+ * that cache ids must drop them.
+ */
+void tree_reset(struct tree *t);
+/*
+ * Interns a frame; equal frames get the same id.  Strings are copied the
+ * first time they are seen, so the caller's buffers may change afterwards.
+ * Ids are dense, counting from 0, and stay valid until tree_reset/tree_free.
+ */
+uint32_t tree_frame_id(struct tree *t, const struct tree_frame *f);
+/* Names a thread (NULL clears it; the latest wins); shown on its root in per-thread trees. */
+void tree_set_thread_name(struct tree *t, pid_t tid, const char *name);
+/*
+ * Adds count samples of one stack, ids[0] the outermost frame, ids[n-1] the
+ * leaf.  n == 0 counts the samples on the thread's root only (they show as
+ * the self of the thread node in per-thread trees).  count == 0 does
+ * nothing.  An id not from tree_frame_id is a broken invariant (fatal).
+ */
+void tree_add(struct tree *t, pid_t tid, const uint32_t *ids, size_t n, uint64_t count);
+/* Samples added since creation or the last reset, all threads. */
+uint64_t tree_total(const struct tree *t);
+/* Nodes held, the one root per sampled thread included: a measure of memory. */
+size_t tree_node_count(const struct tree *t);
+
+struct tree_query {
+	int per_thread;		/* one root node per thread, named "name (tid)" */
+	pid_t tid;		/* 0: every thread; else only this one */
+	double min_share;	/* leave out nodes below this share of the total */
+};
+
+/*
+ * Builds the wire message (newly allocated; free with tree_message_free).
+ * q == NULL means every thread, merged, nothing left out.
+ *
+ * - strings[0] is ""; frames and strings hold only what the emitted nodes
+ *   use.  An unknown function is sent as "" with the frame's module and
+ *   offset, for the client to show as module+0xoffset.
+ * - nodes are in preorder: parent is the index of the parent + 1 (0 = top
+ *   level), so parents always precede their children.  Siblings are ordered
+ *   by total, largest first, then by function, module, file, line, offset
+ *   and kind: the output is deterministic.
+ * - per_thread: the top level holds one node per sampled thread (kind
+ *   FRAME_THREAD, function "name (tid)" or "thread tid" when unnamed) whose
+ *   self counts the thread's empty stacks.  Otherwise the threads are
+ *   merged: nodes with equal frames on equal paths are combined across
+ *   threads and their counts summed; empty stacks then appear in
+ *   total_samples only.
+ * - tid != 0: only that thread's samples (an unknown tid gives an empty tree).
+ * - min_share > 0: a node whose total is below min_share * total_samples is
+ *   left out with its whole subtree.  Nothing is redistributed: the parent's
+ *   self is unchanged, so a parent's total can exceed its self plus its
+ *   emitted children's totals, and total_samples still counts every sample
+ *   considered.  The difference is what was cut, for a client to show.
+ * - total_samples: samples considered, i.e. after the tid filter.
+ */
+Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q);
+/*
+ * Frees a message from tree_to_message (NULL is fine).  Only this may free
+ * it: not protobuf_c_message_free_unpacked, and a Response embedding it must
+ * drop its pointer before being freed any other way.
+ */
+void tree_message_free(Sampled__Tree *msg);
+
+#endif
