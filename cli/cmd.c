@@ -9,6 +9,7 @@
 #include "mem.h"
 #include "paths.h"
 
+extern const struct cmd_entry cmd_export_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_status_entry;
@@ -18,6 +19,7 @@ extern const struct cmd_entry cmd_tree_entry;
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_status_entry,
 	&cmd_tree_entry,
+	&cmd_export_entry,
 	&cmd_stop_entry,
 	&cmd_list_entry,
 	&cmd_help_entry,

@@ -5,9 +5,9 @@
 #include "cmd.h"
 #include "error.h"
 #include "log.h"
+#include "version.h"
 #include "wire.h"
 
-#define SAMPLECTL_VERSION "0.1.0"
 
 /* Reports a mistake in the global options the way every usage error looks. */
 static int main_usage_error(const char *msg)
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 			cmd_print_overview(stdout);
 			return CMD_EXIT_OK;
 		case 'V':
-			printf("samplectl %s (protocol %u)\n", SAMPLECTL_VERSION,
+			printf("samplectl %s (protocol %u)\n", SAMPLED_VERSION,
 			       WIRE_PROTOCOL_VERSION);
 			return CMD_EXIT_OK;
 		default:

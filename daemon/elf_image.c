@@ -105,8 +105,9 @@ static void elf_image_read_loads(struct elf_image *img)
 /*
  * Copies the section headers into our own table, checking each against the
  * file: data stays NULL unless the bytes are inside it, and names are used
- * only when NUL-terminated inside the section-name table.  libelf already
- * refuses a header table that runs past the end of the file.
+ * only when NUL-terminated inside the section-name table.  libelf itself
+ * checks that the header table lies inside the buffer it was given: a
+ * table past the end of a truncated file yields no sections.
  */
 static void elf_image_read_sections(struct elf_image *img)
 {

@@ -32,10 +32,8 @@
 #include "service.h"
 #include "target.h"
 #include "unwind.h"
+#include "version.h"
 
-#ifndef SAMPLED_VERSION
-#define SAMPLED_VERSION "0.1.0"
-#endif
 
 struct daemon {
 	struct options opt;

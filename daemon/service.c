@@ -9,11 +9,9 @@
 
 #include "mem.h"
 #include "service.h"
+#include "version.h"
 #include "wire.h"
 
-#ifndef SAMPLED_VERSION
-#define SAMPLED_VERSION "0.1.0"
-#endif
 
 static uint64_t mono_ns(void)
 {

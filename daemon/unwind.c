@@ -42,6 +42,9 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip
 /* Recently read mappings remembered across calls (cleared when maps change). */
 #define UNWIND_SPANS 8
 
+/* The x86-64 ABI's red zone: bytes under SP a function may still use. */
+#define UNWIND_RED_ZONE 128
+
 /* Register-state cache entries libunwind keeps per target (its default is 128). */
 #define UNWIND_RS_CACHE 1024
 
@@ -73,6 +76,10 @@ struct unwind_frame_state {
 	uint64_t stack_map_end;	/* end of the mapping holding SP, 0 if unknown */
 	int past_copy;		/* a read wanted stack bytes the copy lacks */
 	int noinfo;		/* the last step found no CFI for its IP */
+	/* The red zone under SP: slot i is the word at SP - 8 * (i + 1). */
+	uint64_t red_zone[UNWIND_RED_ZONE / 8];
+	uint32_t red_zone_known; /* bit per valid red_zone[] entry */
+	int red_zone_miss;	/* a read wanted a red-zone word we lack */
 };
 
 struct unwinder {
@@ -398,6 +405,17 @@ static int unwind_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *v
 		memcpy(valp, st->stack + (addr - st->stack_start), 8);
 		return 0;
 	}
+	if (addr < st->stack_start && st->stack_start - addr <= UNWIND_RED_ZONE &&
+	    (st->stack_start - addr) % 8 == 0) {
+		unsigned i = (unsigned)((st->stack_start - addr) / 8 - 1);
+
+		if (st->red_zone_known & (1u << i)) {
+			*valp = st->red_zone[i];
+			return 0;
+		}
+		st->red_zone_miss = 1;
+		return -UNW_EINVAL;
+	}
 	p = unwind_bytes(u, addr, &avail);
 	if (p != NULL) {
 		*valp = 0;
@@ -565,6 +583,37 @@ static void unwind_state_load(struct unwinder *u, const struct unwind_sample *s)
 	st->stack_map_end = e != NULL ? e->end : 0;
 	st->past_copy = 0;
 	st->noinfo = 0;
+	st->red_zone_known = 0;
+	st->red_zone_miss = 0;
+}
+
+/*
+ * Fills the red-zone words the innermost frame's CFI points at.  In an
+ * epilogue (GCC with frame pointers: "lea -N(%rbp),%rsp; pop %rbx; ...;
+ * pop %rbp; ret/jmp") the CFI still says the callee-saved registers sit in
+ * their slots, which are now under SP and so not in the copy.  Those
+ * registers were just popped from those slots: their sampled values are
+ * the slot contents.  Called only after a first attempt needed such a word,
+ * because unw_get_save_loc takes libunwind's lock (signal-mask syscalls).
+ */
+static void unwind_fill_red_zone(struct unwinder *u, unw_cursor_t *cursor)
+{
+	static const int saved[] = { UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
+				     UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15 };
+	struct unwind_frame_state *st = &u->st;
+	unw_save_loc_t loc;
+	uint64_t below;
+
+	for (unsigned i = 0; i < sizeof(saved) / sizeof(saved[0]); i++) {
+		if (unw_get_save_loc(cursor, saved[i], &loc) < 0 || loc.type != UNW_SLT_MEMORY ||
+		    loc.u.addr >= st->stack_start)
+			continue;
+		below = st->stack_start - loc.u.addr;
+		if (below > UNWIND_RED_ZONE || below % 8 != 0)
+			continue;
+		st->red_zone[below / 8 - 1] = st->regs[saved[i]];
+		st->red_zone_known |= 1u << (below / 8 - 1);
+	}
 }
 
 /*
@@ -579,8 +628,8 @@ static void unwind_state_load(struct unwinder *u, const struct unwind_sample *s)
  * real root), or it had no CFI and its own frame-chain guess gave up.  Only
  * the first is UNWIND_END_ROOT; find_proc_info flags the second (noinfo).
  */
-size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t *pcs,
-		    size_t max, enum unwind_end *end)
+static size_t unwind_walk(struct unwinder *u, const struct unwind_sample *s, uint64_t *pcs,
+			  size_t max, enum unwind_end *end, int fill_red_zone)
 {
 	struct unwind_frame_state *st = &u->st;
 	unw_word_t ip, sp, bp, new_ip, new_sp;
@@ -588,11 +637,6 @@ size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t 
 	size_t n = 0;
 	int ret, sig;
 
-	*end = UNWIND_END_DEPTH;
-	if (max == 0)
-		return 0;
-	if (maps_generation(u->maps) != u->spans_generation)
-		unwind_spans_clear(u);
 	unwind_state_load(u, s);
 	ip = s->regs[UNWIND_REG_IP];
 	sp = s->regs[UNWIND_REG_SP];
@@ -611,6 +655,8 @@ size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t 
 		st->noinfo = 0;
 		st->past_copy = 0;
 		ret = unw_step(&cursor);
+		if (fill_red_zone && n == 1 && ret > 0)
+			unwind_fill_red_zone(u, &cursor);
 		if (ret > 0 && unw_get_reg(&cursor, UNW_REG_IP, &new_ip) == 0 &&
 		    unw_get_reg(&cursor, UNW_REG_SP, &new_sp) == 0 && new_ip != 0) {
 			/* libunwind 1.6.2: true when the frame just left was a signal frame. */
@@ -631,12 +677,29 @@ size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t 
 			break;
 		}
 		if (unwind_frame_pointer_step(u, &cursor, sp, bp, &new_ip) < 0) {
-			*end = st->past_copy ? UNWIND_END_TRUNCATED : UNWIND_END_FAILED;
+			*end = UNWIND_END_FAILED;
 			break;
 		}
 		pcs[n++] = new_ip;
 		ip = new_ip;
-		sp = u->st.regs[UNW_X86_64_RSP];
+		sp = st->regs[UNW_X86_64_RSP];
 	}
+	return n;
+}
+
+size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t *pcs,
+		    size_t max, enum unwind_end *end)
+{
+	size_t n;
+
+	*end = UNWIND_END_DEPTH;
+	if (max == 0)
+		return 0;
+	if (maps_generation(u->maps) != u->spans_generation)
+		unwind_spans_clear(u);
+	n = unwind_walk(u, s, pcs, max, end, 0);
+	/* Rare (a sample in an epilogue): retry with the popped registers known. */
+	if (*end == UNWIND_END_FAILED && u->st.red_zone_miss)
+		n = unwind_walk(u, s, pcs, max, end, 1);
 	return n;
 }

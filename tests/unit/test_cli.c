@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -47,12 +48,17 @@ enum fake_mode {
 	FAKE_SILENT,		/* reads status, never answers */
 	FAKE_PARTIAL,		/* half a frame, then silence */
 	FAKE_WRONG_KIND,	/* answers status with a StopReply */
+	FAKE_STOP_SLOW,		/* after stop: closes the client, 300 ms later the socket */
+	FAKE_STOP_CRASH,	/* after stop: dies, leaving its socket and lock files */
+	FAKE_STOP_STUCK,	/* acknowledges stop and goes on */
 };
 
 struct fake {
 	char dir[64];
 	char path[128];
+	char lock_path[128];
 	int listen_fd;
+	int lock_fd;		/* held (flock) while the fake lives, like sampled's */
 	int quit[2];		/* a byte here ends the thread */
 	enum fake_mode mode;
 	pthread_t thread;
@@ -82,6 +88,7 @@ static int fake_wait(struct fake *f, int fd)
 	return (p[1].revents & POLLIN) ? 0 : 1;
 }
 
+/* Frames and sends a reply, ignoring a client that has gone. */
 static void fake_send(int fd, Sampled__Response *resp)
 {
 	size_t len;
@@ -91,6 +98,7 @@ static void fake_send(int fd, Sampled__Response *resp)
 	free(frame);
 }
 
+/* Sends an Error reply stamped with the given protocol version. */
 static void fake_send_error(int fd, Sampled__ErrorCode code, const char *msg, uint32_t version)
 {
 	Sampled__Response resp;
@@ -106,6 +114,7 @@ static void fake_send_error(int fd, Sampled__ErrorCode code, const char *msg, ui
 	fake_send(fd, &resp);
 }
 
+/* Sends a HelloReply claiming protocol version. */
 static void fake_send_hello(int fd, uint32_t version)
 {
 	Sampled__Response resp;
@@ -122,6 +131,7 @@ static void fake_send_hello(int fd, uint32_t version)
 	fake_send(fd, &resp);
 }
 
+/* Sends the StopReply (also the wrong kind of answer to status). */
 static void fake_send_stop(int fd)
 {
 	Sampled__Response resp;
@@ -198,7 +208,7 @@ static int fake_answer(struct fake *f, int fd, const Sampled__Request *req)
 		return 0;
 	case SAMPLED__REQUEST__COMMAND_STOP:
 		fake_send_stop(fd);
-		return 1;
+		return f->mode != FAKE_STOP_STUCK;
 	default:
 		break;
 	}
@@ -253,7 +263,11 @@ static int fake_serve(struct fake *f, int fd)
 	return 0;
 }
 
-/* Like a daemon: accepts one client at a time; on stop it removes its socket and exits. */
+/*
+ * Like a daemon: accepts one client at a time; on stop it tears down in
+ * sampled's order (clients, listening socket, socket file, lock file,
+ * lock) and exits.
+ */
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
@@ -265,22 +279,36 @@ static void *fake_main(void *arg)
 			continue;
 		stop = fake_serve(f, fd);
 		close(fd);
-		if (stop) {
+		if (!stop)
+			continue;
+		if (f->mode == FAKE_STOP_SLOW)
+			poll(&(struct pollfd){ .fd = f->quit[0], .events = POLLIN }, 1, 300);
+		close(f->listen_fd);
+		f->listen_fd = -1;
+		if (f->mode != FAKE_STOP_CRASH) {
 			unlink(f->path);
-			break;
+			unlink(f->lock_path);
 		}
+		close(f->lock_fd);
+		f->lock_fd = -1;
+		break;
 	}
 	return NULL;
 }
 
+/* Takes the lock, listens and starts serving in a thread, like a daemon starting. */
 static void fake_start(struct fake *f, enum fake_mode mode)
 {
 	f->mode = mode;
+	f->lock_fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(f->lock_fd >= 0);
+	assert_int_equal(flock(f->lock_fd, LOCK_EX | LOCK_NB), 0);
 	f->listen_fd = fake_listen(f->path);
 	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
 	f->running = 1;
 }
 
+/* A private socket directory per test, so nothing touches the user's daemons. */
 static int fake_setup(void **state)
 {
 	struct fake *f = mem_zalloc(sizeof(*f));
@@ -289,7 +317,9 @@ static int fake_setup(void **state)
 	if (mkdtemp(f->dir) == NULL || pipe2(f->quit, O_CLOEXEC) < 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/4242.sock", f->dir);
+	snprintf(f->lock_path, sizeof(f->lock_path), "%s/4242.lock", f->dir);
 	f->listen_fd = -1;
+	f->lock_fd = -1;
 	*state = f;
 	return 0;
 }
@@ -306,6 +336,9 @@ static int fake_teardown(void **state)
 	}
 	if (f->listen_fd >= 0)
 		close(f->listen_fd);
+	if (f->lock_fd >= 0)
+		close(f->lock_fd);
+	unlink(f->lock_path);
 	close(f->quit[0]);
 	close(f->quit[1]);
 	chmod(f->dir, 0700);
@@ -318,6 +351,7 @@ static int fake_teardown(void **state)
 	return 0;
 }
 
+/* Monotonic milliseconds, to check that timeouts hold. */
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -326,6 +360,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* client_call with a StatusRequest. */
 static Sampled__Response *call_status(struct client *c, struct error *err)
 {
 	Sampled__Request req;
@@ -366,6 +401,7 @@ static int dummy_exec(struct cmd_ctx *ctx, int argc, char **argv)
 #define DUMMY(n, a) { .name = n, .alias = a, .args = "", .usage = "", .summary = "", \
 		      .help = "", .exec = dummy_exec }
 
+/* Exact names and aliases beat prefixes; a prefix must name one command. */
 static void test_lookup(void **state)
 {
 	static const struct cmd_entry status = DUMMY("status", "stat");
@@ -424,6 +460,7 @@ static void test_real_table(void **state)
 	assert_string_equal(err.msg, "ambiguous command 'st': status, stop");
 }
 
+/* --pid takes plain positive decimal numbers that fit a pid_t, nothing else. */
 static void test_parse_pid(void **state)
 {
 	static const char *bad[] = { "", "0", "-5", "12abc", " 12", "+12", "1.5", "0x10",
@@ -448,6 +485,7 @@ static void test_parse_pid(void **state)
 	assert_string_equal(err.msg, "invalid process id '12abc': expected a positive integer");
 }
 
+/* --timeout takes positive seconds with an optional fraction, up to a day. */
 static void test_parse_timeout(void **state)
 {
 	static const char *bad[] = { "", "0", "0.0", "-1", "abc", "1e3", "inf", "nan", "1.2.3",
@@ -515,6 +553,7 @@ static void test_usage_errors(void **state)
 	cmd_ctx_free(ctx);
 }
 
+/* The overview lists every command; both ways of asking for a manual agree. */
 static void test_help(void **state)
 {
 	struct cmd_ctx *ctx = cmd_ctx_new(0, NULL, 1000);
@@ -574,6 +613,7 @@ static void test_format_duration(void **state)
 	assert_string_equal(format_duration(small, sizeof(small), 1200000000), "1.2 ");
 }
 
+/* Binary units, with the same rounding rule as durations. */
 static void test_format_size(void **state)
 {
 	static const struct { uint64_t bytes; const char *text; } cases[] = {
@@ -593,6 +633,7 @@ static void test_format_size(void **state)
 		assert_string_equal(format_size(buf, sizeof(buf), cases[i].bytes), cases[i].text);
 }
 
+/* Shares, including an empty whole and a tiny but non-zero part. */
 static void test_format_percent(void **state)
 {
 	char buf[FORMAT_BUF_SIZE];
@@ -607,6 +648,7 @@ static void test_format_percent(void **state)
 	assert_string_equal(format_percent(buf, sizeof(buf), 30, 10), "300.0%");
 }
 
+/* Every fate of a target reads as one phrase. */
 static void test_format_state(void **state)
 {
 	Sampled__Status st;
@@ -641,6 +683,7 @@ static char *json_of(const char *s)
 	return buf;
 }
 
+/* JSON stays valid whatever bytes a name holds; terminals get no control bytes. */
 static void test_json_escape(void **state)
 {
 	static const struct { const char *in, *out; } cases[] = {
@@ -705,6 +748,7 @@ static void test_client_ok(void **state)
 	client_response_free(NULL);
 }
 
+/* A daemon answering hello with another protocol version is refused by name. */
 static void test_client_wrong_version(void **state)
 {
 	struct fake *f = *state;
@@ -715,6 +759,7 @@ static void test_client_wrong_version(void **state)
 	assert_string_equal(err.msg, "protocol version mismatch: daemon speaks 99, samplectl speaks 1");
 }
 
+/* A daemon refusing our version (as daemon/server.c does) reads the same. */
 static void test_client_version_error(void **state)
 {
 	struct fake *f = *state;
@@ -725,6 +770,7 @@ static void test_client_version_error(void **state)
 	assert_string_equal(err.msg, "protocol version mismatch: daemon speaks 7, samplectl speaks 1");
 }
 
+/* An Error reply becomes "daemon: <message>". */
 static void test_client_daemon_error(void **state)
 {
 	struct fake *f = *state;
@@ -765,16 +811,19 @@ static void client_bad_reply(struct fake *f, enum fake_mode mode, const char *ex
 	client_free(c);
 }
 
+/* A frame that is not a Response. */
 static void test_client_garbage(void **state)
 {
 	client_bad_reply(*state, FAKE_GARBAGE, "malformed reply from the daemon (6 bytes");
 }
 
+/* A length above WIRE_MAX_FRAME is refused before any body is read. */
 static void test_client_oversized(void **state)
 {
 	client_bad_reply(*state, FAKE_OVERSIZED, "message of 4294967295 bytes exceeds the limit");
 }
 
+/* A reply of another kind than the request asked for. */
 static void test_client_wrong_kind(void **state)
 {
 	client_bad_reply(*state, FAKE_WRONG_KIND, "unexpected reply from the daemon");
@@ -794,6 +843,7 @@ static void test_client_timeouts(void **state)
 			(void)!write(f->quit[1], "q", 1);
 			pthread_join(f->thread, NULL);
 			close(f->listen_fd);
+			close(f->lock_fd);
 			unlink(f->path);
 			f->running = 0;
 			(void)!read(f->quit[0], &(char){ 0 }, 1);
@@ -814,6 +864,7 @@ static void test_client_timeouts(void **state)
 	}
 }
 
+/* A daemon that hangs up before answering hello. */
 static void test_client_close_early(void **state)
 {
 	struct fake *f = *state;
@@ -824,6 +875,7 @@ static void test_client_close_early(void **state)
 	assert_non_null(strstr(err.msg, "closed the connection"));
 }
 
+/* No socket, a stale socket, and a path too long for sockaddr_un. */
 static void test_connect_errors(void **state)
 {
 	struct fake *f = *state;
@@ -893,6 +945,7 @@ static void test_connect_eacces(void **state)
 	close(fd);
 }
 
+/* --socket, --pid, and the search for the only live daemon. */
 static void test_find_socket(void **state)
 {
 	struct fake *f = *state;
@@ -949,6 +1002,7 @@ static void test_find_socket(void **state)
 	free(other);
 }
 
+/* Only *.sock files, numbers in numeric order. */
 static void test_socket_list_order(void **state)
 {
 	struct fake *f = *state;
@@ -1020,6 +1074,7 @@ static void test_cmd_status_text(void **state)
 	cmd_ctx_free(ctx);
 }
 
+/* The whole JSON report, byte for byte (checked valid with python3 -m json.tool). */
 static void test_cmd_status_json(void **state)
 {
 	struct fake *f = *state;
@@ -1066,6 +1121,7 @@ static void test_cmd_status_json(void **state)
 	cmd_ctx_free(ctx);
 }
 
+/* A daemon error is exit status 1 with the daemon's message. */
 static void test_cmd_status_daemon_error(void **state)
 {
 	struct fake *f = *state;
@@ -1082,25 +1138,90 @@ static void test_cmd_status_daemon_error(void **state)
 	cmd_ctx_free(ctx);
 }
 
-/* stop returns only once the daemon has let go of its socket. */
+/* Runs stop against the fake in mode; returns the exit status and how long it took. */
+static int run_stop(struct fake *f, enum fake_mode mode, int timeout_ms, char **out, char **err,
+		    int64_t *took)
+{
+	struct cmd_ctx *ctx;
+	int64_t t0;
+	int rc;
+
+	fake_start(f, mode);
+	ctx = cmd_ctx_new(0, NULL, timeout_ms);
+	cmd_ctx_set_socket_dir(ctx, f->dir);
+	t0 = now_ms();
+	rc = run_cmd(ctx, out, err, ARGV("stop"));
+	*took = now_ms() - t0;
+	cmd_ctx_free(ctx);
+	return rc;
+}
+
+/* stop returns only once the daemon has let go of its socket and lock. */
 static void test_cmd_stop(void **state)
 {
 	struct fake *f = *state;
-	struct cmd_ctx *ctx;
 	char *out, *err;
+	int64_t took;
 
-	fake_start(f, FAKE_OK);
-	ctx = cmd_ctx_new(0, NULL, 2000);
-	cmd_ctx_set_socket_dir(ctx, f->dir);
-	assert_int_equal(run_cmd(ctx, &out, &err, ARGV("stop")), 0);
+	assert_int_equal(run_stop(f, FAKE_OK, 2000, &out, &err, &took), 0);
 	assert_string_equal(err, "");
 	assert_string_equal(out, "stopped daemon for pid 4242\n");
 	assert_int_equal(access(f->path, F_OK), -1);
+	assert_int_equal(access(f->lock_path, F_OK), -1);
 	free(out);
 	free(err);
-	cmd_ctx_free(ctx);
 }
 
+/* The client's connection closes 300 ms before the socket does: stop waits for the socket. */
+static void test_cmd_stop_slow(void **state)
+{
+	struct fake *f = *state;
+	char *out, *err;
+	int64_t took;
+
+	assert_int_equal(run_stop(f, FAKE_STOP_SLOW, 5000, &out, &err, &took), 0);
+	assert_string_equal(out, "stopped daemon for pid 4242\n");
+	assert_true(took >= 250);
+	assert_int_equal(access(f->path, F_OK), -1);
+	assert_int_equal(access(f->lock_path, F_OK), -1);
+	free(out);
+	free(err);
+}
+
+/* A daemon that dies without cleaning up has gone all the same: no wait for the timeout. */
+static void test_cmd_stop_crash(void **state)
+{
+	struct fake *f = *state;
+	char *out, *err;
+	int64_t took;
+
+	assert_int_equal(run_stop(f, FAKE_STOP_CRASH, 5000, &out, &err, &took), 0);
+	assert_string_equal(out, "stopped daemon for pid 4242\n");
+	assert_true(took < 4000);
+	assert_int_equal(access(f->path, F_OK), 0);
+	free(out);
+	free(err);
+}
+
+/* A daemon that acknowledges stop but stays is an error once the timeout expires. */
+static void test_cmd_stop_stuck(void **state)
+{
+	struct fake *f = *state;
+	char *out, *err, *expect;
+	int64_t took;
+
+	assert_int_equal(run_stop(f, FAKE_STOP_STUCK, 300, &out, &err, &took), 1);
+	assert_string_equal(out, "");
+	expect = mem_printf("samplectl: the daemon at %s is still running 300.0 ms after it "
+			    "accepted stop\n", f->path);
+	assert_string_equal(err, expect);
+	assert_true(took >= 250 && took < 5000);
+	free(expect);
+	free(out);
+	free(err);
+}
+
+/* No daemons, then a live one beside a stale socket. */
 static void test_cmd_list(void **state)
 {
 	struct fake *f = *state;
@@ -1130,6 +1251,7 @@ static void test_cmd_list(void **state)
 	cmd_ctx_free(ctx);
 }
 
+/* A daemon of another version is listed as unreachable, with the reason on stderr. */
 static void test_cmd_list_unreachable(void **state)
 {
 	struct fake *f = *state;
@@ -1184,6 +1306,9 @@ int main(void)
 		FAKE_TEST(test_cmd_status_json),
 		FAKE_TEST(test_cmd_status_daemon_error),
 		FAKE_TEST(test_cmd_stop),
+		FAKE_TEST(test_cmd_stop_slow),
+		FAKE_TEST(test_cmd_stop_crash),
+		FAKE_TEST(test_cmd_stop_stuck),
 		FAKE_TEST(test_cmd_list),
 		FAKE_TEST(test_cmd_list_unreachable),
 	};
