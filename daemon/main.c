@@ -51,11 +51,13 @@ struct daemon {
 	int ready_fd;		/* write end of the start-up pipe, -1 once ready */
 };
 
-static void on_sample(void *arg, const struct perf_sample *s)
+static void on_sample(void *arg, const struct perf_sample *ps)
 {
 	struct daemon *d = arg;
+	struct sample s;
 
-	profile_sample(d->profile, s);
+	perf_sample_to_sample(ps, &s);
+	profile_sample(d->profile, &s);
 }
 
 static void on_thread_start(void *arg, pid_t tid)

@@ -131,6 +131,31 @@ int perf_sample_parse(const void *rec, size_t size, uint64_t sample_type, uint64
 	return 0;
 }
 
+void perf_sample_to_sample(const struct perf_sample *ps, struct sample *out)
+{
+	uint64_t mask = ps->regs_mask;
+	size_t j = 0;
+
+	out->tid = ps->tid;
+	out->time_ns = ps->time;
+	out->in_kernel = !ps->user;
+	out->state = SAMPLE_STATE_RUNNING;
+	out->syscall = -1;
+	out->has_regs = ps->regs != NULL;
+	out->stack = ps->stack;
+	out->stack_len = ps->stack_size;
+	memset(out->regs, 0, sizeof(out->regs));
+	if (!out->has_regs)
+		return;
+	/* perf packs the requested registers in ascending bit order. */
+	for (int bit = 0; bit < UNWIND_NREGS && mask != 0; bit++) {
+		if (mask & (1ull << bit)) {
+			out->regs[bit] = ps->regs[j++];
+			mask &= ~(1ull << bit);
+		}
+	}
+}
+
 static struct perf_thread *find_thread(struct perf_sampler *s, pid_t tid, size_t *index)
 {
 	for (size_t i = 0; i < s->nthreads; i++) {

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "loop.h"
+#include "sample.h"
 
 /*
  * On-CPU sampling with perf_event_open: one software cpu-clock event and one
@@ -78,6 +79,9 @@ size_t perf_sampler_threads(const struct perf_sampler *s);
 const char *perf_sampler_note(const struct perf_sampler *s);
 /* Records the kernel reported as unreadable or malformed. */
 uint64_t perf_sampler_corrupt(const struct perf_sampler *s);
+
+/* Gives a decoded record the sampler-neutral shape the profile takes. */
+void perf_sample_to_sample(const struct perf_sample *ps, struct sample *out);
 
 /* Decodes a sample record; 0 on success, -1 when the record is malformed. */
 int perf_sample_parse(const void *rec, size_t size, uint64_t sample_type, uint64_t regs_mask,

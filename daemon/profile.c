@@ -197,7 +197,7 @@ static void maybe_reload(struct profile *p, uint64_t ip)
  * A tick that caught the thread in the kernel ends in a [kernel] leaf under
  * the user stack that made the system call.
  */
-void profile_sample(struct profile *p, const struct perf_sample *s)
+void profile_sample(struct profile *p, const struct sample *s)
 {
 	struct unwind_sample us;
 	enum unwind_end end = UNWIND_END_FAILED;
@@ -205,19 +205,10 @@ void profile_sample(struct profile *p, const struct perf_sample *s)
 
 	thread_get(p, s->tid)->samples++;
 	p->samples++;
-	if (s->regs != NULL) {
-		uint64_t mask = s->regs_mask;
-		size_t j = 0;
-
-		memset(us.regs, 0, sizeof(us.regs));
-		for (int bit = 0; bit < UNWIND_NREGS && mask != 0; bit++) {
-			if (mask & (1ull << bit)) {
-				us.regs[bit] = s->regs[j++];
-				mask &= ~(1ull << bit);
-			}
-		}
+	if (s->has_regs) {
+		memcpy(us.regs, s->regs, sizeof(us.regs));
 		us.stack = s->stack;
-		us.stack_len = s->stack_size;
+		us.stack_len = s->stack_len;
 		maybe_reload(p, us.regs[UNWIND_REG_IP]);
 		n = unwind_stack(p->unwinder, &us, p->pcs, MAX_DEPTH, &end);
 	}
@@ -228,7 +219,7 @@ void profile_sample(struct profile *p, const struct perf_sample *s)
 	}
 	while (n > 0)
 		p->ids[k++] = frames_id(p->frames, p->pcs[--n]);
-	if (!s->user)
+	if (s->in_kernel)
 		p->ids[k++] = p->frame_kernel;
 	tree_add(p->tree, s->tid, p->ids, k, 1);
 }

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "perf_sampler.h"
+#include "sample.h"
 #include "tree.h"
 
 /*
@@ -32,7 +33,7 @@ void profile_thread_start(struct profile *p, pid_t tid);
 void profile_thread_exit(struct profile *p, pid_t tid);
 void profile_thread_name(struct profile *p, pid_t tid, const char *name);
 /* Unwinds, symbolizes and counts one sample. */
-void profile_sample(struct profile *p, const struct perf_sample *s);
+void profile_sample(struct profile *p, const struct sample *s);
 void profile_lost(struct profile *p, uint64_t n);
 /* A new executable mapping in the target. */
 void profile_mmap(struct profile *p, const struct perf_mmap_event *m);

@@ -7,8 +7,9 @@
 #include "unwind.h"
 
 /*
- * How this works.  libunwind's remote API does the DWARF CFI work; we give it
- * a view of the sampled thread that never touches the live process:
+ * How this works.  libunwind's remote API (one address space per target)
+ * does the DWARF CFI work; we give it a view of the sampled thread that never
+ * touches the live process:
  *
  *   - registers come from the sample (access_reg);
  *   - memory in [SP, SP + stack_len) comes from the sample's stack copy;
@@ -19,7 +20,10 @@
  *     handed to libunwind's own table search.
  *
  * libunwind keeps a per-address-space cache of register rules keyed by IP
- * (UNW_CACHE_GLOBAL), so a warm unwind mostly reads the stack copy.
+ * (UNW_CACHE_GLOBAL), so a warm unwind mostly reads the stack copy.  Known
+ * cost: Debian's libunwind 1.6.2 is built with signal blocking, so every
+ * unw_step takes that cache's lock with two rt_sigprocmask syscalls; they
+ * are most of the time of a warm unwind (see the unit test's benchmark).
  */
 
 /*
@@ -34,10 +38,10 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip
 #define UNWIND_UNW_NREGS 17
 
 /* DWARF exception-header pointer encodings (LSB, .eh_frame_hdr). */
-#define EH_PE_OMIT 0xff
-#define EH_PE_FORMAT_MASK 0x0f
-#define EH_PE_APPL_MASK 0x70
-#define EH_PE_DATAREL_SDATA4 0x3b
+#define UNWIND_PE_OMIT 0xff
+#define UNWIND_PE_FORMAT_MASK 0x0f
+#define UNWIND_PE_APPL_MASK 0x70
+#define UNWIND_PE_DATAREL_SDATA4 0x3b
 
 /* Recently read mappings remembered across calls (cleared when maps change). */
 #define UNWIND_SPANS 8
@@ -117,9 +121,10 @@ static uint64_t unwind_read_le(const uint8_t *p, size_t n)
 }
 
 /*
- * Decodes one absolute-or-datarel encoded value of .eh_frame_hdr at *off.
- * Only what the header's first two fields use in practice is accepted; the
- * value itself is returned raw (we never need eh_frame_ptr's target).
+ * Reads one encoded value of .eh_frame_hdr at *off and advances past it.
+ * Only fixed-size formats are accepted (all the header's first two fields
+ * use in practice); the value comes back raw, its pcrel/datarel application
+ * ignored: we need eh_frame_ptr only to skip it, fde_count is absolute.
  */
 static int unwind_read_encoded(const uint8_t *data, size_t size, size_t *off, uint8_t enc,
 			       uint64_t *val)
@@ -127,11 +132,11 @@ static int unwind_read_encoded(const uint8_t *data, size_t size, size_t *off, ui
 	size_t n;
 	int is_signed = 0;
 
-	if (enc == EH_PE_OMIT) {
+	if (enc == UNWIND_PE_OMIT) {
 		*val = 0;
 		return 0;
 	}
-	switch (enc & EH_PE_FORMAT_MASK) {
+	switch (enc & UNWIND_PE_FORMAT_MASK) {
 	case 0x00: n = 8; break;			/* absptr */
 	case 0x02: n = 2; break;			/* udata2 */
 	case 0x03: n = 4; break;			/* udata4 */
@@ -165,12 +170,12 @@ static void unwind_parse_hdr(struct unwind_table *t, uint64_t hdr_vaddr, const u
 	if (size < 4 || data[0] != 1)
 		return;
 	/* The search table must be datarel|sdata4 for libunwind to use it. */
-	if (data[3] != EH_PE_DATAREL_SDATA4)
+	if (data[3] != UNWIND_PE_DATAREL_SDATA4)
 		return;
 	if (unwind_read_encoded(data, size, &off, data[1], &eh_frame_ptr) < 0)
 		return;
 	/* fde_count is a plain number: an applied (pcrel...) encoding is nonsense. */
-	if (data[2] == EH_PE_OMIT || (data[2] & EH_PE_APPL_MASK) != 0 ||
+	if (data[2] == UNWIND_PE_OMIT || (data[2] & UNWIND_PE_APPL_MASK) != 0 ||
 	    unwind_read_encoded(data, size, &off, data[2], &fde_count) < 0)
 		return;
 	if (fde_count == 0 || fde_count > (size - off) / 8)

@@ -10,7 +10,14 @@
 /*
  * DWARF CFI unwinding of a captured user stack (libunwind, remote address
  * space with our own accessors).  Both samplers feed it the same thing: the
- * registers at the sample and a copy of the stack from SP upwards.
+ * registers at the sample and a copy of the stack from SP upwards.  The
+ * unwinder never reads the live target: unwind tables and code come from the
+ * ELF images behind the maps.  Code without tables (JIT) is crossed through
+ * its frame pointer when RBP leads to a return address into executable code.
+ *
+ * One unwinder per target process; not thread-safe.  It keeps pointers to
+ * maps (and, through it, to the elf_cache images): both must outlive it.
+ * Unwinding allocates nothing once the images it meets have been seen.
  */
 
 /* x86-64 perf register numbering (PERF_REG_X86_*); regs[] is indexed by it. */
@@ -24,28 +31,43 @@
 struct unwind_sample {
 	uint64_t regs[UNWIND_NREGS];
 	const uint8_t *stack;	/* bytes copied from regs[UNWIND_REG_SP] upwards */
-	size_t stack_len;
+	size_t stack_len;	/* bytes really copied (perf's dyn_size) */
 };
 
 enum unwind_end {
-	UNWIND_END_ROOT,	/* reached the thread's outermost frame */
-	UNWIND_END_TRUNCATED,	/* the stack copy ended before the root */
-	UNWIND_END_FAILED,	/* no unwind info, or it led nowhere sensible */
-	UNWIND_END_DEPTH,	/* more frames than the caller's array holds */
+	UNWIND_END_ROOT,	/* reached the thread's outermost frame: the CFI
+				   marks the return address undefined (_start,
+				   clone3 / start_thread) */
+	UNWIND_END_TRUNCATED,	/* the next step needed stack bytes past the copy
+				   (inside the mapping SP lies in) */
+	UNWIND_END_FAILED,	/* no unwind info and no usable frame pointer,
+				   or a frame that went nowhere sensible (return
+				   address outside executable code, SP not
+				   growing, a loop) */
+	UNWIND_END_DEPTH,	/* the caller's array is full (even when the next
+				   frame would have been the root) */
 };
 
 struct unwinder;
 
+/* Creates the unwinder of the target whose address space maps describes. */
 struct unwinder *unwind_new(struct maps *maps, struct error *err);
+/* Frees the unwinder; accepts NULL. */
 void unwind_free(struct unwinder *u);
 /*
  * Unwinds one sample.  pcs[0] is the sampled IP; every later entry is its
- * return address minus one (the call site), except after a signal frame.
- * Returns the number of frames written (at least 1) and why it stopped.
+ * return address minus one (the call site), except the frame interrupted by
+ * a signal, whose IP is exact.  Returns the number of frames written (at
+ * least 1 when max > 0, 0 when max is 0) and why it stopped.
  */
 size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t *pcs,
 		    size_t max, enum unwind_end *end);
-/* Forgets cached unwind state for addresses in [start, end) (unmap, exec). */
+/*
+ * Forgets cached unwind state for addresses in [start, end) (unmap, exec).
+ * libunwind drops its whole rule cache whatever the range; per-image tables
+ * depend only on file contents and are kept.  Changes to maps are noticed
+ * by themselves (maps_generation) for everything but libunwind's rules.
+ */
 void unwind_flush(struct unwinder *u, uint64_t start, uint64_t end);
 
 #endif
