@@ -11,11 +11,14 @@ Q := $(if $(V),,@)
 E := $(if $(V),@true,@echo)
 
 WARN   := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Werror
-CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -fno-omit-frame-pointer $(WARN) $(SAN)
-CPPFLAGS += -D_GNU_SOURCE -I. -Icommon -Iproto -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# OPT and SAN are the knobs (check-asan sets them); CFLAGS, CPPFLAGS and
+# LDFLAGS from the command line are added last, never replace ours.
+OPT    ?= -O2 -g
+ALL_CFLAGS   = -std=gnu11 -fno-omit-frame-pointer $(OPT) $(WARN) $(SAN) $(CFLAGS)
+ALL_CPPFLAGS = -D_GNU_SOURCE -I. -Icommon -Iproto -I$(BUILD)/gen \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CPPFLAGS)
+ALL_LDFLAGS  = $(SAN) $(LDFLAGS)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
-LDFLAGS += $(SAN)
 
 PROTOS     := $(wildcard proto/*.proto)
 PROTO_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
@@ -44,15 +47,15 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	$(E) "  CC      $<"
-	$(Q)$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(filter-out -Wmissing-prototypes,$(ALL_CFLAGS)) -MMD -MP -c -o $@ $<
 
 $(BUILD)/%.o: %.c | $(PROTO_H)
 	$(E) "  CC      $<"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 # Unit tests reach into the modules they test.
-$(BUILD)/tests/unit/%.o: CPPFLAGS += -Idaemon -Icli
+$(BUILD)/tests/unit/%.o: ALL_CPPFLAGS += -Idaemon -Icli
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -63,16 +66,16 @@ $(BUILD)/libcli.a: $(CLI_OBJ)
 
 $(BUILD)/sampled: $(BUILD)/daemon/main.o $(BUILD)/libdaemon.a $(BUILD)/libcommon.a
 	$(E) "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/samplectl: $(BUILD)/cli/main.o $(BUILD)/libcli.a $(BUILD)/libcommon.a
 	$(E) "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libdaemon.a $(BUILD)/libcli.a $(BUILD)/libcommon.a
 	$(E) "  LD      $@"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Test targets are real programs with known profiles; the unwinder must cope
 # with code built without frame pointers, so they are built that way.
@@ -98,9 +101,12 @@ check: deps
 	$(Q)tests/run.sh $(BUILD)
 
 check-asan: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all units targets
-	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	$(Q)rm -rf build-asan/sanitizer && mkdir -p build-asan/sanitizer
+	$(Q)SANITIZER_LOG_DIR=$(CURDIR)/build-asan/sanitizer \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/build-asan/sanitizer/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/build-asan/sanitizer/ubsan \
 	  tests/run.sh build-asan
 
 demo: deps

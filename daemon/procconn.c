@@ -83,16 +83,17 @@ int procconn_read(struct procconn *pc, int *wait_status)
 
 		for (; NLMSG_OK(nl, left); nl = NLMSG_NEXT(nl, left)) {
 			const struct cn_msg *cn = NLMSG_DATA(nl);
-			const struct proc_event *ev;
+			struct proc_event ev;
 
-			if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(*ev)))
+			if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(ev)))
 				continue;
-			ev = (const struct proc_event *)(const void *)cn->data;
+			/* The event sits 4 bytes off 8-byte alignment: copy it out. */
+			memcpy(&ev, cn->data, sizeof(ev));
 			/* The leader's exit carries the status its parent's wait() would see. */
-			if (ev->what == PROC_EVENT_EXIT &&
-			    (pid_t)ev->event_data.exit.process_pid == pc->pid &&
-			    (pid_t)ev->event_data.exit.process_tgid == pc->pid) {
-				*wait_status = (int)ev->event_data.exit.exit_code;
+			if (ev.what == PROC_EVENT_EXIT &&
+			    (pid_t)ev.event_data.exit.process_pid == pc->pid &&
+			    (pid_t)ev.event_data.exit.process_tgid == pc->pid) {
+				*wait_status = (int)ev.event_data.exit.exit_code;
 				found = 1;
 			}
 		}

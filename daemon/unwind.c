@@ -156,15 +156,15 @@ static int unwind_read_encoded(const uint8_t *data, size_t size, size_t *off, ui
 }
 
 /*
- * Parses an .eh_frame_hdr held in data (at image address hdr_vaddr) into t.
- * A header we cannot use leaves fde_count at 0, so the image is remembered
- * as having no table and never parsed again.
+ * Parses the .eh_frame_hdr whose bytes and address t holds.  A header we
+ * cannot use leaves fde_count at 0, so the image is remembered as having no
+ * table and never parsed again.
  */
-static void unwind_parse_hdr(struct unwind_table *t, uint64_t hdr_vaddr, const uint8_t *data,
-			     size_t size)
+static void unwind_parse_hdr(struct unwind_table *t)
 {
+	const uint8_t *data = t->hdr_data;
 	uint64_t eh_frame_ptr, fde_count;
-	size_t off = 4;
+	size_t size = t->hdr_size, off = 4;
 
 	t->fde_count = 0;
 	if (size < 4 || data[0] != 1)
@@ -180,8 +180,7 @@ static void unwind_parse_hdr(struct unwind_table *t, uint64_t hdr_vaddr, const u
 		return;
 	if (fde_count == 0 || fde_count > (size - off) / 8)
 		return;
-	t->hdr_vaddr = hdr_vaddr;
-	t->table_vaddr = hdr_vaddr + off;
+	t->table_vaddr = t->hdr_vaddr + off;
 	t->fde_count = fde_count;
 }
 
@@ -246,7 +245,7 @@ static const struct unwind_table *unwind_table_get(struct unwinder *u,
 	t->key = img;
 	u->tables_len++;
 	if (elf_image_section(img, ".eh_frame_hdr", &t->hdr_vaddr, &t->hdr_data, &t->hdr_size) == 0)
-		unwind_parse_hdr(t, t->hdr_vaddr, t->hdr_data, t->hdr_size);
+		unwind_parse_hdr(t);
 	if (elf_image_section(img, ".eh_frame", &t->frame_vaddr, &t->frame_data, &t->frame_size) < 0)
 		t->frame_size = 0;
 	return t;
@@ -344,11 +343,13 @@ static int unwind_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_in
 	int ret;
 
 	e = maps_find(u->maps, ip);
-	if (e == NULL || e->image == NULL || (e->prot & MAPS_PROT_EXEC) == 0)
-		goto noinfo;
-	t = unwind_table_get(u, e->image);
-	if (t->fde_count == 0 || maps_to_vaddr(e, ip, &vaddr) < 0)
-		goto noinfo;
+	t = NULL;
+	if (e != NULL && e->image != NULL && (e->prot & MAPS_PROT_EXEC) != 0)
+		t = unwind_table_get(u, e->image);
+	if (t == NULL || t->fde_count == 0 || maps_to_vaddr(e, ip, &vaddr) < 0) {
+		u->st.noinfo = 1;
+		return -UNW_ENOINFO;
+	}
 	bias = ip - vaddr;
 	u->cur_image = e->image;
 	u->cur_bias = bias;
@@ -367,9 +368,6 @@ static int unwind_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_in
 	if (ret == -UNW_ENOINFO)
 		u->st.noinfo = 1;
 	return ret;
-noinfo:
-	u->st.noinfo = 1;
-	return -UNW_ENOINFO;
 }
 
 /* libunwind: nothing to release, the unwind info lives in our caches. */
@@ -390,10 +388,11 @@ static int unwind_get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, 
 }
 
 /*
- * libunwind: reads one word of the sampled thread: from the stack copy, else
- * from the file bytes behind the mapping.  Never reads the live target.  A
- * read above the copy but inside SP's mapping means the copy was too short,
- * which the caller reports as truncation rather than failure.
+ * libunwind: reads one word of the sampled thread: from the stack copy, the
+ * red zone words unwind_fill_red_zone knows, else from the file bytes behind
+ * the mapping.  Never reads the live target.  A read above the copy but
+ * inside SP's mapping means the copy was too short, which the caller
+ * reports as truncation rather than failure.
  */
 static int unwind_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, int write,
 			     void *arg)

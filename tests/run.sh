@@ -62,6 +62,23 @@ for t in "$root"/tests/integration/test_*.sh; do
 	count_tap "$name" "$tmp/out" "$rc"
 done
 
+# Under the sanitizers every process, daemons in the background included,
+# writes its reports to files: any report is a failure.
+if [ -n "${SANITIZER_LOG_DIR:-}" ]; then
+	reports=$(find "$SANITIZER_LOG_DIR" -type f 2>/dev/null)
+	if [ -n "$reports" ]; then
+		echo "== sanitizer reports"
+		for r in $reports; do
+			echo "-- $r"
+			head -n 40 "$r"
+		done
+		failed=$((failed + 1))
+		failures+=("sanitizer-reports")
+	else
+		echo "== sanitizer reports: none"
+	fi
+fi
+
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failing suites: ${failures[*]}"
 fi

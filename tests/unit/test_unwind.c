@@ -5,7 +5,6 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
-#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
