@@ -303,12 +303,23 @@ static int view_decode_nodes(struct view *v, const Sampled__Tree *t, struct erro
 		struct view_node *at = &nodes[i];
 
 		if (sum[i] > at->total || at->self > at->total - sum[i]) {
-			error_set(err, 0, "malformed tree: the children of node %zu outweigh it", i);
+			if (i == 0)
+				error_set(err, 0, "malformed tree: the top level outweighs all samples");
+			else
+				error_set(err, 0, "malformed tree: the children of node %zu outweigh it",
+					  i - 1);
 			goto out;
 		}
 		at->cut = at->total - at->self - sum[i];
-		if (i > 0)
-			sum[t->nodes[i - 1]->parent] += at->total;
+		if (i > 0) {
+			uint32_t p = t->nodes[i - 1]->parent;
+
+			if (sum[p] > UINT64_MAX - at->total) {
+				error_set(err, 0, "malformed tree: counts overflow at node %zu", i - 1);
+				goto out;
+			}
+			sum[p] += at->total;
+		}
 		if (count[i] > 0)
 			at->children = view_alloc(v, count[i] * sizeof(*at->children));
 	}

@@ -138,7 +138,7 @@ uint64_t view_total(const struct view *v);
 int view_per_thread(const struct view *v);
 /* Nodes below the root, as the tree stands now. */
 size_t view_node_count(const struct view *v);
-/* Frames (wire frames, then groups as view_collapse makes them): ids 0..count-1. */
+/* Frames by id: the wire's (same index), the root's, then groups as made. */
 size_t view_frame_count(const struct view *v);
 const struct view_frame *view_frame_at(const struct view *v, size_t id);
 /* Nodes view_prune left out (subtrees counted whole) and the samples in them. */

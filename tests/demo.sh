@@ -20,6 +20,9 @@ echo
 echo "\$ samplectl --pid $target status"
 "$ctl" --pid "$target" status
 echo
+echo "\$ samplectl --pid $target tree"
+"$ctl" --pid "$target" tree
+echo
 echo "\$ samplectl --pid $target stop"
 "$ctl" --pid "$target" stop
 [ ! -e "$sock" ] || { echo "demo: socket $sock left behind" >&2; exit 1; }

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Compares the self time per function that sampled and perf measured on the
+same run of the same process, for tests/integration/test_vs_perf.sh.
+
+  perfcmp.py --perf REPORT --folded FOLDED --tree TREE --maps MAPS
+             [--tolerance POINTS] [--top N] [--min-share PERCENT] [--label L]
+
+REPORT is `perf report --no-children -F sample,dso,sym -t '|' -g none -q`
+(sample counts, not periods: sampled counts samples too), FOLDED is
+`samplectl export -f collapsed`, TREE is `samplectl tree --min-percent 0` (it
+tells which module each named function lives in), MAPS a copy of the
+target's /proc/PID/maps (it tells where each module's file is).
+
+Both tools name a function they know by its symbol and an address they do
+not know by its module and file offset (perf "0x...15bc9" in dso X, sampled
+"X+0x15bc9").  To compare like with like, every leaf is reduced to one key:
+  - a named function -> (module, address of the symbol), so that aliases of
+    one address count as one function;
+  - an unnamed address -> (module, start of the .eh_frame FDE covering it):
+    stripped functions still have their unwind entry, which gives their
+    bounds, so the time of a static function is not scattered over hundreds
+    of per-instruction entries;
+  - anything in the kernel -> "[kernel]", in the vDSO -> "[vdso]".
+Then it prints TAP lines:
+  - the top function (key) of both tools is the same;
+  - for each of perf's top N keys with >= MIN-SHARE percent of the samples,
+    sampled's share is within TOLERANCE points of perf's;
+  - the same at the module level (perf --sort dso).
+"""
+import argparse
+import bisect
+import collections
+import math
+import os
+import re
+import subprocess
+import sys
+
+HEX_RE = re.compile(r"^(.*)\+0x([0-9a-fA-F]+)$")
+
+
+class Module:
+    """One ELF file: its symbols by name, its FDE ranges, its PT_LOADs."""
+
+    def __init__(self, path):
+        self.path = path
+        self.loads = []		# (offset, filesz, vaddr)
+        self.symbols = {}	# name -> vaddr
+        self.fde_starts = []
+        self.fde_ends = []
+        if not path or not os.path.exists(path):
+            return
+        out = run(["readelf", "-lW", path])
+        for line in out.splitlines():
+            f = line.split()
+            if f and f[0] == "LOAD":
+                self.loads.append((int(f[1], 16), int(f[4], 16), int(f[2], 16)))
+        for args in (["nm", "--defined-only", path], ["nm", "-D", "--defined-only", path]):
+            for line in run(args).splitlines():
+                f = line.split()
+                if len(f) >= 3 and f[1] in "TtWwiI":
+                    name = f[2].split("@")[0]
+                    self.symbols.setdefault(name, int(f[0], 16))
+        ranges = []
+        for line in run(["readelf", "--debug-dump=frames", path]).splitlines():
+            m = re.search(r"FDE cie=\S+ pc=([0-9a-f]+)\.\.([0-9a-f]+)", line)
+            if m:
+                ranges.append((int(m.group(1), 16), int(m.group(2), 16)))
+        ranges.sort()
+        self.fde_starts = [r[0] for r in ranges]
+        self.fde_ends = [r[1] for r in ranges]
+
+    def vaddr_of_offset(self, off):
+        for o, size, v in self.loads:
+            if o <= off < o + size:
+                return off - o + v
+        return None
+
+    def function_of_offset(self, off):
+        """The start (vaddr) of the FDE covering file offset off, or None."""
+        v = self.vaddr_of_offset(off)
+        if v is None:
+            return None
+        i = bisect.bisect_right(self.fde_starts, v) - 1
+        if i >= 0 and v < self.fde_ends[i]:
+            return self.fde_starts[i]
+        return None
+
+
+def run(args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return ""
+
+
+class Keys:
+    """Turns (module, symbol-or-offset) into comparable keys, with labels."""
+
+    def __init__(self, maps_path):
+        self.paths = {}
+        with open(maps_path) as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and parts[5].startswith("/"):
+                    path = parts[5].strip()
+                    self.paths.setdefault(os.path.basename(path), path)
+        self.modules = {}
+        self.labels = {}
+
+    def module(self, name):
+        if name not in self.modules:
+            self.modules[name] = Module(self.paths.get(name))
+        return self.modules[name]
+
+    def named(self, module, name):
+        if module.startswith("[kernel"):
+            return self.special("[kernel]")
+        if module == "[vdso]":
+            return self.special("[vdso]")
+        addr = self.module(module).symbols.get(name)
+        key = (module, addr) if addr is not None else (module, name)
+        self.labels.setdefault(key, name)
+        return key
+
+    def unnamed(self, module, off):
+        if module.startswith("[kernel"):
+            return self.special("[kernel]")
+        if module == "[vdso]":
+            return self.special("[vdso]")
+        start = self.module(module).function_of_offset(off)
+        if start is None:
+            key = (module, "+0x%x" % off)
+        else:
+            key = (module, start)
+        self.labels.setdefault(key, "%s:fn@0x%x" % (module, start) if start is not None
+                               else "%s+0x%x" % (module, off))
+        return key
+
+    def special(self, name):
+        key = (name, None)
+        self.labels.setdefault(key, name)
+        return key
+
+    def label(self, key):
+        return self.labels.get(key, str(key))
+
+
+def read_perf(path, keys):
+    funcs = collections.Counter()
+    mods = collections.Counter()
+    for line in open(path):
+        parts = [p.strip() for p in line.rstrip("\n").split("|")]
+        if len(parts) < 3 or not parts[0].isdigit():
+            continue
+        n, dso, sym = int(parts[0]), parts[1], parts[2]
+        sym = re.sub(r"^\[.\]\s*", "", sym)
+        if dso.startswith("[kernel"):
+            dso = "[kernel]"
+        if re.fullmatch(r"0x[0-9a-fA-F]+", sym):
+            key = keys.unnamed(dso, int(sym, 16))
+        else:
+            key = keys.named(dso, sym)
+        funcs[key] += n
+        mods[dso] += n
+    return funcs, mods
+
+
+def read_sampled(folded, tree, keys):
+    module_of = {}
+    for line in open(tree):
+        m = re.search(r"\s(\S+)  \[([^\]]+)\]\s*$", line)
+        if m:
+            module_of.setdefault(m.group(1), m.group(2))
+    funcs = collections.Counter()
+    mods = collections.Counter()
+    for line in open(folded):
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        stack, _, count = line.rpartition(" ")
+        leaf = stack.split(";")[-1]
+        n = int(count)
+        m = HEX_RE.match(leaf)
+        if leaf == "[kernel]":
+            key, mod = keys.special("[kernel]"), "[kernel]"
+        elif m:
+            mod = m.group(1)
+            key = keys.unnamed(mod, int(m.group(2), 16))
+        elif leaf in module_of:
+            mod = module_of[leaf]
+            key = keys.named(mod, leaf)
+        else:
+            mod = "?"
+            key = keys.special(leaf)
+        funcs[key] += n
+        mods[mod if not mod.startswith("[kernel") else "[kernel]"] += n
+    return funcs, mods
+
+
+def share(counter, key):
+    total = sum(counter.values())
+    return 100.0 * counter.get(key, 0) / total if total else 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--perf", required=True)
+    ap.add_argument("--folded", required=True)
+    ap.add_argument("--tree", required=True)
+    ap.add_argument("--maps", required=True)
+    ap.add_argument("--tolerance", type=float, default=3.0)
+    ap.add_argument("--top", type=int, default=5)
+    ap.add_argument("--min-share", type=float, default=5.0)
+    ap.add_argument("--label", default="")
+    a = ap.parse_args()
+    keys = Keys(a.maps)
+    pf, pm = read_perf(a.perf, keys)
+    sf, sm = read_sampled(a.folded, a.tree, keys)
+    np_, ns = sum(pf.values()), sum(sf.values())
+    pre = a.label + ": " if a.label else ""
+    print("# %sperf %d samples, sampled %d samples" % (pre, np_, ns))
+    if np_ == 0 or ns == 0:
+        print("not ok - %sboth tools took samples (perf %d, sampled %d)" % (pre, np_, ns))
+        return
+    # One standard deviation of the difference of two independent shares.
+    def sd(p):
+        q = p / 100.0
+        return 100.0 * math.sqrt(q * (1 - q) * (1.0 / np_ + 1.0 / ns))
+
+    print("# %s%-44s %8s %8s %6s %6s" % (pre, "self time (function)", "perf%", "sampled%", "diff", "sd"))
+    for key, _ in pf.most_common(12):
+        p, s = share(pf, key), share(sf, key)
+        print("# %s%-44s %8.2f %8.2f %+6.2f %6.2f" % (pre, keys.label(key)[:44], p, s, s - p, sd(p)))
+    for key, _ in sf.most_common(12):
+        if key not in dict(pf.most_common(12)):
+            p, s = share(pf, key), share(sf, key)
+            print("# %s%-44s %8.2f %8.2f %+6.2f %6.2f  (sampled's top)" %
+                  (pre, keys.label(key)[:44], p, s, s - p, sd(p)))
+    ptop = pf.most_common(1)[0][0]
+    stop = sf.most_common(1)[0][0]
+    ok = ptop == stop
+    print("%s - %sthe top function is the same: perf %s (%.1f%%), sampled %s (%.1f%%)" % (
+        "ok" if ok else "not ok", pre, keys.label(ptop), share(pf, ptop),
+        keys.label(stop), share(sf, stop)))
+    for key, _ in pf.most_common(a.top):
+        p = share(pf, key)
+        if p < a.min_share:
+            continue
+        s = share(sf, key)
+        ok = abs(s - p) <= a.tolerance
+        print("%s - %sself share of %s: sampled %.2f%% vs perf %.2f%% (within %.0f points; sd %.2f)" % (
+            "ok" if ok else "not ok", pre, keys.label(key), s, p, a.tolerance, sd(p)))
+    print("# %s%-44s %8s %8s" % (pre, "self time (module)", "perf%", "sampled%"))
+    for mod, _ in pm.most_common(6):
+        print("# %s%-44s %8.2f %8.2f" % (pre, mod[:44], share(pm, mod), share(sm, mod)))
+    for mod, _ in pm.most_common(a.top):
+        p = share(pm, mod)
+        if p < a.min_share:
+            continue
+        s = share(sm, mod)
+        ok = abs(s - p) <= a.tolerance
+        print("%s - %sself share of module %s: sampled %.2f%% vs perf %.2f%% (within %.0f points)" % (
+            "ok" if ok else "not ok", pre, mod, s, p, a.tolerance))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
