@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libunwind-generic libunwind libelf libdw libprotobuf-c
+PKGS    := libunwind-generic libunwind libelf libdw libprotobuf-c zlib liblzma
 
 Q := $(if $(V),,@)
 E := $(if $(V),@true,@echo)
@@ -27,6 +27,7 @@ PROTO_H    := $(PROTO_C:.c=.h)
 COMMON_SRC := $(wildcard common/*.c) proto/wire.c
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 CLI_SRC    := $(filter-out cli/main.c,$(wildcard cli/*.c))
+HTML_ASSETS := cli/html/page.html cli/html/app.js cli/html/style.css
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TARGET_SRC := $(wildcard tests/targets/*.c)
 
@@ -34,7 +35,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
-CLI_OBJ    := $(call obj,$(CLI_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC)) $(BUILD)/gen/html_assets.o
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TARGET_BIN := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRC))
 
@@ -44,6 +45,16 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	$(E) "  PROTOC  $<"
 	$(Q)mkdir -p $(BUILD)/gen
 	$(Q)protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+# The HTML page's assets are real files, embedded into samplectl at build time.
+$(BUILD)/gen/html_assets.c: $(HTML_ASSETS) cli/html/embed.sh
+	$(E) "  EMBED   $@"
+	$(Q)mkdir -p $(BUILD)/gen
+	$(Q)sh cli/html/embed.sh $(HTML_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/html_assets.o: $(BUILD)/gen/html_assets.c
+	$(E) "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Icli/html $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	$(E) "  CC      $<"
@@ -89,7 +100,8 @@ units: $(UNIT_BIN)
 
 # Build dependencies come from Debian; a fresh machine needs nothing by hand.
 DEB_PKGS := build-essential pkg-config libunwind-dev libelf-dev libdw-dev libprotobuf-c-dev \
-            protobuf-c-compiler libcmocka-dev protobuf-compiler elfutils linux-perf util-linux procps
+            protobuf-c-compiler libcmocka-dev protobuf-compiler zlib1g-dev liblzma-dev elfutils \
+            linux-perf util-linux procps python3 binutils xz-utils
 deps:
 	@if ! tests/have-deps.sh; then \
 	  echo "installing build dependencies: $(DEB_PKGS)"; \

@@ -10,15 +10,19 @@
 #include "paths.h"
 
 extern const struct cmd_entry cmd_export_entry;
+extern const struct cmd_entry cmd_flame_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_stop_entry;
+extern const struct cmd_entry cmd_top_entry;
 extern const struct cmd_entry cmd_tree_entry;
 
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_status_entry,
 	&cmd_tree_entry,
+	&cmd_top_entry,
+	&cmd_flame_entry,
 	&cmd_export_entry,
 	&cmd_stop_entry,
 	&cmd_list_entry,

@@ -105,6 +105,7 @@ void view_set_children(struct view *v, struct view_node *n, struct view_node **k
 		n->children[i]->parent = n;
 }
 
+/* qsort order that puts equal frames next to each other. */
 static int view_node_frame_order(const void *x, const void *y)
 {
 	const struct view_node *a = *(struct view_node *const *)x;
@@ -113,6 +114,7 @@ static int view_node_frame_order(const void *x, const void *y)
 	return view_frame_cmp(a->frame, b->frame);
 }
 
+/* qsort order of display: largest total first, then by frame. */
 static int view_node_display_order(const void *x, const void *y)
 {
 	const struct view_node *a = *(struct view_node *const *)x;
@@ -189,6 +191,7 @@ void view_sort(struct view_node *n)
 	free(stack);
 }
 
+/* Maps the wire kind; values this client does not know are unknown. */
 static enum view_kind view_kind_of(Sampled__FrameKind k)
 {
 	switch (k) {
@@ -339,6 +342,7 @@ out:
 	return rc;
 }
 
+/* Decodes frames, then nodes, then puts children in display order. */
 struct view *view_new(const Sampled__Tree *t, struct error *err)
 {
 	struct view *v = mem_zalloc(sizeof(*v));
@@ -352,6 +356,7 @@ struct view *view_new(const Sampled__Tree *t, struct error *err)
 	return v;
 }
 
+/* Frees the arena block by block, then the frame index. */
 void view_free(struct view *v)
 {
 	struct view_block *b, *next;
@@ -381,6 +386,7 @@ int view_per_thread(const struct view *v)
 	return v->per_thread;
 }
 
+/* Counts by walking, since merges and cuts change the count. */
 size_t view_node_count(const struct view *v)
 {
 	struct view_node **stack = NULL;

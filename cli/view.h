@@ -119,6 +119,8 @@ struct view_options {
 
 /* Nothing hidden, libraries collapsed, min_share 0.01 (1%). */
 void view_options_init(struct view_options *o);
+/* Checks the options before any view exists: the regexes compile, 0 <= min_share <= 1. */
+int view_options_check(const struct view_options *o, struct error *err);
 
 /*
  * Decodes a tree message into a new view (the message may be freed after).

@@ -28,12 +28,14 @@ struct view_vec {
 	size_t n, cap;
 };
 
+/* Appends a node, growing the array. */
 static void view_vec_push(struct view_vec *vec, struct view_node *node)
 {
 	vec->v = mem_grow(vec->v, &vec->cap, vec->n + 1, sizeof(*vec->v));
 	vec->v[vec->n++] = node;
 }
 
+/* Decides by the module's base name, as the daemon sends it. */
 int view_is_library(const struct view_frame *f)
 {
 	const char *base;
@@ -56,6 +58,7 @@ int view_is_library(const struct view_frame *f)
 	return base[6 + digits] == '\0';
 }
 
+/* Compiles one option's regex, naming the option in the error. */
 static int view_regcomp(regex_t *re, const char *pattern, const char *what, struct error *err)
 {
 	char msg[256];
@@ -68,6 +71,7 @@ static int view_regcomp(regex_t *re, const char *pattern, const char *what, stru
 	return -1;
 }
 
+/* Compiles the regexes given; on failure nothing is left to release. */
 static int view_match_init(struct view_match *m, const char *hide, const char *show,
 			   struct error *err)
 {
@@ -89,6 +93,7 @@ static int view_match_init(struct view_match *m, const char *hide, const char *s
 	return 0;
 }
 
+/* Frees the compiled regexes. */
 static void view_match_release(struct view_match *m)
 {
 	if (m->has_hide)
@@ -160,6 +165,7 @@ static void view_hide_below(struct view *v, struct view_node *n, const unsigned 
 	free(kids.v);
 }
 
+/* Step 1 with compiled regexes; nothing to do without --hide. */
 static void view_hide_with(struct view *v, const struct view_match *m)
 {
 	unsigned char *flags;
@@ -190,6 +196,7 @@ struct view_collapse {
 	double significant;		/* self at or above this stays visible */
 };
 
+/* Whether n may be part of a run: library code, not shown, not significant. */
 static int view_collapsible(const struct view_collapse *c, const struct view_node *n)
 {
 	const struct view_frame *f = n->frame;
@@ -297,6 +304,7 @@ static void view_collapse_below(struct view_collapse *c, struct view_node *n)
 	}
 }
 
+/* Step 2 with a compiled --show. */
 static void view_collapse_with(struct view *v, const struct view_match *m, double min_share)
 {
 	struct view_collapse c = {
@@ -340,6 +348,7 @@ static size_t view_subtree_size(struct view_node *n)
 	return count;
 }
 
+/* Drops n's children below threshold into n's cut, then recurses. */
 static void view_prune_below(struct view *v, struct view_node *n, double threshold)
 {
 	size_t out = 0;
@@ -363,6 +372,20 @@ void view_prune(struct view *v, double min_share)
 {
 	if (min_share > 0)
 		view_prune_below(v, v->root, min_share * (double)v->root->total);
+}
+
+int view_options_check(const struct view_options *o, struct error *err)
+{
+	struct view_match m;
+
+	if (!(o->min_share >= 0 && o->min_share <= 1)) {
+		error_set(err, 0, "the share to prune at must lie between 0 and 1");
+		return -1;
+	}
+	if (view_match_init(&m, o->hide, o->show, err) < 0)
+		return -1;
+	view_match_release(&m);
+	return 0;
 }
 
 int view_apply(struct view *v, const struct view_options *o, struct error *err)

@@ -26,6 +26,7 @@ static int view_flat_key_cmp(const struct view_frame *a, const struct view_frame
 	return 0;
 }
 
+/* Sorts frames by function identity, ids breaking ties for stability. */
 static int view_flat_order(const void *x, const void *y)
 {
 	const struct view_frame *a = *(const struct view_frame *const *)x;

@@ -30,6 +30,7 @@
 #include "profile.h"
 #include "server.h"
 #include "service.h"
+#include "sigbus.h"
 #include "target.h"
 #include "unwind.h"
 #include "version.h"
@@ -271,7 +272,7 @@ static int serve(struct daemon *d, struct error *err)
 	d->loop = loop_new(err);
 	if (d->loop == NULL)
 		return -1;
-	if (setup_signals(d, err) < 0)
+	if (setup_signals(d, err) < 0 || sigbus_guard_install(err) < 0)
 		return -1;
 	d->profile = profile_new(d->opt.pid, err);
 	if (d->profile == NULL)

@@ -221,7 +221,8 @@ void profile_sample(struct profile *p, const struct sample *s)
 		p->ids[k++] = frames_id(p->frames, p->pcs[--n]);
 	if (s->in_kernel)
 		p->ids[k++] = p->frame_kernel;
-	tree_add(p->tree, s->tid, p->ids, k, 1);
+	tree_add(p->tree, s->tid,
+		 s->state == SAMPLE_STATE_RUNNING ? TREE_STATE_RUNNING : TREE_STATE_IDLE, p->ids, k, 1);
 }
 
 void profile_mmap(struct profile *p, const struct perf_mmap_event *m)

@@ -132,6 +132,7 @@ int service_handle(const struct service_parts *p, const Sampled__Request *req,
 			.per_thread = tr->per_thread,
 			.tid = tr->tid,
 			.min_share = tr->min_share,
+			.state = (enum tree_state_filter)tr->state,
 		};
 
 		if (!(q.min_share >= 0 && q.min_share <= 1)) {

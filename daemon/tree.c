@@ -13,9 +13,14 @@
  *
  *   strings  pool of copied strings; id 0 is always "" and stands for "none"
  *   frames   (kind, function, module, file, line, offset) as string ids
- *   nodes    (parent, frame) -> node; one root node per thread, held by the
- *            thread's record, not by the child table
- *   threads  tid -> record (root node, name), kept across resets for names
+ *   nodes    (parent, frame) -> node; one root node per thread and state,
+ *            held by the thread's record, not by the child table
+ *   threads  tid -> record (a root per state, name), kept across resets for
+ *            names
+ *
+ * Keeping a thread's states apart as two roots costs the hot path nothing
+ * (the state picks the root, then the walk is the same); the views merge
+ * the selected roots, which they do across threads anyway.
  *
  * A node is always appended after its parent, so walking the node array in
  * index order visits parents before children; the merged view and the
@@ -24,6 +29,10 @@
 
 #define TREE_NONE UINT32_MAX
 #define TREE_MIN_SLOTS 64
+#define TREE_N_STATES 2		/* the values of enum tree_state */
+
+_Static_assert(TREE_STATE_RUNNING == 0 && TREE_STATE_IDLE == TREE_N_STATES - 1,
+	       "enum tree_state indexes the per-state arrays");
 
 struct tree_string {
 	char *s;
@@ -75,7 +84,7 @@ struct tree_index {
 
 struct tree_thread {
 	pid_t tid;
-	uint32_t root;		/* TREE_NONE until the first sample */
+	uint32_t root[TREE_N_STATES];	/* by enum tree_state; TREE_NONE: no sample in it */
 	char *name;		/* NULL when unnamed */
 };
 
@@ -95,7 +104,7 @@ struct tree {
 	struct tree_index thread_index;
 	size_t last_thread;	/* samples come in runs of one thread */
 
-	uint64_t total;
+	uint64_t state_total[TREE_N_STATES];	/* samples by enum tree_state */
 };
 
 /* Spreads the bits of a 64-bit key so that the low bits index a table well. */
@@ -356,7 +365,7 @@ static void tree_init_content(struct tree *t)
 	t->strings[0].len = 0;
 	t->strings[0].hash = tree_hash_bytes("", 0);
 	t->n_strings = 1;
-	t->total = 0;
+	memset(t->state_total, 0, sizeof(t->state_total));
 }
 
 /* Frees what tree_init_content set up and everything added since. */
@@ -419,7 +428,7 @@ void tree_reset(struct tree *t)
 		if (t->threads[i].name == NULL)
 			continue;
 		t->threads[kept] = t->threads[i];
-		t->threads[kept].root = TREE_NONE;
+		memset(t->threads[kept].root, 0xff, sizeof(t->threads[kept].root));
 		kept++;
 	}
 	t->n_threads = kept;
@@ -495,7 +504,7 @@ static struct tree_thread *tree_thread_get(struct tree *t, pid_t tid)
 		idx = (uint32_t)t->n_threads++;
 		th = &t->threads[idx];
 		th->tid = tid;
-		th->root = TREE_NONE;
+		memset(th->root, 0xff, sizeof(th->root));
 		th->name = NULL;
 		tree_index_reserve(&t->thread_index, t, tree_thread_hash);
 		tree_index_put(&t->thread_index, tree_hash_tid(tid), idx);
@@ -516,18 +525,21 @@ void tree_set_thread_name(struct tree *t, pid_t tid, const char *name)
 }
 
 /* Counts one stack: every node on the path gets count in total, the leaf in self. */
-void tree_add(struct tree *t, pid_t tid, const uint32_t *ids, size_t n, uint64_t count)
+void tree_add(struct tree *t, pid_t tid, enum tree_state state, const uint32_t *ids, size_t n,
+	      uint64_t count)
 {
 	struct tree_thread *th;
 	uint32_t node;
 	size_t i;
 
+	if ((unsigned)state >= TREE_N_STATES)
+		mem_fatal("call tree: thread state %d out of range", (int)state);
 	if (count == 0)
 		return;
 	th = tree_thread_get(t, tid);
-	if (th->root == TREE_NONE)
-		th->root = tree_nodes_append(&t->nodes, TREE_NONE, TREE_NONE);
-	node = th->root;
+	if (th->root[state] == TREE_NONE)
+		th->root[state] = tree_nodes_append(&t->nodes, TREE_NONE, TREE_NONE);
+	node = th->root[state];
 	t->nodes.v[node].total += count;
 	for (i = 0; i < n; i++) {
 		if (ids[i] >= t->n_frames)
@@ -536,13 +548,21 @@ void tree_add(struct tree *t, pid_t tid, const uint32_t *ids, size_t n, uint64_t
 		t->nodes.v[node].total += count;
 	}
 	t->nodes.v[node].self += count;
-	t->total += count;
+	t->state_total[state] += count;
 }
 
 /* Returns the samples counted since creation or the last reset. */
 uint64_t tree_total(const struct tree *t)
 {
-	return t->total;
+	return t->state_total[TREE_STATE_RUNNING] + t->state_total[TREE_STATE_IDLE];
+}
+
+/* Returns the samples counted in one state since creation or the last reset. */
+uint64_t tree_state_total(const struct tree *t, enum tree_state s)
+{
+	if ((unsigned)s >= TREE_N_STATES)
+		return 0;
+	return t->state_total[s];
 }
 
 /* Returns the nodes held (roots included), a measure of the tree's memory. */
@@ -555,8 +575,9 @@ size_t tree_node_count(const struct tree *t)
  * Building the message.
  *
  * The view is a node set whose top node's children are the top level to
- * emit: the tree's own nodes when one thread is shown (per-thread, or a
- * single thread selected), or a merged node set built for the occasion.
+ * emit: the tree's own nodes when one root is shown (a thread sampled in
+ * one selected state, per-thread or alone), or a merged node set built for
+ * the occasion.
  * Emission is an explicit-stack preorder walk (stacks can be deep; no
  * recursion): pop a node, give it the next output index, push its kept
  * children sorted so that the largest is popped first.  Frames and strings
@@ -573,8 +594,18 @@ struct tree_message {
 
 struct tree_sort_key {
 	uint64_t total;
-	uint32_t idx;		/* node, or thread record in the per-thread top level */
+	uint32_t idx;		/* node, or pick in the per-thread top level */
 	uint32_t frame;
+};
+
+/* A thread as the query selects it: the roots of its selected states, summed. */
+struct tree_pick {
+	uint32_t thread;	/* record index */
+	uint32_t roots[TREE_N_STATES];
+	uint32_t n_roots;
+	uint32_t top;		/* per-thread, n_roots > 1: its top node in the merged set */
+	uint64_t self;
+	uint64_t total;
 };
 
 struct tree_walk {
@@ -732,26 +763,29 @@ static void tree_builder_walk(struct tree_builder *b, const struct tree_nodes *v
 }
 
 /*
- * Combines the roots of the selected threads into one node set whose node 0
- * is the common root.  Source nodes are visited in index order, so a node's
- * parent is already mapped when the node comes up; nodes of threads not
- * selected map to TREE_NONE and so do their descendants.
+ * Combines roots of the tree into a node set with n_tops top nodes, 0 to
+ * n_tops - 1: roots[i] and its subtree go under top tops[i], so roots that
+ * share a top are merged (all threads into one, or one thread's states).
+ * Source nodes are visited in index order, so a node's parent is already
+ * mapped when the node comes up; nodes under roots not listed map to
+ * TREE_NONE and so do their descendants.  One pass serves every top.
  */
-static void tree_merge(const struct tree *t, const uint32_t *roots, size_t n_roots,
-		       struct tree_nodes *out)
+static void tree_merge(const struct tree *t, const uint32_t *roots, const uint32_t *tops,
+		       size_t n_roots, size_t n_tops, struct tree_nodes *out)
 {
 	const struct tree_nodes *src = &t->nodes;
 	uint32_t *map = mem_alloc((src->n ? src->n : 1) * sizeof(*map));
-	uint32_t top, m;
+	uint32_t m;
 	size_t i;
 
 	memset(map, 0xff, (src->n ? src->n : 1) * sizeof(*map));
-	tree_nodes_init(out, src->n + 1);
-	top = tree_nodes_append(out, TREE_NONE, TREE_NONE);
+	tree_nodes_init(out, src->n + n_tops);
+	for (i = 0; i < n_tops; i++)
+		tree_nodes_append(out, TREE_NONE, TREE_NONE);
 	for (i = 0; i < n_roots; i++) {
-		map[roots[i]] = top;
-		out->v[top].self += src->v[roots[i]].self;
-		out->v[top].total += src->v[roots[i]].total;
+		map[roots[i]] = tops[i];
+		out->v[tops[i]].self += src->v[roots[i]].self;
+		out->v[tops[i]].total += src->v[roots[i]].total;
 	}
 	for (i = 0; i < src->n; i++) {
 		const struct tree_node *s = &src->v[i];
@@ -766,21 +800,26 @@ static void tree_merge(const struct tree *t, const uint32_t *roots, size_t n_roo
 	free(map);
 }
 
-/* Per-thread top level: one synthetic node per thread, then its stacks. */
-static void tree_builder_threads(struct tree_builder *b, const uint32_t *sel, size_t n_sel)
+/*
+ * Per-thread top level: one synthetic node per thread, then its stacks,
+ * from the tree itself when one root is picked, else from merged.
+ */
+static void tree_builder_threads(struct tree_builder *b, const struct tree_pick *picks,
+				 size_t n_sel, const struct tree_nodes *merged)
 {
 	const struct tree *t = b->t;
 	struct tree_sort_key *keys = mem_calloc(n_sel, sizeof(*keys));
 	const struct tree_thread *th;
+	const struct tree_pick *pk;
 	Sampled__Frame *f;
 	size_t i, j;
 	uint32_t ref;
 
 	b->labels = mem_calloc(n_sel, sizeof(*b->labels));
 	for (i = 0; i < n_sel; i++) {
-		th = &t->threads[sel[i]];
-		keys[i].total = t->nodes.v[th->root].total;
-		keys[i].idx = sel[i];
+		th = &t->threads[picks[i].thread];
+		keys[i].total = picks[i].total;
+		keys[i].idx = (uint32_t)i;
 		keys[i].frame = (uint32_t)i;	/* no frame yet: the label's index */
 		if (th->name != NULL)
 			b->labels[i] = mem_printf("%s (%d)", th->name, (int)th->tid);
@@ -799,7 +838,8 @@ static void tree_builder_threads(struct tree_builder *b, const uint32_t *sel, si
 			if (p->total != k.total)
 				c = p->total < k.total;
 			else if ((c = strcmp(b->labels[p->frame], b->labels[k.frame])) == 0)
-				c = t->threads[p->idx].tid > t->threads[k.idx].tid;
+				c = t->threads[picks[p->idx].thread].tid >
+				    t->threads[picks[k.idx].thread].tid;
 			else
 				c = c > 0;
 			if (!c)
@@ -809,17 +849,19 @@ static void tree_builder_threads(struct tree_builder *b, const uint32_t *sel, si
 		keys[j] = k;
 	}
 	for (i = 0; i < n_sel; i++) {
-		th = &t->threads[keys[i].idx];
-		if ((double)keys[i].total < b->threshold)
+		pk = &picks[keys[i].idx];
+		if ((double)pk->total < b->threshold)
 			continue;
 		f = tree_builder_new_frame(b);
 		b->strs = mem_grow(b->strs, &b->cap_strs, b->n_strs + 1, sizeof(*b->strs));
 		b->strs[b->n_strs] = b->labels[keys[i].frame];
 		f->function = (uint32_t)b->n_strs++;
 		f->kind = SAMPLED__FRAME_KIND__FRAME_THREAD;
-		ref = tree_builder_node(b, 0, (uint32_t)(b->n_frames - 1),
-					t->nodes.v[th->root].self, t->nodes.v[th->root].total);
-		tree_builder_walk(b, &t->nodes, th->root, ref);
+		ref = tree_builder_node(b, 0, (uint32_t)(b->n_frames - 1), pk->self, pk->total);
+		if (pk->n_roots == 1)
+			tree_builder_walk(b, &t->nodes, pk->roots[0], ref);
+		else
+			tree_builder_walk(b, merged, pk->top, ref);
 	}
 	free(keys);
 }
@@ -863,32 +905,113 @@ static Sampled__Tree *tree_builder_finish(struct tree_builder *b, uint64_t total
 	return &m->msg;
 }
 
+/* The states a filter selects, a bit per enum tree_state; none for an unknown filter. */
+static unsigned tree_state_mask(enum tree_state_filter f)
+{
+	switch (f) {
+	case TREE_STATE_ANY:
+		return 1u << TREE_STATE_RUNNING | 1u << TREE_STATE_IDLE;
+	case TREE_STATE_ONLY_RUNNING:
+		return 1u << TREE_STATE_RUNNING;
+	case TREE_STATE_ONLY_IDLE:
+		return 1u << TREE_STATE_IDLE;
+	}
+	return 0;
+}
+
+/*
+ * Picks the threads a query shows, with the roots of their selected states;
+ * a thread with no samples in those states is left out.  Returns the count
+ * and adds the picked samples to *total.
+ */
+static size_t tree_pick_threads(const struct tree *t, const struct tree_query *q,
+				struct tree_pick *picks, uint64_t *total)
+{
+	unsigned mask = tree_state_mask(q->state);
+	size_t n = 0, i, s;
+
+	for (i = 0; i < t->n_threads; i++) {
+		const struct tree_thread *th = &t->threads[i];
+		struct tree_pick *pk = &picks[n];
+
+		if (q->tid != 0 && th->tid != q->tid)
+			continue;
+		memset(pk, 0, sizeof(*pk));
+		pk->thread = (uint32_t)i;
+		pk->top = TREE_NONE;
+		for (s = 0; s < TREE_N_STATES; s++) {
+			if (!(mask & 1u << s) || th->root[s] == TREE_NONE)
+				continue;
+			pk->roots[pk->n_roots++] = th->root[s];
+			pk->self += t->nodes.v[th->root[s]].self;
+			pk->total += t->nodes.v[th->root[s]].total;
+		}
+		if (pk->n_roots == 0)
+			continue;
+		*total += pk->total;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Builds the merged node set a view needs: merged, every picked root under
+ * one top; per-thread, each thread with more than one root under a top of
+ * its own (recorded in its pick).  Returns 0 when the view needs none: a
+ * single root is walked in the tree itself.
+ */
+static int tree_pick_merge(const struct tree *t, struct tree_pick *picks, size_t n_sel,
+			   int per_thread, struct tree_nodes *out)
+{
+	uint32_t *roots = mem_calloc(n_sel * TREE_N_STATES + 1, sizeof(*roots));
+	uint32_t *tops = mem_calloc(n_sel * TREE_N_STATES + 1, sizeof(*tops));
+	size_t n_roots = 0, n_tops = 0, i, s;
+	int merged = 0;
+
+	for (i = 0; i < n_sel; i++) {
+		struct tree_pick *pk = &picks[i];
+
+		if (per_thread && pk->n_roots < 2)
+			continue;
+		if (per_thread)
+			pk->top = (uint32_t)n_tops++;
+		for (s = 0; s < pk->n_roots; s++) {
+			roots[n_roots] = pk->roots[s];
+			tops[n_roots] = per_thread ? pk->top : 0;
+			n_roots++;
+		}
+	}
+	if (!per_thread && n_roots > 1)
+		n_tops = 1;
+	if (n_tops > 0) {
+		tree_merge(t, roots, tops, n_roots, n_tops, out);
+		merged = 1;
+	}
+	free(roots);
+	free(tops);
+	return merged;
+}
+
 /* Builds the wire form of the tree for one query; see tree.h for the format. */
 Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q)
 {
-	static const struct tree_query all = { 0, 0, 0.0 };
+	static const struct tree_query all = { 0, 0, 0.0, TREE_STATE_ANY };
 	struct tree_builder b;
 	struct tree_nodes merged = { 0 };
+	struct tree_pick *picks;
 	Sampled__Tree *msg;
-	uint32_t *sel = NULL;
-	size_t n_sel = 0, i;
+	size_t n_sel, i;
 	uint64_t total = 0;
+	int have_merged;
 
 	if (q == NULL)
 		q = &all;
 	memset(&b, 0, sizeof(b));
 	b.t = t;
 
-	/* The threads considered: sampled ones, through the tid filter. */
-	sel = mem_calloc(t->n_threads, sizeof(*sel));
-	for (i = 0; i < t->n_threads; i++) {
-		const struct tree_thread *th = &t->threads[i];
-
-		if (th->root == TREE_NONE || (q->tid != 0 && th->tid != q->tid))
-			continue;
-		sel[n_sel++] = (uint32_t)i;
-		total += t->nodes.v[th->root].total;
-	}
+	/* The threads considered: sampled ones, through the tid and state filters. */
+	picks = mem_calloc(t->n_threads ? t->n_threads : 1, sizeof(*picks));
+	n_sel = tree_pick_threads(t, q, picks, &total);
 	b.threshold = q->min_share > 0 ? q->min_share * (double)total : 0.0;
 
 	b.frame_out = mem_alloc((t->n_frames ? t->n_frames : 1) * sizeof(*b.frame_out));
@@ -897,19 +1020,13 @@ Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q)
 	memset(b.string_out, 0xff, t->n_strings * sizeof(*b.string_out));
 	tree_builder_string(&b, 0);	/* strings[0] = "" */
 
-	if (q->per_thread) {
-		tree_builder_threads(&b, sel, n_sel);
-	} else if (n_sel == 1) {
-		tree_builder_walk(&b, &t->nodes, t->threads[sel[0]].root, 0);
-	} else if (n_sel > 1) {
-		uint32_t *roots = mem_calloc(n_sel, sizeof(*roots));
-
-		for (i = 0; i < n_sel; i++)
-			roots[i] = t->threads[sel[i]].root;
-		tree_merge(t, roots, n_sel, &merged);
-		free(roots);
+	have_merged = tree_pick_merge(t, picks, n_sel, q->per_thread, &merged);
+	if (q->per_thread)
+		tree_builder_threads(&b, picks, n_sel, &merged);
+	else if (have_merged)
 		tree_builder_walk(&b, &merged, 0, 0);
-	}
+	else if (n_sel == 1)
+		tree_builder_walk(&b, &t->nodes, picks[0].roots[0], 0);
 	msg = tree_builder_finish(&b, total, q->per_thread);
 
 	for (i = 0; i < b.n_labels; i++)
@@ -921,7 +1038,7 @@ Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q)
 	free(b.frame_out);
 	free(b.string_out);
 	tree_nodes_release(&merged);
-	free(sel);
+	free(picks);
 	return msg;
 }
 

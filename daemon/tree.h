@@ -9,9 +9,14 @@
 
 /*
  * The call tree: frames interned once, nodes keyed by (parent, frame), self
- * and total counts, one root per thread.  Memory grows with the number of
- * unique stacks, not with the number of samples; adding a stack whose nodes
- * exist allocates nothing and makes no syscall (one hash probe per frame).
+ * and total counts, one root per thread and state class.  Memory grows with
+ * the number of unique stacks, not with the number of samples; adding a
+ * stack whose nodes exist allocates nothing and makes no syscall (one hash
+ * probe per frame).
+ *
+ * Every sample carries the state its thread was in (running or idle), so
+ * that a wall-clock profile can be viewed as a whole or by state.  The two
+ * states of a thread are separate subtrees inside; views merge them.
  *
  * A node's total counts the samples whose stack passes through it, its self
  * the samples whose stack ends there.  Recursion needs no special case: the
@@ -42,6 +47,28 @@ struct tree_frame {
 	uint64_t offset;	/* module offset, used when function is NULL */
 };
 
+/*
+ * The state of a thread when it was sampled.  The sampler's finer states
+ * fold into two: running is on CPU or runnable; idle is everything else
+ * (sleeping, waiting on disk, stopped).  A CPU-time sampler only ever sees
+ * running threads.
+ */
+enum tree_state {
+	TREE_STATE_RUNNING,
+	TREE_STATE_IDLE,
+};
+
+/*
+ * Which states a view shows.  The values are those of the protocol's
+ * StateFilter (TreeRequest.state), so a request's field converts with a plain
+ * cast; any other value selects no samples.
+ */
+enum tree_state_filter {
+	TREE_STATE_ANY = SAMPLED__STATE_FILTER__STATE_ANY,
+	TREE_STATE_ONLY_RUNNING = SAMPLED__STATE_FILTER__STATE_RUNNING,
+	TREE_STATE_ONLY_IDLE = SAMPLED__STATE_FILTER__STATE_IDLE,
+};
+
 struct tree;
 
 struct tree *tree_new(void);
@@ -61,21 +88,29 @@ uint32_t tree_frame_id(struct tree *t, const struct tree_frame *f);
 /* Names a thread (NULL clears it; the latest wins); shown on its root in per-thread trees. */
 void tree_set_thread_name(struct tree *t, pid_t tid, const char *name);
 /*
- * Adds count samples of one stack, ids[0] the outermost frame, ids[n-1] the
- * leaf.  n == 0 counts the samples on the thread's root only (they show as
- * the self of the thread node in per-thread trees).  count == 0 does
- * nothing.  An id not from tree_frame_id is a broken invariant (fatal).
+ * Adds count samples of one stack taken while thread tid was in state,
+ * ids[0] the outermost frame, ids[n-1] the leaf.  n == 0 counts the samples
+ * on the thread's root only (they show as the self of the thread node in
+ * per-thread trees).  count == 0 does nothing.  An id not from tree_frame_id
+ * or a state outside enum tree_state is a broken invariant (fatal).
  */
-void tree_add(struct tree *t, pid_t tid, const uint32_t *ids, size_t n, uint64_t count);
-/* Samples added since creation or the last reset, all threads. */
+void tree_add(struct tree *t, pid_t tid, enum tree_state state, const uint32_t *ids, size_t n,
+	      uint64_t count);
+/* Samples added since creation or the last reset, all threads, both states. */
 uint64_t tree_total(const struct tree *t);
-/* Nodes held, the one root per sampled thread included: a measure of memory. */
+/* Samples added in state s since creation or the last reset, all threads (0 for no such state). */
+uint64_t tree_state_total(const struct tree *t, enum tree_state s);
+/*
+ * Nodes held, roots included (one per thread and state that has samples):
+ * a measure of memory.
+ */
 size_t tree_node_count(const struct tree *t);
 
 struct tree_query {
 	int per_thread;		/* one root node per thread, named "name (tid)" */
 	pid_t tid;		/* 0: every thread; else only this one */
 	double min_share;	/* leave out nodes below this share of the total */
+	enum tree_state_filter state;	/* TREE_STATE_ANY (0): both states */
 };
 
 /*
@@ -89,19 +124,23 @@ struct tree_query {
  *   level), so parents always precede their children.  Siblings are ordered
  *   by total, largest first, then by function, module, file, line, offset
  *   and kind: the output is deterministic.
- * - per_thread: the top level holds one node per sampled thread (kind
- *   FRAME_THREAD, function "name (tid)" or "thread tid" when unnamed) whose
- *   self counts the thread's empty stacks.  Otherwise the threads are
- *   merged: nodes with equal frames on equal paths are combined across
- *   threads and their counts summed; empty stacks then appear in
- *   total_samples only.
+ * - state: only the samples taken in the selected state(s).  Whatever the
+ *   filter, a thread's states are never shown apart: the view merges them
+ *   (with ANY, a thread sampled both running and idle shows its stacks
+ *   once, counts summed).
+ * - per_thread: the top level holds one node per thread with samples in
+ *   the selected state(s) (kind FRAME_THREAD, function "name (tid)" or
+ *   "thread tid" when unnamed) whose self counts the thread's empty stacks.
+ *   Otherwise the threads are merged: nodes with equal frames on equal
+ *   paths are combined across threads and their counts summed; empty stacks
+ *   then appear in total_samples only.
  * - tid != 0: only that thread's samples (an unknown tid gives an empty tree).
  * - min_share > 0: a node whose total is below min_share * total_samples is
  *   left out with its whole subtree.  Nothing is redistributed: the parent's
  *   self is unchanged, so a parent's total can exceed its self plus its
  *   emitted children's totals, and total_samples still counts every sample
  *   considered.  The difference is what was cut, for a client to show.
- * - total_samples: samples considered, i.e. after the tid filter.
+ * - total_samples: samples considered, i.e. after the tid and state filters.
  */
 Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q);
 /*

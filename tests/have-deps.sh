@@ -1,7 +1,7 @@
 #!/bin/sh
 # Exit 0 when every build and test dependency is present, 1 otherwise.
-pkg-config --exists libunwind-generic libunwind libelf libdw libprotobuf-c cmocka || exit 1
-for c in protoc-c protoc cc make perf setpriv; do
+pkg-config --exists libunwind-generic libunwind libelf libdw libprotobuf-c cmocka zlib liblzma || exit 1
+for c in protoc-c protoc cc make perf setpriv python3 nm objcopy xz; do
 	command -v "$c" >/dev/null 2>&1 || exit 1
 done
 exit 0

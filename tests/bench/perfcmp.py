@@ -4,6 +4,7 @@ same run of the same process, for tests/integration/test_vs_perf.sh.
 
   perfcmp.py --perf REPORT --folded FOLDED --tree TREE --maps MAPS
              [--tolerance POINTS] [--top N] [--min-share PERCENT] [--label L]
+             [--control]
 
 REPORT is `perf report --no-children -F sample,dso,sym -t '|' -g none -q`
 (sample counts, not periods: sampled counts samples too), FOLDED is
@@ -25,7 +26,10 @@ Then it prints TAP lines:
   - the top function (key) of both tools is the same;
   - for each of perf's top N keys with >= MIN-SHARE percent of the samples,
     sampled's share is within TOLERANCE points of perf's;
-  - the same at the module level (perf --sort dso).
+  - the same at the module level (perf --sort dso);
+  - with --control, that the same checks reject a doctored copy of sampled's
+    profile (perf's second function charged to its first), so a pass means
+    the comparison could have failed.
 """
 import argparse
 import bisect
@@ -213,6 +217,8 @@ def main():
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--min-share", type=float, default=5.0)
     ap.add_argument("--label", default="")
+    ap.add_argument("--control", action="store_true",
+                    help="also check that a known wrong profile is rejected")
     a = ap.parse_args()
     keys = Keys(a.maps)
     pf, pm = read_perf(a.perf, keys)
@@ -237,31 +243,48 @@ def main():
             p, s = share(pf, key), share(sf, key)
             print("# %s%-44s %8.2f %8.2f %+6.2f %6.2f  (sampled's top)" %
                   (pre, keys.label(key)[:44], p, s, s - p, sd(p)))
+    results = judge(pf, pm, sf, sm, keys, a, pre)
+    for ok, msg in results:
+        print("%s - %s" % ("ok" if ok else "not ok", msg))
+    print("# %s%-44s %8s %8s" % (pre, "self time (module)", "perf%", "sampled%"))
+    for mod, _ in pm.most_common(6):
+        print("# %s%-44s %8.2f %8.2f" % (pre, mod[:44], share(pm, mod), share(sm, mod)))
+    if a.control and len(pf) >= 2:
+        # A wrong answer of the kind this comparison is meant to catch: the
+        # samples of perf's second function charged to its first, as a
+        # symbolizer that ignores symbol sizes or FDE bounds would do.
+        first, second = [k for k, _ in pf.most_common(2)]
+        bad = collections.Counter(sf)
+        bad[first] += bad.pop(second, 0)
+        failed = [msg for ok, msg in judge(pf, pm, bad, sm, keys, a, pre) if not ok]
+        print("%s - %sthe comparison rejects a profile with %s charged to %s (%d checks fail)" % (
+            "ok" if failed else "not ok", pre, keys.label(second), keys.label(first), len(failed)))
+
+
+def judge(pf, pm, sf, sm, keys, a, pre):
+    """The checks, as (passed, message) pairs."""
+    out = []
     ptop = pf.most_common(1)[0][0]
     stop = sf.most_common(1)[0][0]
-    ok = ptop == stop
-    print("%s - %sthe top function is the same: perf %s (%.1f%%), sampled %s (%.1f%%)" % (
-        "ok" if ok else "not ok", pre, keys.label(ptop), share(pf, ptop),
-        keys.label(stop), share(sf, stop)))
+    out.append((ptop == stop, "%sthe top function is the same: perf %s (%.1f%%), sampled %s (%.1f%%)" % (
+        pre, keys.label(ptop), share(pf, ptop), keys.label(stop), share(sf, stop))))
     for key, _ in pf.most_common(a.top):
         p = share(pf, key)
         if p < a.min_share:
             continue
         s = share(sf, key)
-        ok = abs(s - p) <= a.tolerance
-        print("%s - %sself share of %s: sampled %.2f%% vs perf %.2f%% (within %.0f points; sd %.2f)" % (
-            "ok" if ok else "not ok", pre, keys.label(key), s, p, a.tolerance, sd(p)))
-    print("# %s%-44s %8s %8s" % (pre, "self time (module)", "perf%", "sampled%"))
-    for mod, _ in pm.most_common(6):
-        print("# %s%-44s %8.2f %8.2f" % (pre, mod[:44], share(pm, mod), share(sm, mod)))
+        out.append((abs(s - p) <= a.tolerance,
+                    "%sself share of %s: sampled %.2f%% vs perf %.2f%% (within %g points)" % (
+                        pre, keys.label(key), s, p, a.tolerance)))
     for mod, _ in pm.most_common(a.top):
         p = share(pm, mod)
         if p < a.min_share:
             continue
         s = share(sm, mod)
-        ok = abs(s - p) <= a.tolerance
-        print("%s - %sself share of module %s: sampled %.2f%% vs perf %.2f%% (within %.0f points)" % (
-            "ok" if ok else "not ok", pre, mod, s, p, a.tolerance))
+        out.append((abs(s - p) <= a.tolerance,
+                    "%sself share of module %s: sampled %.2f%% vs perf %.2f%% (within %g points)" % (
+                        pre, mod, s, p, a.tolerance)))
+    return out
 
 
 if __name__ == "__main__":

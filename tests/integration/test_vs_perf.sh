@@ -7,18 +7,24 @@
 # functions (and modules) with >= 5% of the samples, sampled's share within
 # 3 points of perf's.
 #
-# Statistics.  Both tools sample at 999 Hz for ~7 s of target CPU time, so
-# each has n ~ 6000-7000 samples.  A function's share is then a proportion
-# with sd sqrt(p(1-p)/n) per tool, and the difference of two independent
-# proportions has sd sqrt(p(1-p)(1/n1+1/n2)): at most 0.85 points at n=7000
-# (p=0.5), 0.75 points at p=0.3.  3 points is >= 3.5 sd for any p, >= 4 sd
-# for the shares that really occur here (<= 35% or >= 65%): a false
-# failure has probability < 1e-4 per comparison.  A wrong answer (a static
+# Statistics.  Both tools sample at 999 Hz, from the same moment (the
+# target waits, stopped, until both are attached) to its exit: python for
+# 9 s, xz for ~9 s of CPU, so each tool has n ~ 8000 samples (measured on
+# this busy 2-core machine: python 8200-8400, xz 6500-6800 with 14 MB of
+# input, hence 18 MB).  A function's self share is a proportion with sd
+# sqrt(p(1-p)/n) per tool; taken as independent (they are not: the two
+# timers tick on the same task clock, so the real spread is smaller), the
+# difference has sd sqrt(p(1-p)(2/n)): 0.79 points at n=8000 and p=0.5,
+# 0.74 at p=0.35 or 0.65 (the shares that occur here), 0.53 at p=0.15.
+# 3 points is then >= 3.8 sd for any share and >= 4 sd for the real ones:
+# a false failure has probability < 1e-4 per comparison.  Differences seen
+# over the runs so far: at most 1.6 points.  A wrong answer (a static
 # function charged to the exported symbol before it, a wrong load bias,
-# samples of one module dropped) moves a share by well over 5 points, which
-# the same tolerance catches with probability > 0.99.  At perf's usual
-# -F 99 the same run gives n ~ 700 and sd ~ 2.3 points at p=0.3: 3 points
-# would flake about one run in five, hence 999 Hz for both.
+# the samples of one module dropped) moves a share by 5 points or more,
+# which the same tolerance catches with probability > 0.99; --control
+# checks that such a doctored profile is rejected.  At perf's usual -F 99
+# the same run gives n ~ 800 and sd ~ 2.4 points at p=0.3: 3 points would
+# flake about one run in five, hence 999 Hz for both.
 #
 # Both tools must see the same symbols: perf would use Debian's separate
 # debug info (libc6-dbg) that sampled does not read, so perf report runs
@@ -54,18 +60,29 @@ if ! perf record -N -q -F 99 -g --call-graph dwarf -o "$WORK/probe.data" -p $pro
 fi
 kill $probe 2>/dev/null
 rm -f "$WORK/probe.data"
+# An 8 MiB ring for perf as for sampled (beyond perf_event_mlock_kb only
+# root may lock that much).
+PERF_MMAP=
+[ "$(id -u)" -ne 0 ] || PERF_MMAP="-m 2048"
 
-# profile_both NAME PID: perf and sampled on the running PID until it ends;
-# leaves $WORK/NAME.{perf,folded,tree,maps,status} and removes perf.data.
+# profile_both NAME PID: PID is stopped (SIGSTOP); starts perf and sampled
+# on it, lets it go on, and profiles it until it ends, so that both tools
+# see exactly the same stretch of the run (xz's mix of functions changes as
+# its dictionary fills: a window that starts later is a different profile).
+# Leaves $WORK/NAME.{perf,folded,tree,maps,status} and removes perf.data.
 profile_both() {
 	local name=$1 pid=$2 sock=$WORK/$1.sock perfpid
-	perf record -N -F $RATE -g --call-graph dwarf -o "$WORK/$name.data" -p "$pid" \
+	perf record -N -F $RATE -g --call-graph dwarf $PERF_MMAP -o "$WORK/$name.data" -p "$pid" \
 		>"$WORK/$name.perf.log" 2>&1 &
 	perfpid=$!
 	CHILDREN+=($perfpid)
-	"$SAMPLED" attach --rate $RATE --socket "$sock" "$pid" >/dev/null
-	sleep 0.5
-	cp "/proc/$pid/maps" "$WORK/$name.maps" 2>/dev/null
+	# perf has opened its events once they show in its fd table.
+	wait_for "ls -l /proc/$perfpid/fd 2>/dev/null | grep -q perf_event" 20 ||
+		not_ok "$name: perf record opened its events"
+	sleep 0.3
+	"$SAMPLED" attach --rate $RATE --buffer-size 8192 --socket "$sock" "$pid" >/dev/null
+	cp "/proc/$pid/maps" "$WORK/$name.maps"
+	kill -CONT "$pid"
 	wait "$pid"
 	wait "$perfpid"
 	"$CTL" --socket "$sock" export -f collapsed -o "$WORK/$name.folded"
@@ -83,27 +100,34 @@ profile_both() {
 		done
 	perf report -i "$WORK/$name.data" --symfs="$symfs" --no-children -F sample,dso,sym \
 		-t '|' -g none -q --stdio >"$WORK/$name.perf" 2>"$WORK/$name.report.err"
-	grep -i 'lost' "$WORK/$name.perf.log" | sed 's/^/# perf: /'
+	perf report -i "$WORK/$name.data" --stats >"$WORK/$name.stats" 2>/dev/null
 	rm -f "$WORK/$name.data" "$WORK/$name.data.old"
 }
 
-# Agreement of the sample counts: same rate, same process, same window
-# give the same count within a few percent (perf starts a little later).
+# Agreement of the sample counts: same rate, same process, same stretch
+# of the run give the same count, less what either tool lost when its ring
+# filled (a busy machine can starve either reader: both rings are made
+# large, 8 MiB, and the losses are reported, not judged).
 check_counts() {
-	local name=$1 np ns
+	local name=$1 np ns lost plost
 	np=$(awk -F'|' '$1+0 > 0 {n += $1} END {print n+0}' "$WORK/$name.perf")
 	ns=$(python3 -c "import json; print(json.load(open('$WORK/$name.status'))['samples'])")
-	check "$name: sampled took as many samples as perf (sampled $ns, perf $np)" \
-		python3 -c "import sys; sys.exit(not ($np >= 3000 and 0.85 * $np <= $ns <= 1.2 * $np))"
-	local lost
 	lost=$(python3 -c "import json; print(json.load(open('$WORK/$name.status'))['lost_samples'])")
-	check "$name: sampled lost no samples ($lost)" [ "$lost" -eq 0 ]
+	plost=$(sed -n 's/^ *LOST\(_SAMPLES\)\{0,1\} events: *\([0-9]*\).*/\2/p' "$WORK/$name.stats" |
+		awk '{n += $1} END {print n+0}')
+	echo "# $name: sampled $ns samples ($lost lost), perf $np samples ($plost lost records)"
+	check "$name: both tools took enough samples to judge (sampled $ns, perf $np)" \
+		[ "$np" -ge 3000 -a "$ns" -ge 3000 ]
+	check "$name: sampled counted as many samples as perf (sampled $ns + $lost lost, perf $np)" \
+		python3 -c "import sys; sys.exit(not (0.85 * $np <= $ns + $lost and ($plost > 0 or $ns <= 1.2 * $np)))"
 }
 
 # (a) python3.11: json, float formatting, re, sorting and a pure-Python
-# recursion; it prints "ready" once set up, then loops for $1 seconds.
+# recursion; it stops itself once set up, then loops for $1 seconds of its
+# CPU time (a fixed amount of work: a busy machine makes it take longer,
+# not sample less).
 cat >"$WORK/work.py" <<'EOF'
-import json, re, sys, time
+import json, os, re, signal, sys, time
 
 def fib(n):
     return n if n < 2 else fib(n - 1) + fib(n - 2)
@@ -113,8 +137,9 @@ data = [{"id": i, "name": "item%d" % i, "tags": ["a", "b", str(i % 7)], "v": i *
 pat = re.compile(r"item(\d+)7")
 n = 0
 print("ready", flush=True)
-end = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < end:
+os.kill(os.getpid(), signal.SIGSTOP)
+end = time.process_time() + float(sys.argv[1])
+while time.process_time() < end:
     n += fib(21)
     s = json.dumps(data)
     d = json.loads(s)
@@ -123,19 +148,19 @@ while time.monotonic() < end:
 print(n)
 EOF
 if [ -x "$PY" ]; then
-	"$PY" "$WORK/work.py" 7 >"$WORK/py.out" &
+	"$PY" "$WORK/work.py" 9 >"$WORK/py.out" &
 	pypid=$!
 	CHILDREN+=($pypid)
-	wait_for "grep -q ready '$WORK/py.out'" 20
+	wait_for "[ \"\$(proc_state $pypid)\" = T ]" 20
 	profile_both python $pypid
 	check_counts python
 	python3 "$PERFCMP" --label python3.11 --perf "$WORK/python.perf" --folded "$WORK/python.folded" \
-		--tree "$WORK/python.tree" --maps "$WORK/python.maps"
+		--tree "$WORK/python.tree" --maps "$WORK/python.maps" --control
 else
 	echo "# SKIP $PY is not installed"
 fi
 
-# (b) xz -9 -T1 on ~10 MB of generated text (~6 s here; xz -9 reaches
+# (b) xz -9 -T1 on ~18 MB of generated text (~9 s here; xz -9 reaches
 # ~2 MB/s on text, so the 30-60 MB first planned would take half a minute
 # or more).  liblzma's own functions are stripped: most keys are
 # liblzma.so.5+FDE and the module level is liblzma itself.
@@ -146,7 +171,7 @@ words = ["".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint
          for _ in range(5000)]
 with open(sys.argv[1], "w") as f:
     n = 0
-    while n < 10 * 1000 * 1000:
+    while n < 18 * 1000 * 1000:
         line = " ".join(r.choice(words) for _ in range(12)) + " %d\n" % r.randint(0, 10**9)
         f.write(line)
         n += len(line)
@@ -154,8 +179,12 @@ EOF
 xz -9 -T1 -c "$WORK/in.txt" >/dev/null &
 xzpid=$!
 CHILDREN+=($xzpid)
+# Stop it once it is xz (not the shell that forks it), a few ms in.
+wait_for "[ \"\$(readlink /proc/$xzpid/exe)\" = \"\$(command -v xz | xargs readlink -f)\" ]" 10
+kill -STOP $xzpid
+wait_for "[ \"\$(proc_state $xzpid)\" = T ]" 10
 profile_both xz $xzpid
 check_counts xz
 python3 "$PERFCMP" --label xz --perf "$WORK/xz.perf" --folded "$WORK/xz.folded" \
-	--tree "$WORK/xz.tree" --maps "$WORK/xz.maps"
+	--tree "$WORK/xz.tree" --maps "$WORK/xz.maps" --control
 rm -f "$WORK/in.txt"

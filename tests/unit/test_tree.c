@@ -278,9 +278,9 @@ static void test_interning(void **state)
 	assert_int_equal(tree_frame_id(t, &f), g);
 
 	/* The message shows the strings as first interned. */
-	tree_add(t, 1, &a, 1, 2);
-	tree_add(t, 1, &b, 1, 1);
-	tree_add(t, 1, &g, 1, 1);
+	tree_add(t, 1, TREE_STATE_RUNNING, &a, 1, 2);
+	tree_add(t, 1, TREE_STATE_RUNNING, &b, 1, 1);
+	tree_add(t, 1, TREE_STATE_RUNNING, &g, 1, 1);
 	m = tree_to_message(t, NULL);
 	check_message(m, 1);
 	assert_int_equal(m->n_nodes, 3);
@@ -310,11 +310,11 @@ static struct tree *hand_tree(void)
 	uint32_t a = fid(t, "a"), b = fid(t, "b"), c = fid(t, "c"), d = fid(t, "d"), e = fid(t, "e");
 
 	tree_set_thread_name(t, 1, "main");
-	tree_add(t, 1, (uint32_t[]){ a, b, c }, 3, 3);
-	tree_add(t, 1, (uint32_t[]){ a, b }, 2, 2);
-	tree_add(t, 2, (uint32_t[]){ a, b, c }, 3, 1);
-	tree_add(t, 1, (uint32_t[]){ a, d }, 2, 1);
-	tree_add(t, 2, (uint32_t[]){ e }, 1, 4);
+	tree_add(t, 1, TREE_STATE_RUNNING, (uint32_t[]){ a, b, c }, 3, 3);
+	tree_add(t, 1, TREE_STATE_RUNNING, (uint32_t[]){ a, b }, 2, 2);
+	tree_add(t, 2, TREE_STATE_RUNNING, (uint32_t[]){ a, b, c }, 3, 1);
+	tree_add(t, 1, TREE_STATE_RUNNING, (uint32_t[]){ a, d }, 2, 1);
+	tree_add(t, 2, TREE_STATE_RUNNING, (uint32_t[]){ e }, 1, 4);
 	return t;
 }
 
@@ -362,7 +362,7 @@ static void test_counts_merged(void **state)
 static void test_per_thread(void **state)
 {
 	struct tree *t = hand_tree();
-	struct tree_query q = { 1, 0, 0.0 };
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY };
 	Sampled__Tree *m;
 	long t1, t2;
 
@@ -408,7 +408,7 @@ static void test_per_thread(void **state)
 static void test_tid_filter(void **state)
 {
 	struct tree *t = hand_tree();
-	struct tree_query q = { 0, 2, 0.0 };
+	struct tree_query q = { 0, 2, 0.0, TREE_STATE_ANY };
 	Sampled__Tree *m;
 
 	(void)state;
@@ -448,11 +448,277 @@ static void test_tid_filter(void **state)
 	tree_free(t);
 }
 
+/*
+ * The hand-built wall-clock profile:
+ *   tid 1 ("main"): running a;b;c x3, a;b x2
+ *                   idle    a;b;c x1, a;w x4, (no frames) x1
+ *   tid 2:          idle    e x2, a;b x1
+ *   tid 3:          running a;d x2
+ * Running 7, idle 9.  Thread 1's states alternate, so the last-thread fast
+ * path sees the same tid with both states.
+ */
+static struct tree *state_tree(void)
+{
+	struct tree *t = tree_new();
+	uint32_t a = fid(t, "a"), b = fid(t, "b"), c = fid(t, "c"), d = fid(t, "d"), e = fid(t, "e");
+	uint32_t w = fid(t, "w");
+
+	tree_set_thread_name(t, 1, "main");
+	tree_add(t, 1, TREE_STATE_RUNNING, (uint32_t[]){ a, b, c }, 3, 3);
+	tree_add(t, 1, TREE_STATE_IDLE, (uint32_t[]){ a, b, c }, 3, 1);
+	tree_add(t, 1, TREE_STATE_RUNNING, (uint32_t[]){ a, b }, 2, 2);
+	tree_add(t, 1, TREE_STATE_IDLE, (uint32_t[]){ a, w }, 2, 4);
+	tree_add(t, 1, TREE_STATE_IDLE, NULL, 0, 1);
+	tree_add(t, 2, TREE_STATE_IDLE, (uint32_t[]){ e }, 1, 2);
+	tree_add(t, 2, TREE_STATE_IDLE, (uint32_t[]){ a, b }, 2, 1);
+	tree_add(t, 3, TREE_STATE_RUNNING, (uint32_t[]){ a, d }, 2, 2);
+	tree_add(t, 3, TREE_STATE_IDLE, (uint32_t[]){ a, d }, 2, 0);	/* nothing, no root */
+	return t;
+}
+
+/* Counts the top-level nodes named name: a thread must never show twice. */
+static size_t count_top(const Sampled__Tree *m, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->n_nodes; i++)
+		if (m->nodes[i]->parent == 0 && strcmp(node_name(m, i), name) == 0)
+			n++;
+	return n;
+}
+
+/* The filter's values are the protocol's, so the service may cast. */
+static void test_state_enum_matches_proto(void **state)
+{
+	(void)state;
+	assert_int_equal(TREE_STATE_ANY, SAMPLED__STATE_FILTER__STATE_ANY);
+	assert_int_equal(TREE_STATE_ONLY_RUNNING, SAMPLED__STATE_FILTER__STATE_RUNNING);
+	assert_int_equal(TREE_STATE_ONLY_IDLE, SAMPLED__STATE_FILTER__STATE_IDLE);
+	assert_int_equal(TREE_STATE_ANY, 0);
+}
+
+/* Totals by state, and the merged view under each filter. */
+static void test_state_merged(void **state)
+{
+	struct tree *t = state_tree();
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY };
+	Sampled__Tree *m;
+
+	(void)state;
+	assert_int_equal(tree_total(t), 16);
+	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), 7);
+	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), 9);
+	/* Roots 1/run, 1/idle, 2/idle, 3/run; a b c | a b c w | e a b | a d. */
+	assert_int_equal(tree_node_count(t), 4 + 3 + 4 + 3 + 2);
+
+	/* Both states: everything merged, the empty stack in the total only. */
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 16);
+	assert_int_equal(m->n_nodes, 6);
+	expect_node(m, PATH("a"), 0, 13);
+	expect_node(m, PATH("a", "b"), 3, 7);
+	expect_node(m, PATH("a", "b", "c"), 4, 4);
+	expect_node(m, PATH("a", "w"), 4, 4);
+	expect_node(m, PATH("a", "d"), 2, 2);
+	expect_node(m, PATH("e"), 2, 2);
+	check_roundtrip(m);
+	tree_message_free(m);
+
+	q.state = TREE_STATE_ONLY_RUNNING;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 7);
+	assert_int_equal(m->n_nodes, 4);
+	expect_node(m, PATH("a"), 0, 7);
+	expect_node(m, PATH("a", "b"), 2, 5);
+	expect_node(m, PATH("a", "b", "c"), 3, 3);
+	expect_node(m, PATH("a", "d"), 2, 2);
+	assert_int_equal(find_path(m, PATH("a", "w")), -1);
+	assert_int_equal(find_child(m, 0, "e"), -1);
+	/* Only the frames the running samples use. */
+	assert_int_equal(m->n_frames, 4);
+	tree_message_free(m);
+
+	q.state = TREE_STATE_ONLY_IDLE;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 9);
+	assert_int_equal(m->n_nodes, 5);
+	expect_node(m, PATH("a"), 0, 6);
+	expect_node(m, PATH("a", "w"), 4, 4);
+	expect_node(m, PATH("a", "b"), 1, 2);
+	expect_node(m, PATH("a", "b", "c"), 1, 1);
+	expect_node(m, PATH("e"), 2, 2);
+	assert_int_equal(find_path(m, PATH("a", "d")), -1);
+	/* Preorder, largest first: a (6) before e (2), w (4) before b (2). */
+	assert_string_equal(node_name(m, 0), "a");
+	assert_string_equal(node_name(m, 1), "w");
+	assert_string_equal(node_name(m, 2), "b");
+	assert_string_equal(node_name(m, 3), "c");
+	assert_string_equal(node_name(m, 4), "e");
+	check_roundtrip(m);
+	tree_message_free(m);
+	tree_free(t);
+}
+
+/* Per thread: one node per thread whatever its states, holding the selected ones. */
+static void test_state_per_thread(void **state)
+{
+	struct tree *t = state_tree();
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY };
+	Sampled__Tree *m;
+
+	(void)state;
+	/* Both states: thread 1 once, its running and idle stacks summed. */
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 16);
+	assert_int_equal(m->n_nodes, 3 + 4 + 3 + 2);
+	assert_int_equal(count_top(m, "main (1)"), 1);
+	assert_int_equal(count_top(m, "thread 2"), 1);
+	assert_int_equal(count_top(m, "thread 3"), 1);
+	assert_int_equal(find_child(m, 0, "main (1)"), 0);	/* 11, then 3, then 2 */
+	expect_node(m, PATH("main (1)"), 1, 11);
+	expect_node(m, PATH("main (1)", "a"), 0, 10);
+	expect_node(m, PATH("main (1)", "a", "b"), 2, 6);
+	expect_node(m, PATH("main (1)", "a", "b", "c"), 4, 4);
+	expect_node(m, PATH("main (1)", "a", "w"), 4, 4);
+	expect_node(m, PATH("thread 2"), 0, 3);
+	expect_node(m, PATH("thread 2", "e"), 2, 2);
+	expect_node(m, PATH("thread 2", "a", "b"), 1, 1);
+	expect_node(m, PATH("thread 3"), 0, 2);
+	expect_node(m, PATH("thread 3", "a", "d"), 2, 2);
+	assert_true(find_child(m, 0, "thread 2") < find_child(m, 0, "thread 3"));
+	check_roundtrip(m);
+	tree_message_free(m);
+
+	/* Running only: thread 2 was never running and is not shown. */
+	q.state = TREE_STATE_ONLY_RUNNING;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 7);
+	assert_int_equal(m->n_nodes, 2 + 3 + 2);
+	assert_int_equal(count_top(m, "main (1)"), 1);
+	assert_int_equal(count_top(m, "thread 2"), 0);
+	expect_node(m, PATH("main (1)"), 0, 5);
+	expect_node(m, PATH("main (1)", "a"), 0, 5);
+	expect_node(m, PATH("main (1)", "a", "b"), 2, 5);
+	expect_node(m, PATH("main (1)", "a", "b", "c"), 3, 3);
+	assert_int_equal(find_path(m, PATH("main (1)", "a", "w")), -1);
+	expect_node(m, PATH("thread 3", "a", "d"), 2, 2);
+	tree_message_free(m);
+
+	/* Idle only: thread 3 was never idle (its count-0 add made no root). */
+	q.state = TREE_STATE_ONLY_IDLE;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 9);
+	assert_int_equal(m->n_nodes, 2 + 4 + 3);
+	assert_int_equal(count_top(m, "main (1)"), 1);
+	assert_int_equal(count_top(m, "thread 3"), 0);
+	expect_node(m, PATH("main (1)"), 1, 6);
+	expect_node(m, PATH("main (1)", "a"), 0, 5);
+	expect_node(m, PATH("main (1)", "a", "w"), 4, 4);
+	expect_node(m, PATH("main (1)", "a", "b"), 0, 1);
+	expect_node(m, PATH("main (1)", "a", "b", "c"), 1, 1);
+	expect_node(m, PATH("thread 2"), 0, 3);
+	expect_node(m, PATH("thread 2", "e"), 2, 2);
+	tree_message_free(m);
+	tree_free(t);
+}
+
+/* The state filter with the tid filter, pruning, an unknown value and a reset. */
+static void test_state_with_other_filters(void **state)
+{
+	struct tree *t = state_tree();
+	struct tree_query q = { 0, 1, 0.0, TREE_STATE_ANY };
+	Sampled__Tree *m;
+	uint32_t z;
+
+	(void)state;
+	/* One thread, both states: its two roots merged. */
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 11);
+	assert_int_equal(m->n_nodes, 4);
+	expect_node(m, PATH("a"), 0, 10);
+	expect_node(m, PATH("a", "b"), 2, 6);
+	expect_node(m, PATH("a", "b", "c"), 4, 4);
+	expect_node(m, PATH("a", "w"), 4, 4);
+	tree_message_free(m);
+
+	q.state = TREE_STATE_ONLY_IDLE;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 6);
+	assert_int_equal(m->n_nodes, 4);
+	expect_node(m, PATH("a"), 0, 5);
+	expect_node(m, PATH("a", "b", "c"), 1, 1);
+	tree_message_free(m);
+
+	/* A thread never in the selected state: an empty, valid tree. */
+	q.tid = 2;
+	q.state = TREE_STATE_ONLY_RUNNING;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 0);
+	assert_int_equal(m->n_nodes, 0);
+	check_roundtrip(m);
+	tree_message_free(m);
+
+	/*
+	 * The share is of the samples the filters let through (idle: 9, bar
+	 * 4.5): main (6) and a (5) stay, a;w (4) and thread 2 (3) go.
+	 */
+	q.tid = 0;
+	q.per_thread = 1;
+	q.state = TREE_STATE_ONLY_IDLE;
+	q.min_share = 0.5;
+	m = tree_to_message(t, &q);
+	check_message(m, 0);
+	assert_int_equal(m->total_samples, 9);
+	assert_int_equal(m->n_nodes, 2);
+	expect_node(m, PATH("main (1)"), 1, 6);
+	expect_node(m, PATH("main (1)", "a"), 0, 5);
+	tree_message_free(m);
+
+	/* A value outside the enum (a newer client's) selects nothing. */
+	q.min_share = 0.0;
+	q.state = (enum tree_state_filter)7;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 0);
+	assert_int_equal(m->n_nodes, 0);
+	tree_message_free(m);
+
+	/* Reset clears both roots of every thread and both totals. */
+	tree_reset(t);
+	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), 0);
+	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), 0);
+	assert_int_equal(tree_node_count(t), 0);
+	z = fid(t, "z");
+	tree_add(t, 1, TREE_STATE_IDLE, &z, 1, 2);
+	q.state = TREE_STATE_ANY;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 2);
+	assert_int_equal(m->n_nodes, 2);
+	expect_node(m, PATH("main (1)", "z"), 2, 2);
+	tree_message_free(m);
+	q.state = TREE_STATE_ONLY_RUNNING;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->n_nodes, 0);
+	tree_message_free(m);
+	tree_free(t);
+}
+
 /* Pruning cuts whole subtrees and keeps the counts that reveal the cut. */
 static void test_min_share(void **state)
 {
 	struct tree *t = hand_tree();
-	struct tree_query q = { 0, 0, 0.2 };	/* cut below 2.2 of 11 */
+	struct tree_query q = { 0, 0, 0.2, TREE_STATE_ANY };	/* cut below 2.2 of 11 */
 	Sampled__Tree *m;
 
 	(void)state;
@@ -513,9 +779,9 @@ static void test_recursion(void **state)
 	Sampled__Tree *m;
 
 	(void)state;
-	tree_add(t, 7, (uint32_t[]){ a, b, a, b }, 4, 2);
-	tree_add(t, 7, (uint32_t[]){ a, b, a }, 3, 1);
-	tree_add(t, 7, (uint32_t[]){ a, a, a }, 3, 1);
+	tree_add(t, 7, TREE_STATE_RUNNING, (uint32_t[]){ a, b, a, b }, 4, 2);
+	tree_add(t, 7, TREE_STATE_RUNNING, (uint32_t[]){ a, b, a }, 3, 1);
+	tree_add(t, 7, TREE_STATE_RUNNING, (uint32_t[]){ a, a, a }, 3, 1);
 	m = tree_to_message(t, NULL);
 	check_message(m, 1);
 	expect_node(m, PATH("a"), 0, 4);
@@ -533,16 +799,16 @@ static void test_order_and_empty_stacks(void **state)
 {
 	struct tree *t = tree_new();
 	uint32_t y = fid(t, "y"), x = fid(t, "x"), z = fid(t, "z");
-	struct tree_query q = { 1, 0, 0.0 };
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY };
 	Sampled__Tree *m;
 
 	(void)state;
 	/* Inserted y, x, z; x and y tie and are ordered by name. */
-	tree_add(t, 3, &y, 1, 2);
-	tree_add(t, 3, &x, 1, 2);
-	tree_add(t, 3, &z, 1, 5);
-	tree_add(t, 3, NULL, 0, 3);	/* a sample with no frames */
-	tree_add(t, 3, &x, 1, 0);	/* nothing */
+	tree_add(t, 3, TREE_STATE_RUNNING, &y, 1, 2);
+	tree_add(t, 3, TREE_STATE_RUNNING, &x, 1, 2);
+	tree_add(t, 3, TREE_STATE_RUNNING, &z, 1, 5);
+	tree_add(t, 3, TREE_STATE_RUNNING, NULL, 0, 3);	/* a sample with no frames */
+	tree_add(t, 3, TREE_STATE_RUNNING, &x, 1, 0);	/* nothing */
 	assert_int_equal(tree_total(t), 12);
 	m = tree_to_message(t, NULL);
 	check_message(m, 1);
@@ -577,7 +843,7 @@ static void test_tie_order(void **state)
 		for (i = 0; i < n; i++) {
 			uint32_t leaf = fid(t, names[pass ? n - 1 - i : i]);
 
-			tree_add(t, 1, (uint32_t[]){ root, leaf }, 2, 1);
+			tree_add(t, 1, TREE_STATE_RUNNING, (uint32_t[]){ root, leaf }, 2, 1);
 		}
 		m = tree_to_message(t, NULL);
 		check_message(m, 1);
@@ -593,7 +859,7 @@ static void test_tie_order(void **state)
 static void test_reset(void **state)
 {
 	struct tree *t = hand_tree();
-	struct tree_query q = { 1, 0, 0.0 };
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY };
 	Sampled__Tree *m;
 	uint32_t z;
 
@@ -610,8 +876,8 @@ static void test_reset(void **state)
 	/* Frame ids start over; the name of tid 1 is remembered. */
 	z = fid(t, "z");
 	assert_int_equal(z, 0);
-	tree_add(t, 1, &z, 1, 1);
-	tree_add(t, 2, &z, 1, 1);
+	tree_add(t, 1, TREE_STATE_RUNNING, &z, 1, 1);
+	tree_add(t, 2, TREE_STATE_RUNNING, &z, 1, 1);
 	m = tree_to_message(t, &q);
 	check_message(m, 1);
 	assert_int_equal(m->total_samples, 2);
@@ -676,19 +942,22 @@ static size_t heap_activity(void)
 }
 #endif
 
-/* Fills a tree with random stacks of random depth over n_frames frames. */
+/* Fills a tree with random stacks of random depth over n_frames frames, in random states. */
 static void random_stacks(struct tree *t, struct rng *r, size_t n_stacks, uint32_t n_frames,
 			  uint32_t max_depth, pid_t n_threads, uint32_t *ids)
 {
 	uint32_t stack[64];
 	size_t i, j, depth;
+	enum tree_state st;
+	pid_t tid;
 
 	for (i = 0; i < n_stacks; i++) {
 		depth = 1 + rng_below(r, max_depth);
 		for (j = 0; j < depth; j++)
 			stack[j] = ids[rng_below(r, n_frames)];
-		tree_add(t, 100 + (pid_t)rng_below(r, (uint32_t)n_threads), stack, depth,
-			 1 + rng_below(r, 3));
+		tid = 100 + (pid_t)rng_below(r, (uint32_t)n_threads);
+		st = rng_below(r, 2) ? TREE_STATE_IDLE : TREE_STATE_RUNNING;
+		tree_add(t, tid, st, stack, depth, 1 + rng_below(r, 3));
 	}
 }
 
@@ -716,13 +985,16 @@ static void test_steady_state(void **state)
 	uint32_t *ids = make_frames(t, 50);
 	struct rng r = { 42 }, again;
 	size_t nodes, heap;
-	uint64_t total;
+	uint64_t total, idle;
 	int bad = 0;
 
 	(void)state;
 	random_stacks(t, &r, 2000, 50, 30, 3, ids);
 	nodes = tree_node_count(t);
 	total = tree_total(t);
+	idle = tree_state_total(t, TREE_STATE_IDLE);
+	/* Both states are in play, so both roots of every thread are walked. */
+	assert_true(idle > 0 && idle < total);
 	/* Same seed, same stacks: every node exists, nothing may be allocated. */
 	r.s = 42;
 	again = r;
@@ -739,6 +1011,8 @@ static void test_steady_state(void **state)
 #endif
 	assert_int_equal(tree_node_count(t), nodes);
 	assert_int_equal(tree_total(t), 2 * total);
+	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), 2 * idle);
+	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), 2 * (total - idle));
 	free(ids);
 	tree_free(t);
 }
@@ -746,30 +1020,56 @@ static void test_steady_state(void **state)
 /* One sample as the brute-force check remembers it. */
 struct sample {
 	pid_t tid;
+	enum tree_state state;
 	uint32_t depth;
 	uint32_t frames[6];
 	uint64_t count;
 };
 
+/* Whether a query's tid and state filters let a sample through, decided independently. */
+static int sample_selected(const struct sample *s, const struct tree_query *q)
+{
+	if (q->tid != 0 && s->tid != q->tid)
+		return 0;
+	if (q->state == TREE_STATE_ONLY_RUNNING)
+		return s->state == TREE_STATE_RUNNING;
+	if (q->state == TREE_STATE_ONLY_IDLE)
+		return s->state == TREE_STATE_IDLE;
+	return q->state == TREE_STATE_ANY;
+}
+
 /*
- * Compares each node against a recount from the raw samples: the node's path
- * of frames (names are unique, so they identify frames) is a prefix of a
- * sample's stack for total, equal to it for self.
+ * Compares each node against a recount from the raw samples the query
+ * selects: the node's path of frames (names are unique, so they identify
+ * frames) is a prefix of a sample's stack for total, equal to it for self.
+ * Per thread, each thread with selected samples must head exactly one
+ * top-level node, and no other thread may.
  */
 static void check_against_samples(const Sampled__Tree *m, const struct sample *s, size_t n,
-				  pid_t tid, int per_thread)
+				  const struct tree_query *q)
 {
 	uint32_t path[8], parents[8];
-	size_t i, j, k, depth;
-	uint64_t self, total, considered = 0, top = 0;
+	pid_t expected[16], shown[16];
+	size_t i, j, k, depth, n_expected = 0, n_shown = 0;
+	uint64_t self, total, considered = 0, empty = 0, top = 0;
 
-	for (k = 0; k < n; k++)
-		if (tid == 0 || s[k].tid == tid)
-			considered += s[k].count;
+	for (k = 0; k < n; k++) {
+		if (!sample_selected(&s[k], q))
+			continue;
+		considered += s[k].count;
+		if (s[k].depth == 0)
+			empty += s[k].count;
+		for (j = 0; j < n_expected && expected[j] != s[k].tid; j++)
+			;
+		if (j == n_expected) {
+			assert_true(n_expected < 16);
+			expected[n_expected++] = s[k].tid;
+		}
+	}
 	assert_int_equal(m->total_samples, considered);
 	for (i = 0; i < m->n_nodes; i++) {
-		pid_t node_tid = tid;
-		size_t skip = per_thread ? 1 : 0;
+		pid_t node_tid = 0;
+		size_t skip = q->per_thread ? 1 : 0;
 
 		/* Collect the path, root first. */
 		depth = 0;
@@ -779,10 +1079,16 @@ static void check_against_samples(const Sampled__Tree *m, const struct sample *s
 		}
 		if (m->nodes[i]->parent == 0)
 			top += m->nodes[i]->total;
-		if (per_thread) {
+		if (q->per_thread) {
 			const char *label = node_name(m, parents[depth - 1]);
 
 			assert_int_equal(sscanf(label, "thread %d", &node_tid), 1);
+			if (m->nodes[i]->parent == 0) {
+				for (j = 0; j < n_shown; j++)
+					assert_int_not_equal(shown[j], node_tid);
+				assert_true(n_shown < 16);
+				shown[n_shown++] = node_tid;
+			}
 		}
 		for (j = 0; j + skip < depth; j++)
 			assert_int_equal(sscanf(node_name(m, parents[depth - 1 - skip - j]), "f%u",
@@ -790,7 +1096,7 @@ static void check_against_samples(const Sampled__Tree *m, const struct sample *s
 		depth -= skip;
 		self = total = 0;
 		for (k = 0; k < n; k++) {
-			if (node_tid != 0 && s[k].tid != node_tid)
+			if (!sample_selected(&s[k], q) || (node_tid != 0 && s[k].tid != node_tid))
 				continue;
 			if (s[k].depth < depth || memcmp(s[k].frames, path, depth * sizeof(*path)) != 0)
 				continue;
@@ -801,48 +1107,75 @@ static void check_against_samples(const Sampled__Tree *m, const struct sample *s
 		assert_int_equal(m->nodes[i]->total, total);
 		assert_int_equal(m->nodes[i]->self, self);
 	}
-	/* No sample lost: the top level accounts for all of them. */
-	assert_int_equal(top, considered);
+	/*
+	 * No sample lost: the top level accounts for all of them, except that
+	 * merged, empty stacks have no node.  Per thread, every thread with
+	 * selected samples is shown (each at most once, checked above).
+	 */
+	if (q->per_thread) {
+		assert_int_equal(top, considered);
+		assert_int_equal(n_shown, n_expected);
+	} else {
+		assert_int_equal(top + empty, considered);
+	}
 }
 
-/* Every node of random profiles checked against a recount of the samples. */
+/*
+ * Every node of random profiles checked against a recount of the samples,
+ * under every state filter.  Threads 100 and 101 are sampled in both states,
+ * 102 only running, 103 only idle; some stacks are empty.
+ */
 static void test_merge_brute_force(void **state)
 {
+	static const enum tree_state_filter filters[] = { TREE_STATE_ANY, TREE_STATE_ONLY_RUNNING,
+							  TREE_STATE_ONLY_IDLE };
+	static const struct {
+		int per_thread;
+		pid_t tid;
+	} views[] = { { 0, 0 }, { 0, 101 }, { 0, 102 }, { 0, 103 },
+		      { 1, 0 }, { 1, 101 }, { 1, 102 }, { 1, 103 } };
 	struct tree *t = tree_new();
 	uint32_t *ids = make_frames(t, 6);
 	struct sample *s = mem_calloc(1500, sizeof(*s));
 	struct rng r = { 7 };
-	struct tree_query q = { 0, 0, 0.0 };
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY };
+	uint64_t by_state[2] = { 0, 0 };
 	Sampled__Tree *m;
-	size_t i, j;
+	size_t i, j, f, v;
 
 	(void)state;
 	for (i = 0; i < 1500; i++) {
-		s[i].tid = 100 + (pid_t)rng_below(&r, 3);
-		s[i].depth = 1 + rng_below(&r, 5);
+		s[i].tid = 100 + (pid_t)rng_below(&r, 4);
+		if (s[i].tid == 102)
+			s[i].state = TREE_STATE_RUNNING;
+		else if (s[i].tid == 103)
+			s[i].state = TREE_STATE_IDLE;
+		else
+			s[i].state = rng_below(&r, 2) ? TREE_STATE_IDLE : TREE_STATE_RUNNING;
+		s[i].depth = rng_below(&r, 10) == 0 ? 0 : 1 + rng_below(&r, 5);
 		for (j = 0; j < s[i].depth; j++)
 			s[i].frames[j] = ids[rng_below(&r, 4)];	/* few frames: lots of sharing */
 		s[i].count = 1 + rng_below(&r, 4);
-		tree_add(t, s[i].tid, s[i].frames, s[i].depth, s[i].count);
+		by_state[s[i].state] += s[i].count;
+		tree_add(t, s[i].tid, s[i].state, s[i].frames, s[i].depth, s[i].count);
 	}
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	check_against_samples(m, s, 1500, 0, 0);
-	check_roundtrip(m);
-	tree_message_free(m);
+	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), by_state[TREE_STATE_RUNNING]);
+	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), by_state[TREE_STATE_IDLE]);
+	assert_int_equal(tree_total(t), by_state[0] + by_state[1]);
 
-	q.tid = 101;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	check_against_samples(m, s, 1500, 101, 0);
-	tree_message_free(m);
-
-	q.tid = 0;
-	q.per_thread = 1;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	check_against_samples(m, s, 1500, 0, 1);
-	tree_message_free(m);
+	for (f = 0; f < sizeof(filters) / sizeof(filters[0]); f++) {
+		for (v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
+			q.state = filters[f];
+			q.per_thread = views[v].per_thread;
+			q.tid = views[v].tid;
+			m = tree_to_message(t, &q);
+			check_message(m, 1);
+			check_against_samples(m, s, 1500, &q);
+			if (q.tid == 0)
+				check_roundtrip(m);
+			tree_message_free(m);
+		}
+	}
 	free(s);
 	free(ids);
 	tree_free(t);
@@ -854,13 +1187,16 @@ static void test_random_large(void **state)
 	struct tree *t = tree_new();
 	uint32_t *ids = make_frames(t, 1000);
 	struct rng r = { 0x5eed };
-	struct tree_query q = { 0, 0, 0.0 };
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY };
 	Sampled__Tree *m;
 	uint64_t self_sum = 0;
-	size_t i;
+	size_t i, n_one;
 
 	(void)state;
 	random_stacks(t, &r, 100000, 1000, 64, 4, ids);
+	/* 4 threads, each sampled in both states: 8 roots. */
+	assert_true(tree_state_total(t, TREE_STATE_RUNNING) > 0);
+	assert_true(tree_state_total(t, TREE_STATE_IDLE) > 0);
 	print_message("random tree: %zu nodes, %llu samples\n", tree_node_count(t),
 		      (unsigned long long)tree_total(t));
 
@@ -870,15 +1206,35 @@ static void test_random_large(void **state)
 	for (i = 0; i < m->n_nodes; i++)
 		self_sum += m->nodes[i]->self;
 	assert_int_equal(self_sum, tree_total(t));
-	/* Merging can only combine nodes: at most the tree's nodes without its 4 roots. */
-	assert_true(m->n_nodes <= tree_node_count(t) - 4);
+	/* Merging can only combine nodes: at most the tree's nodes without its 8 roots. */
+	assert_true(m->n_nodes <= tree_node_count(t) - 8);
 	check_roundtrip(m);
 	tree_message_free(m);
 
+	/*
+	 * Per thread and one state, each root is emitted as its thread node
+	 * with its subtree as is: over the two states, exactly the tree's nodes.
+	 * Both states merge each thread's two subtrees: no more than that.
+	 */
 	q.per_thread = 1;
+	q.state = TREE_STATE_ONLY_RUNNING;
 	m = tree_to_message(t, &q);
 	check_message(m, 1);
-	assert_int_equal(m->n_nodes, tree_node_count(t));
+	assert_int_equal(m->total_samples, tree_state_total(t, TREE_STATE_RUNNING));
+	n_one = m->n_nodes;
+	tree_message_free(m);
+	q.state = TREE_STATE_ONLY_IDLE;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, tree_state_total(t, TREE_STATE_IDLE));
+	n_one += m->n_nodes;
+	tree_message_free(m);
+	assert_int_equal(n_one, tree_node_count(t));
+	q.state = TREE_STATE_ANY;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, tree_total(t));
+	assert_true(m->n_nodes <= n_one - 4);
 	tree_message_free(m);
 
 	q.min_share = 0.001;
@@ -898,7 +1254,7 @@ static void test_timing(void **state)
 	uint32_t *ids = make_frames(t, 1000);
 	uint32_t stack[30];
 	struct rng r = { 99 };
-	struct tree_query q = { 0, 0, 0.0 };
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY };
 	Sampled__Tree *m;
 	double t0, add_ns, merged_ms, per_thread_ms;
 	size_t i, rounds = 1000000;
@@ -909,12 +1265,12 @@ static void test_timing(void **state)
 		stack[i] = ids[rng_below(&r, 1000)];
 	for (i = 0; i < 256; i++) {
 		stack[29] = ids[i];
-		tree_add(t, 1, stack, 30, 1);
+		tree_add(t, 1, TREE_STATE_RUNNING, stack, 30, 1);
 	}
 	t0 = now_sec();
 	for (i = 0; i < rounds; i++) {
 		stack[29] = ids[i & 255];
-		tree_add(t, 1, stack, 30, 1);
+		tree_add(t, 1, TREE_STATE_RUNNING, stack, 30, 1);
 	}
 	add_ns = (now_sec() - t0) * 1e9 / (double)rounds;
 	assert_int_equal(tree_total(t), 256 + rounds);
@@ -948,6 +1304,10 @@ int main(void)
 		cmocka_unit_test(test_counts_merged),
 		cmocka_unit_test(test_per_thread),
 		cmocka_unit_test(test_tid_filter),
+		cmocka_unit_test(test_state_enum_matches_proto),
+		cmocka_unit_test(test_state_merged),
+		cmocka_unit_test(test_state_per_thread),
+		cmocka_unit_test(test_state_with_other_filters),
 		cmocka_unit_test(test_min_share),
 		cmocka_unit_test(test_recursion),
 		cmocka_unit_test(test_order_and_empty_stacks),
