@@ -18,7 +18,7 @@ ALL_CFLAGS   = -std=gnu11 -fno-omit-frame-pointer $(OPT) $(WARN) $(SAN) $(CFLAGS
 ALL_CPPFLAGS = -D_GNU_SOURCE -I. -Icommon -Iproto -I$(BUILD)/gen \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CPPFLAGS)
 ALL_LDFLAGS  = $(SAN) $(LDFLAGS)
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lstdc++
 
 PROTOS     := $(wildcard proto/*.proto)
 PROTO_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
@@ -101,7 +101,7 @@ units: $(UNIT_BIN)
 # Build dependencies come from Debian; a fresh machine needs nothing by hand.
 DEB_PKGS := build-essential pkg-config libunwind-dev libelf-dev libdw-dev libprotobuf-c-dev \
             protobuf-c-compiler libcmocka-dev protobuf-compiler zlib1g-dev liblzma-dev elfutils \
-            linux-perf util-linux procps python3 binutils xz-utils
+            linux-perf util-linux procps python3 binutils xz-utils libc6-dbg
 deps:
 	@if ! tests/have-deps.sh; then \
 	  echo "installing build dependencies: $(DEB_PKGS)"; \

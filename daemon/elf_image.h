@@ -14,22 +14,55 @@
  * host's byte order are accepted; both ELFCLASS32 and ELFCLASS64 are.
  *
  * Lifetimes: every pointer an image hands out (path, name, file bytes,
- * section data, symbol names) lives as long as the image, and images in a
- * cache live until elf_cache_free.  A file truncated by someone else while
- * it is mapped would raise SIGBUS on access; replaced files are fine (the
- * old inode stays mapped).
+ * section data, symbol names, its debug images and DWARF handle) lives as
+ * long as the image, and images in a cache live until elf_cache_free.  A
+ * file truncated by someone else while it is mapped would raise SIGBUS on
+ * access; replaced files are fine (the old inode stays mapped).  Files are
+ * mapped private and read-only, except that the file DWARF is read from
+ * becomes writable (still private) when its DWARF is opened: libdw inflates
+ * compressed debug sections by rewriting their section headers in place,
+ * which must reach neither the file nor a read-only page.
+ *
+ * Debug information beyond the file itself is found on first need and
+ * remembered, found or not:
+ *  - a separate debug file: ROOT/DEBUG/.build-id/xx/rest.debug from the
+ *    build-id note first (also tried under the host's DEBUG when ROOT is a
+ *    target's root, since a build-id names one build wherever it lies),
+ *    then the .gnu_debuglink name in ROOT/DIR/, ROOT/DIR/.debug/ and
+ *    ROOT/DEBUG/DIR/, where DIR is the directory of the display path.
+ *    DEBUG is /usr/lib/debug unless the cache says otherwise; ROOT is the
+ *    root the image was reached through (see elf_cache_get).  A candidate
+ *    is used only if it is ELF of the same class and machine, has a
+ *    .symtab or DWARF, carries the same build-id when both have one, and
+ *    (debuglink) matches the link's CRC32 over its whole contents.
+ *  - MiniDebugInfo: the xz-compressed ELF in .gnu_debugdata, whose .symtab
+ *    names the static functions of a stripped file (Fedora's way).
+ *  - DWARF (libdw), from the file itself when it has .debug_info, else
+ *    from its separate debug file.
  */
 
 struct elf_image;
 struct elf_cache;
 struct symtab;
+struct Dwarf;
 
 struct elf_cache *elf_cache_new(void);
 /* Frees the cache and every image in it; accepts NULL. */
 void elf_cache_free(struct elf_cache *cache);
 /*
+ * Where separate debug files live instead of /usr/lib/debug (tests, other
+ * layouts); dir is copied.  It applies to lookups not done yet, so set it
+ * before the first image is used.
+ */
+void elf_cache_set_debug_root(struct elf_cache *cache, const char *dir);
+/* Whether symbol and DWARF names starting with _Z are shown demangled (default 1). */
+void elf_cache_set_demangle(struct elf_cache *cache, int on);
+/*
  * Returns the image for (dev, ino), opening open_path on first use
  * (open_path may differ from display_path: /proc/PID/root/..., map_files).
+ * The root its debug files are looked up under follows from the two: the
+ * prefix open_path adds to display_path ("/proc/PID/root"), or
+ * /proc/PID/root for a /proc/PID/map_files/ path, else none (our own).
  * The cache owns the image; NULL with err set when the file cannot be read
  * as ELF.  Failures are remembered: a file that opened but is not usable
  * ELF fails at once on every later call, whatever the path; a file that
@@ -96,5 +129,26 @@ size_t elf_image_section_count(const struct elf_image *img);
 const struct elf_image_shdr *elf_image_section_at(const struct elf_image *img, size_t idx);
 /* The image's symbol table, loaded on first use; never NULL (may be empty). */
 const struct symtab *elf_image_symtab(struct elf_image *img);
+
+/* The root debug files are looked up under: "" or "/proc/PID/root". */
+const char *elf_image_root(const struct elf_image *img);
+/* Whether names from this image are to be demangled (its cache's setting). */
+int elf_image_demangle(const struct elf_image *img);
+/* 1 when the file has its own symbol table (SHT_SYMTAB), so it was not stripped. */
+int elf_image_has_symtab(const struct elf_image *img);
+/*
+ * The separate debug file (see above), looked up on the first call; NULL
+ * when there is none.  Owned by img.
+ */
+struct elf_image *elf_image_debug_file(struct elf_image *img);
+/* The ELF inside .gnu_debugdata, inflated on the first call; NULL when none.  Owned by img. */
+struct elf_image *elf_image_mini_debug(struct elf_image *img);
+/*
+ * A libdw handle on the file's DWARF or its debug file's, opened on the
+ * first call; NULL when neither has any.  Owned by img: never dwarf_end it.
+ */
+struct Dwarf *elf_image_dwarf(struct elf_image *img);
+/* The .gnu_debuglink CRC32 (zlib's) of len bytes, continuing from crc (0 to start). */
+uint32_t elf_image_crc32(uint32_t crc, const void *buf, size_t len);
 
 #endif

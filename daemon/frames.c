@@ -8,22 +8,32 @@
 #define CACHE_MIN (1u << 12)
 #define CACHE_MAX (1u << 20)
 
+/*
+ * Open addressing from pc to a run of frame ids in one shared pool; the
+ * pool and the table are emptied together, so a run never outlives its
+ * slot.
+ */
 struct frames {
 	const struct maps *maps;
 	struct tree *tree;
 	uint64_t generation;	/* of maps when the cache was filled */
 	uint64_t *pcs;		/* 0 = empty slot (address 0 is never code) */
-	uint32_t *ids;
+	uint32_t *first;	/* index into pool */
+	uint8_t *count;
 	size_t size, used;
+	uint32_t *pool;
+	size_t pool_len, pool_cap;
 	uint64_t unmapped;
 };
 
 static void table_alloc(struct frames *f, size_t size)
 {
 	free(f->pcs);
-	free(f->ids);
+	free(f->first);
+	free(f->count);
 	f->pcs = mem_calloc(size, sizeof(*f->pcs));
-	f->ids = mem_calloc(size, sizeof(*f->ids));
+	f->first = mem_calloc(size, sizeof(*f->first));
+	f->count = mem_calloc(size, sizeof(*f->count));
 	f->size = size;
 	f->used = 0;
 }
@@ -44,7 +54,9 @@ void frames_free(struct frames *f)
 	if (f == NULL)
 		return;
 	free(f->pcs);
-	free(f->ids);
+	free(f->first);
+	free(f->count);
+	free(f->pool);
 	free(f);
 }
 
@@ -52,6 +64,7 @@ void frames_flush(struct frames *f)
 {
 	memset(f->pcs, 0, f->size * sizeof(*f->pcs));
 	f->used = 0;
+	f->pool_len = 0;
 	f->generation = maps_generation(f->maps);
 }
 
@@ -60,22 +73,24 @@ static size_t slot_of(uint64_t pc, size_t size)
 	return (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 20) & (size - 1);
 }
 
-static void insert(struct frames *f, uint64_t pc, uint32_t id)
+static void insert(struct frames *f, uint64_t pc, uint32_t first, uint8_t count)
 {
 	size_t i = slot_of(pc, f->size);
 
 	while (f->pcs[i] != 0)
 		i = (i + 1) & (f->size - 1);
 	f->pcs[i] = pc;
-	f->ids[i] = id;
+	f->first[i] = first;
+	f->count[i] = count;
 	f->used++;
 }
 
-/* Doubles the table, or empties it at the cap so memory stays bounded. */
+/* Doubles the table, or empties everything at the cap so memory stays bounded. */
 static void make_room(struct frames *f)
 {
 	uint64_t *pcs = f->pcs;
-	uint32_t *ids = f->ids;
+	uint32_t *first = f->first;
+	uint8_t *count = f->count;
 	size_t old = f->size;
 
 	if (old >= CACHE_MAX) {
@@ -83,50 +98,92 @@ static void make_room(struct frames *f)
 		return;
 	}
 	f->pcs = NULL;
-	f->ids = NULL;
+	f->first = NULL;
+	f->count = NULL;
 	table_alloc(f, old * 2);
 	for (size_t i = 0; i < old; i++)
 		if (pcs[i] != 0)
-			insert(f, pcs[i], ids[i]);
+			insert(f, pcs[i], first[i], count[i]);
 	free(pcs);
-	free(ids);
+	free(first);
+	free(count);
 }
 
-static uint32_t symbolize(struct frames *f, uint64_t pc)
+/*
+ * Names an address: through DWARF when the image has it (the inline chain,
+ * each level with its function's own file and declaration line), else
+ * through the symbol tables; a function no symbol names is still one
+ * frame, at the start offset its unwind information gives.
+ */
+static size_t symbolize(struct frames *f, uint64_t pc, uint32_t *out)
 {
+	struct symtab_line lines[FRAMES_MAX_INLINE];
 	struct symtab_result r;
 	struct tree_frame tf = { .kind = TREE_KIND_NATIVE };
+	size_t n;
 
 	if (symtab_resolve(f->maps, pc, &r) < 0) {
 		f->unmapped++;
 		tf.kind = TREE_KIND_UNKNOWN;
 		tf.module = "[unknown]";
 		tf.offset = pc;
-		return tree_frame_id(f->tree, &tf);
+		out[0] = tree_frame_id(f->tree, &tf);
+		return 1;
+	}
+	tf.module = r.module;
+	n = symtab_resolve_inline(f->maps, pc, lines, FRAMES_MAX_INLINE);
+	if (n > 0) {
+		for (size_t i = 0; i < n; i++) {
+			/*
+			 * The real function goes by its symbol, the name users
+			 * call it by ("qsort_r", not DWARF's "__GI___qsort_r");
+			 * inlined ones exist only in DWARF.
+			 */
+			tf.function = lines[i].function;
+			if (i == n - 1 && r.function != NULL)
+				tf.function = r.function;
+			tf.file = lines[i].decl_file ? lines[i].decl_file : lines[i].file;
+			tf.line = lines[i].decl_file ? lines[i].decl_line : 0;
+			tf.offset = tf.function ? 0 : r.module_offset;
+			out[i] = tree_frame_id(f->tree, &tf);
+		}
+		return n;
 	}
 	tf.function = r.function;
-	tf.module = r.module;
-	tf.offset = r.function ? 0 : r.module_offset;
-	return tree_frame_id(f->tree, &tf);
+	if (r.function != NULL)
+		tf.offset = 0;
+	else if (r.function_start_known)
+		tf.offset = r.function_start_offset;
+	else
+		tf.offset = r.module_offset;
+	out[0] = tree_frame_id(f->tree, &tf);
+	return 1;
 }
 
-uint32_t frames_id(struct frames *f, uint64_t pc)
+size_t frames_ids(struct frames *f, uint64_t pc, const uint32_t **ids)
 {
-	size_t i;
-	uint32_t id;
+	uint32_t found[FRAMES_MAX_INLINE];
+	size_t i, n;
 
 	if (f->generation != maps_generation(f->maps))
 		frames_flush(f);
 	if (pc == 0)
 		pc = 1;	/* keep 0 free as the empty-slot marker */
-	for (i = slot_of(pc, f->size); f->pcs[i] != 0; i = (i + 1) & (f->size - 1))
-		if (f->pcs[i] == pc)
-			return f->ids[i];
-	id = symbolize(f, pc);
-	if ((f->used + 1) * 4 > f->size * 3)
+	for (i = slot_of(pc, f->size); f->pcs[i] != 0; i = (i + 1) & (f->size - 1)) {
+		if (f->pcs[i] == pc) {
+			*ids = f->pool + f->first[i];
+			return f->count[i];
+		}
+	}
+	n = symbolize(f, pc, found);
+	if ((f->used + 1) * 4 > f->size * 3 || f->pool_len + n > (size_t)UINT32_MAX)
 		make_room(f);
-	insert(f, pc, id);
-	return id;
+	f->pool = mem_grow(f->pool, &f->pool_cap, f->pool_len + n, sizeof(*f->pool));
+	memcpy(f->pool + f->pool_len, found, n * sizeof(*found));
+	insert(f, pc, (uint32_t)f->pool_len, (uint8_t)n);
+	*ids = f->pool + f->pool_len;
+	f->pool_len += n;
+	return n;
 }
 
 uint64_t frames_unmapped(const struct frames *f)

@@ -1,6 +1,7 @@
 #ifndef SAMPLED_FRAMES_H
 #define SAMPLED_FRAMES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "maps.h"
@@ -8,17 +9,28 @@
 
 /*
  * Addresses to tree frames: each distinct address is symbolized once and
- * its frame id remembered, so the per-sample cost is a hash probe per frame.
- * The memory is bounded: past its limit the cache starts over.  It is
- * dropped whenever the target's mappings change.
+ * its frames remembered, so the per-sample cost is a hash probe per
+ * address.  One address can stand for several frames: the functions
+ * inlined into each other there (DWARF), innermost first.  Native frames
+ * are grouped by function: a frame carries the function's own file and
+ * declaration line, not the line of the address, so every line of a
+ * function counts in one node.  Memory is bounded: past its limit the cache
+ * starts over.  It is dropped whenever the target's mappings change.
  */
+
+/* The most frames one address can expand to (deeper inline chains are cut). */
+#define FRAMES_MAX_INLINE 8
 
 struct frames;
 
 struct frames *frames_new(const struct maps *maps, struct tree *tree);
 void frames_free(struct frames *f);
-/* The frame id for a code address (already the call site for callers' frames). */
-uint32_t frames_id(struct frames *f, uint64_t pc);
+/*
+ * The frame ids for a code address (already the call site for callers'
+ * frames), innermost first; returns how many (1 to FRAMES_MAX_INLINE).
+ * The array is owned by the cache and valid until the next call.
+ */
+size_t frames_ids(struct frames *f, uint64_t pc, const uint32_t **ids);
 /* Forgets every cached address (after the tree's frames were reset). */
 void frames_flush(struct frames *f);
 /* Addresses that fell in no known mapping (a hint that the maps are stale). */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "maps.h"
 #include "mem.h"
+#include "perfmap.h"
 
 /* A vdso bigger than this is not a vdso: do not copy it. */
 #define MAPS_VDSO_MAX (1u << 20)
@@ -33,6 +34,7 @@ struct maps {
 	size_t count, cap;
 	uint64_t generation;
 	struct maps_pool pool;
+	struct perfmap *perfmap;
 };
 
 /* One line of /proc/PID/maps, before it becomes an entry. */
@@ -92,6 +94,7 @@ struct maps *maps_new(pid_t pid, struct elf_cache *cache)
 
 	maps->pid = pid;
 	maps->cache = cache;
+	maps->perfmap = perfmap_new(pid);
 	return maps;
 }
 
@@ -104,6 +107,7 @@ void maps_free(struct maps *maps)
 		free(maps->pool.slots[i]);
 	free(maps->pool.slots);
 	free(maps->entries);
+	perfmap_free(maps->perfmap);
 	free(maps);
 }
 
@@ -509,6 +513,12 @@ const struct maps_entry *maps_find(const struct maps *maps, uint64_t addr)
 uint64_t maps_generation(const struct maps *maps)
 {
 	return maps->generation;
+}
+
+/* The JIT symbols of the target, read lazily by symtab_resolve. */
+struct perfmap *maps_perfmap(const struct maps *maps)
+{
+	return maps->perfmap;
 }
 
 /* The number of mappings in the model. */

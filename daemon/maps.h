@@ -34,6 +34,7 @@ struct maps_entry {
 };
 
 struct maps;
+struct perfmap;
 
 /*
  * Images come from cache, which must outlive the maps and is shared by the
@@ -65,6 +66,11 @@ void maps_add(struct maps *maps, uint64_t start, uint64_t len, uint64_t pgoff, u
 const struct maps_entry *maps_find(const struct maps *maps, uint64_t addr);
 /* Counts model changes, so caches keyed on addresses know when to flush. */
 uint64_t maps_generation(const struct maps *maps);
+/*
+ * The target's perf map (JIT symbols, see perfmap.h), owned by the model;
+ * mutable through a const model because lookups re-read it when it grows.
+ */
+struct perfmap *maps_perfmap(const struct maps *maps);
 /* The number of mappings (tests, diagnostics). */
 size_t maps_count(const struct maps *maps);
 /* Mapping i in address order, or NULL past the end. */

@@ -29,7 +29,7 @@ struct profile {
 	uint32_t frame_truncated, frame_unknown, frame_kernel;
 	uint64_t last_reload_ns;
 	uint64_t pcs[MAX_DEPTH];
-	uint32_t ids[MAX_DEPTH + 2];
+	uint32_t ids[MAX_DEPTH * FRAMES_MAX_INLINE + 2];
 	struct profile_thread *threads;	/* in order of appearance */
 	size_t nthreads, cap;
 	/* tid -> index + 1 into threads; open addressing, 0 = empty */
@@ -217,8 +217,14 @@ void profile_sample(struct profile *p, const struct sample *s)
 		p->ids[k++] = end == UNWIND_END_FAILED && n <= 1 ? p->frame_unknown
 							       : p->frame_truncated;
 	}
-	while (n > 0)
-		p->ids[k++] = frames_id(p->frames, p->pcs[--n]);
+	while (n > 0) {
+		const uint32_t *chain;
+		size_t c = frames_ids(p->frames, p->pcs[--n], &chain);
+
+		/* The chain is innermost first; the tree wants the outer first. */
+		while (c > 0)
+			p->ids[k++] = chain[--c];
+	}
 	if (s->in_kernel)
 		p->ids[k++] = p->frame_kernel;
 	tree_add(p->tree, s->tid,

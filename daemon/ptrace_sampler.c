@@ -1,6 +1,7 @@
 #include <sys/epoll.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -47,6 +48,8 @@
 #define PT_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
 /* Missed ticks replayed from one late capture; beyond, samples without registers. */
 #define REPLAY_MAX 256
+/* A thread still not stopped after this many ticks is interrupted again. */
+#define REINTERRUPT_TICKS 16
 /* Events handled per drain before yielding to the loop. */
 #define DRAIN_MAX_EVENTS 4096
 /* Rescans of /proc/PID/task while threads keep appearing during attach. */
@@ -80,6 +83,17 @@ struct capture {
 	uint8_t stack[];
 };
 
+/*
+ * The last system call a thread was seen blocked in, with the user SP and
+ * PC of its syscall instruction.  Once a stop interrupts a sleep with a
+ * timeout (nanosleep, poll, futex...), the kernel resumes it through
+ * restart_syscall, which /proc then reports at the same SP and PC.
+ */
+struct syscall_memo {
+	long nr;
+	uint64_t sp, pc;
+};
+
 struct pt_thread {
 	pid_t tid;
 	unsigned flags;
@@ -88,6 +102,7 @@ struct pt_thread {
 	unsigned missed;		/* ticks while the interrupt was pending */
 	enum sample_state state;	/* read just before the interrupt */
 	long syscall;
+	struct syscall_memo memo;
 	uint64_t stack_lo, stack_hi;	/* mapping SP was last found in */
 	struct capture *stash;		/* registers and stack at group-stop */
 };
@@ -228,12 +243,49 @@ static ssize_t proc_read(pid_t pid, pid_t tid, const char *file, int *fd, size_t
 }
 
 /*
+ * Parses /proc/PID/task/TID/syscall: "running", "-1 sp pc" (blocked
+ * outside a system call) or "nr arg1..arg6 sp pc".  A restart_syscall at
+ * the SP and PC of the call memo remembers is reported as that call.
+ */
+static long parse_syscall(const char *buf, struct syscall_memo *memo)
+{
+	uint64_t sp = 0, pc = 0;
+	const char *p = buf;
+	char *end;
+	long nr;
+
+	if (buf[0] != '-' && (buf[0] < '0' || buf[0] > '9'))
+		return -1;
+	nr = strtol(p, &end, 10);
+	p = end;
+	for (int field = 0; field < (nr < 0 ? 2 : 8) && *p == ' '; field++) {
+		uint64_t v = strtoull(p + 1, &end, 16);
+
+		p = end;
+		if (field == (nr < 0 ? 0 : 6))
+			sp = v;
+		else if (field == (nr < 0 ? 1 : 7))
+			pc = v;
+	}
+	if (memo == NULL || nr < 0)
+		return nr;
+	if (nr == SYS_restart_syscall) {
+		if (memo->nr >= 0 && memo->sp == sp && memo->pc == pc)
+			return memo->nr;
+		return nr;
+	}
+	*memo = (struct syscall_memo){ nr, sp, pc };
+	return nr;
+}
+
+/*
  * Reads what the sample reports about a thread before it is stopped:
  * its state letter and, when blocked, its system call.  -1 for a thread
  * that is gone or a zombie (nothing to sample).
  */
 static int read_state(pid_t pid, pid_t tid, int *stat_fd, int *syscall_fd, size_t *open_fds,
-		      enum sample_state *state, long *syscall, char *letter)
+		      struct syscall_memo *memo, enum sample_state *state, long *syscall,
+		      char *letter)
 {
 	char buf[PROC_BUF];
 	const char *p;
@@ -249,12 +301,9 @@ static int read_state(pid_t pid, pid_t tid, int *stat_fd, int *syscall_fd, size_
 		return -1;
 	*state = state_from_char(p[2]);
 	*syscall = -1;
-	if (*state == SAMPLE_STATE_SLEEPING || *state == SAMPLE_STATE_DISK) {
-		/* "running", "-1 sp pc" (blocked outside a system call) or "nr args... sp pc". */
-		if (proc_read(pid, tid, "syscall", syscall_fd, open_fds, buf, sizeof(buf)) > 0 &&
-		    (buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
-			*syscall = strtol(buf, NULL, 10);
-	}
+	if ((*state == SAMPLE_STATE_SLEEPING || *state == SAMPLE_STATE_DISK) &&
+	    proc_read(pid, tid, "syscall", syscall_fd, open_fds, buf, sizeof(buf)) > 0)
+		*syscall = parse_syscall(buf, memo);
 	return 0;
 }
 
@@ -392,6 +441,46 @@ static void capture_list_free(struct capture *c)
 	}
 }
 
+static void ready_push(struct ptrace_sampler *s, struct capture *c)
+{
+	c->next = NULL;
+	*s->ready_tail = c;
+	s->ready_tail = &c->next;
+}
+
+static void emit(struct ptrace_sampler *s, const struct sample *smp)
+{
+	if (s->ops->sample != NULL)
+		s->ops->sample(s->arg, smp);
+}
+
+/* Hands the oldest capture over (once per tick it stands for); 0 if none. */
+static int emit_one(struct ptrace_sampler *s)
+{
+	struct capture *c = s->ready;
+
+	if (c == NULL)
+		return 0;
+	s->ready = c->next;
+	if (s->ready == NULL)
+		s->ready_tail = &s->ready;
+	for (unsigned i = 0; i < c->copies && !s->detaching; i++)
+		emit(s, &c->s);
+	capture_put(s, c);
+	return 1;
+}
+
+/*
+ * Hands over every capture still queued: done before telling the profile
+ * that a thread ended or that the program changed, so no sample arrives
+ * after its thread's exit or is unwound against the wrong address space.
+ */
+static void flush_ready(struct ptrace_sampler *s)
+{
+	while (emit_one(s))
+		;
+}
+
 /* ---------------------------------------------------------------- threads */
 
 static struct pt_thread *thread_find(const struct ptrace_sampler *s, pid_t tid)
@@ -410,6 +499,7 @@ static struct pt_thread *thread_add(struct ptrace_sampler *s, pid_t tid, unsigne
 	th->flags = flags;
 	th->stat_fd = th->syscall_fd = -1;
 	th->syscall = -1;
+	th->memo.nr = -1;
 	s->threads = mem_grow(s->threads, &s->cap, s->nthreads + 1, sizeof(*s->threads));
 	s->threads[s->nthreads++] = th;
 	if (!(flags & TH_FOREIGN) && !s->detaching && s->ops->thread_start != NULL)
@@ -446,8 +536,11 @@ static void thread_forget(struct ptrace_sampler *s, struct pt_thread *th, int re
 	thread_close_files(s, th);
 	free(th->stash);
 	free(th);
-	if (tell && s->ops->thread_exit != NULL)
-		s->ops->thread_exit(s->arg, tid);
+	if (tell) {
+		flush_ready(s);
+		if (s->ops->thread_exit != NULL)
+			s->ops->thread_exit(s->arg, tid);
+	}
 }
 
 /* A clone's child is ours only if it joined the target's thread group. */
@@ -477,12 +570,6 @@ static void resume(struct pt_thread *th, int sig)
 
 /* -------------------------------------------------------------- the stops */
 
-static void ready_push(struct ptrace_sampler *s, struct capture *c)
-{
-	c->next = NULL;
-	*s->ready_tail = c;
-	s->ready_tail = &c->next;
-}
 
 /* Fills the parts of a sample that come from /proc rather than from the stop. */
 static void sample_describe(struct sample *out, pid_t tid, uint64_t time_ns,
@@ -564,14 +651,23 @@ static void on_group_stop(struct ptrace_sampler *s, struct pt_thread *th)
 		th->flags |= TH_DEAD;
 }
 
-/* PTRACE_EVENT_CLONE: the new thread is already traced; record it. */
+/*
+ * PTRACE_EVENT_CLONE: the new thread is already traced; record it.  The
+ * newest tracee is the first the kernel reports, so the new thread's first
+ * stop, and even its exit, may have been handled before this event: a tid
+ * with nothing left to wait for (ECHILD) is not brought back.
+ */
 static void on_clone(struct ptrace_sampler *s, struct pt_thread *th)
 {
 	unsigned long msg;
+	siginfo_t si;
 
-	if (ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &msg) == 0 &&
-	    thread_find(s, (pid_t)msg) == NULL)
-		thread_add_clone(s, (pid_t)msg);
+	if (ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &msg) < 0 ||
+	    thread_find(s, (pid_t)msg) != NULL)
+		return;
+	if (waitid(P_PID, (id_t)msg, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0)
+		return;
+	thread_add_clone(s, (pid_t)msg);
 }
 
 /*
@@ -598,13 +694,17 @@ static void on_exec(struct ptrace_sampler *s, struct pt_thread *th)
 		thread_forget(s, f, 1);
 	}
 	thread_close_files(s, th);
+	th->memo.nr = -1;
 	th->stack_lo = th->stack_hi = 0;
 	free(th->stash);
 	th->stash = NULL;
 	s->ranges.n = 0;
 	s->ranges_stale = 1;
-	if (!s->detaching && s->ops->exec != NULL)
-		s->ops->exec(s->arg);
+	if (!s->detaching) {
+		flush_ready(s);
+		if (s->ops->exec != NULL)
+			s->ops->exec(s->arg);
+	}
 }
 
 /* Detaches a stopped thread (when freeing, or a foreign clone), delivering a caught signal. */
@@ -649,22 +749,33 @@ static void handle(struct ptrace_sampler *s, struct pt_thread *th, int status)
 		else
 			resume(th, 0);
 		return;
-	case PTRACE_EVENT_CLONE:
-		on_clone(s, th);
-		resume(th, 0);
-		return;
-	case PTRACE_EVENT_EXEC:
-		on_exec(s, th);
-		resume(th, 0);
-		return;
 	case 0:
-		/* Signal-delivery-stop (it may have beaten our interrupt): deliver it. */
+		/*
+		 * Signal-delivery-stop, entered before our interrupt (the kernel
+		 * traps a pending interrupt before it dequeues a signal): deliver
+		 * the signal; the interrupt is still pending and stops it next.
+		 */
 		resume(th, sig);
 		return;
+	case PTRACE_EVENT_CLONE:
+		on_clone(s, th);
+		break;
+	case PTRACE_EVENT_EXEC:
+		on_exec(s, th);
+		break;
 	default:
-		resume(th, 0);
-		return;
+		break;
 	}
+	/*
+	 * An event-stop clears a pending interrupt when it is entered after
+	 * it (and keeps it when the interrupt came during the stop: that one
+	 * then gives an extra stop, resumed above).  The thread is stopped
+	 * anyway: take this tick's sample here.
+	 */
+	if (th->flags & TH_PENDING)
+		take(s, th);
+	else
+		resume(th, 0);
 }
 
 /* Reaps and handles th's next event; 1 if there was one. */
@@ -734,12 +845,6 @@ static int service_one(struct ptrace_sampler *s)
 	return poll_each(s);
 }
 
-static void emit(struct ptrace_sampler *s, const struct sample *smp)
-{
-	if (s->ops->sample != NULL)
-		s->ops->sample(s->arg, smp);
-}
-
 /*
  * Handles every pending event, handing captures over only when no stop
  * waits (so unwinding never holds another thread stopped for long).
@@ -752,21 +857,10 @@ static void drain(struct ptrace_sampler *s)
 	/* Consume first: a SIGCHLD arriving after the last look wakes the loop again. */
 	while (read(s->sigfd, si, sizeof(si)) > 0)
 		;
-	for (;;) {
-		struct capture *c;
-
+	do {
 		while (handled < DRAIN_MAX_EVENTS && service_one(s))
 			handled++;
-		c = s->ready;
-		if (c == NULL)
-			break;
-		s->ready = c->next;
-		if (s->ready == NULL)
-			s->ready_tail = &s->ready;
-		for (unsigned i = 0; i < c->copies; i++)
-			emit(s, &c->s);
-		capture_put(s, c);
-	}
+	} while (emit_one(s));
 }
 
 static void on_sigchld(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -781,7 +875,10 @@ static void on_sigchld(struct loop *loop, int fd, uint32_t events, void *arg)
 	drain(s);
 }
 
-/* Forgets dead threads that have nothing left to report (ECHILD). */
+/*
+ * Forgets dead threads, and threads whose first stop never came, once
+ * they have nothing left to report (ECHILD).
+ */
 static void sweep_dead(struct ptrace_sampler *s)
 {
 	size_t i = 0;
@@ -789,7 +886,7 @@ static void sweep_dead(struct ptrace_sampler *s)
 	while (i < s->nthreads) {
 		struct pt_thread *th = s->threads[i];
 
-		if ((th->flags & TH_DEAD) && reap(s, th))
+		if ((th->flags & (TH_DEAD | TH_STARTING)) && reap(s, th))
 			continue;	/* the table changed: look at slot i again */
 		i++;
 	}
@@ -850,10 +947,13 @@ static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 				th->missed++;
 			else
 				th->flags |= TH_EMIT_BARE;
+			/* Repeating an interrupt is harmless; it recovers one a trap consumed. */
+			if (th->missed % REINTERRUPT_TICKS == 0)
+				ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL);
 			continue;
 		}
 		if (read_state(s->cfg.pid, th->tid, &th->stat_fd, &th->syscall_fd, &s->open_fds,
-			       &th->state, &th->syscall, &letter) < 0)
+			       &th->memo, &th->state, &th->syscall, &letter) < 0)
 			continue;
 		if (s->cfg.only_running && th->state != SAMPLE_STATE_RUNNING)
 			continue;
@@ -1203,8 +1303,8 @@ static void *snapshot_main(void *p)
 		int got;
 
 		memset(&smp, 0, sizeof(smp));
-		if (read_state(snap->pid, tids[i], NULL, NULL, &open_fds, &smp.state, &smp.syscall,
-			       &letter) < 0)
+		if (read_state(snap->pid, tids[i], NULL, NULL, &open_fds, NULL, &smp.state,
+			       &smp.syscall, &letter) < 0)
 			continue;
 		sample_describe(&smp, tids[i], mono_ns(), smp.state, smp.syscall);
 		if (smp.state == SAMPLE_STATE_DISK) {

@@ -39,6 +39,7 @@
 #define PYTHON_WINDOW 8192		/* data stack bytes read below a frame */
 #define PYTHON_BATCH 64			/* code object heads per system call */
 #define PYTHON_RECHECK_NS 250000000ull	/* a cached code object is trusted this long */
+#define PYTHON_CHECK_TRIES 50		/* attach: looks at the first thread state, 1 ms apart */
 
 /* PyObject: ob_refcnt, ob_type; PyVarObject adds ob_size (non-debug builds). */
 #define PYTHON_OB_TYPE 8
@@ -109,6 +110,7 @@ struct python_layout {
 	uint32_t fr_read;
 	unsigned owner_max;		/* largest valid owner value */
 	uint32_t co_firstlineno, co_filename, co_qualname, co_linetable, co_adaptive;
+	uint32_t co_version;		/* 3.12+: a number no other code object has */
 	uint32_t co_read;
 	uint32_t str_length, str_state, str_ascii_size, str_compact_size;
 	uint32_t str_utf8_length, str_utf8;
@@ -125,7 +127,7 @@ static const struct python_layout python_layout_311 = {
 	.fr_code = 32, .fr_previous = 48, .fr_instr = 56, .fr_owner = 69, .fr_is_entry = 68,
 	.fr_read = 72, .owner_max = 2,
 	.co_firstlineno = 72, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
-	.co_adaptive = 184, .co_read = 144,
+	.co_adaptive = 184, .co_version = PYTHON_NONE, .co_read = 144,
 	.str_length = 16, .str_state = 32, .str_ascii_size = 48, .str_compact_size = 72,
 	.str_utf8_length = 48, .str_utf8 = 56,
 	.bytes_size = 16, .bytes_sval = 32,
@@ -141,7 +143,7 @@ static const struct python_layout python_layout_312 = {
 	.fr_code = 0, .fr_previous = 8, .fr_instr = 56, .fr_owner = 70,
 	.fr_is_entry = PYTHON_NONE, .fr_read = 72, .owner_max = 3,
 	.co_firstlineno = 68, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
-	.co_adaptive = 192, .co_read = 144,
+	.co_adaptive = 192, .co_version = 92, .co_read = 144,
 	.str_length = 16, .str_state = 32, .str_ascii_size = 40, .str_compact_size = 56,
 	.str_utf8_length = 40, .str_utf8 = 48,
 	.bytes_size = 16, .bytes_sval = 32,
@@ -163,7 +165,7 @@ struct python_code {
 	uint64_t addr;
 	/* identity: a new code object at a reused address differs in these */
 	uint64_t filename_ptr, qualname_ptr, linetable_ptr, ncode;
-	uint32_t first_line;
+	uint32_t first_line, version;
 	char *qualname, *filename;
 	uint8_t *linetable;
 	size_t linetable_len;
@@ -520,6 +522,19 @@ static struct python_code *python_code_find(struct python *py, uint64_t addr)
 }
 
 /*
+ * 3.11 code objects carry no unique number, and a code object freed with
+ * its name and line table may be replaced by one whose objects all land at
+ * the same addresses (code generated in a loop): there the name itself is
+ * read back and compared.  A name that cannot be read counts as the same.
+ */
+static int python_code_same_name(struct python *py, const struct python_code *c)
+{
+	if (py->lay.co_version != PYTHON_NONE || python_read_str(py, c->qualname_ptr) != 0)
+		return 1;
+	return strcmp(py->strbuf, c->qualname) == 0;
+}
+
+/*
  * Returns the cache entry of the code object whose head (co_read bytes) is
  * in head, decoding names and line table on a miss or when the address now
  * holds another code object.  NULL when head is not a plausible code object.
@@ -533,6 +548,7 @@ static struct python_code *python_code_get(struct python *py, uint64_t addr, con
 	uint64_t linetable = python_ld64(head, l->co_linetable);
 	uint64_t ncode = python_ld64(head, PYTHON_OB_SIZE);
 	uint32_t first_line = python_ld32(head, l->co_firstlineno);
+	uint32_t version = l->co_version != PYTHON_NONE ? python_ld32(head, l->co_version) : 0;
 	size_t i = python_code_slot(addr);
 	struct python_code *c;
 
@@ -546,7 +562,8 @@ static struct python_code *python_code_get(struct python *py, uint64_t addr, con
 	if (c->addr == addr) {
 		if (c->filename_ptr == filename && c->qualname_ptr == qualname &&
 		    c->linetable_ptr == linetable && c->ncode == ncode &&
-		    c->first_line == first_line && !c->incomplete) {
+		    c->first_line == first_line && c->version == version && !c->incomplete &&
+		    python_code_same_name(py, c)) {
 			c->checked_ns = now;
 			return c;
 		}
@@ -563,6 +580,7 @@ static struct python_code *python_code_get(struct python *py, uint64_t addr, con
 	c->linetable_ptr = linetable;
 	c->ncode = ncode;
 	c->first_line = first_line;
+	c->version = version;
 	c->incomplete = 0;
 	if (python_read_str(py, qualname) != 0) {
 		c->incomplete = 1;
@@ -1189,6 +1207,12 @@ static int python_layout_from_debug(struct python *py, uint64_t hex_version, str
 	l->cf_current_frame = PYTHON_NONE;
 	l->fr_is_entry = PYTHON_NONE;
 	l->owner_max = 3;
+	/* Not in _Py_DebugOffsets; 3.13 keeps it where 3.12 does, below co_filename. */
+	l->co_version = 92;
+	if (l->co_version + 4 > l->co_filename) {
+		error_set(err, 0, "Python %s: unexpected code object layout", py->version);
+		return -1;
+	}
 	/* The GIL fields are given inside the interpreter's own _gil: make them relative. */
 	v = python_ld64(d, DBG_IS_GIL_LOCKED);
 	l->gil_locked = v > gil_state && v - gil_state < 256 ? (uint32_t)(v - gil_state) : 0;
@@ -1291,6 +1315,43 @@ static const struct maps_entry *python_find(pid_t pid, const struct maps *maps,
 }
 
 /*
+ * Checks the layout against the live process where it can: once the
+ * runtime is initialized, the first thread state of the first interpreter
+ * must point back at that interpreter.  A build whose structures differ
+ * from the table (another patch release that moved a field) is refused
+ * here instead of yielding empty stacks.
+ */
+static int python_layout_check(struct python *py, struct error *err)
+{
+	const struct python_layout *l = &py->lay;
+	uint8_t buf[PYTHON_READ_MAX];
+	uint64_t interp, ts;
+
+	if (python_read_word(py, py->runtime + l->rt_interp_head, &interp) != 0) {
+		error_set(err, errno, "reading _PyRuntime of process %d", (int)py->pid);
+		return -1;
+	}
+	if (interp == 0)
+		return 0;	/* not initialized yet */
+	/*
+	 * A thread exiting right now may free the head, and an interpreter
+	 * being created has no thread state for a moment: one good look
+	 * within PYTHON_CHECK_TRIES milliseconds is enough.
+	 */
+	for (int i = 0; i < PYTHON_CHECK_TRIES && python_ptr_ok(interp); i++) {
+		struct timespec ms = { 0, 1000000 };
+
+		if (python_read_word(py, interp + l->is_threads_head, &ts) == 0 && ts != 0 &&
+		    python_tstate_read(py, ts, 0, interp, buf) == 0)
+			return 0;
+		nanosleep(&ms, NULL);
+	}
+	error_set(err, 0, "Python %s in process %d: its structures do not match the layout "
+		  "known for this version", py->version, (int)py->pid);
+	return -1;
+}
+
+/*
  * Finds the interpreter, places its symbols with the load bias of the
  * mapping, reads the version and picks (or, for 3.13, reads) the layout.
  */
@@ -1349,6 +1410,8 @@ struct python *python_attach(pid_t pid, const struct maps *maps, struct error *e
 			goto fail;
 		}
 	}
+	if (python_layout_check(py, err) != 0)
+		goto fail;
 	py->codes = mem_calloc(PYTHON_CODE_SLOTS, sizeof(*py->codes));
 	py->heads = mem_calloc(PYTHON_MAX_WALK, py->lay.co_read);
 	return py;

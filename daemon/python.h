@@ -1,9 +1,9 @@
 #ifndef SAMPLED_PYTHON_H
 #define SAMPLED_PYTHON_H
 
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "error.h"
 #include "maps.h"
@@ -63,8 +63,12 @@ struct python_stats {
  * in target memory (from the file name when the symbol is missing, which
  * only happens before 3.11).  NULL with a reason in err when the target is
  * not Python, runs an unsupported version or build, or cannot be read.
- * maps must hold the target's mappings (with images); it is only used
- * during the call.
+ * Once the target's runtime is initialized, the layout is checked against
+ * it (its first thread state must point back at its interpreter; this may
+ * take up to 50 ms of retries while threads come and go): a build whose
+ * structures differ from what this version should have is refused rather
+ * than read wrongly.  maps must hold the target's mappings (with images);
+ * it is only used during the call.
  */
 struct python *python_attach(pid_t pid, const struct maps *maps, struct error *err);
 /* Frees everything; accepts NULL. */
@@ -77,10 +81,24 @@ const char *python_module(const struct python *py);
 /*
  * Reads the Python frames of thread tid, innermost first, into out (at most
  * max).  Returns the number written: 0 when the thread runs no Python code
- * (or has no thread state), or when nothing consistent could be read.  The
+ * (or has no thread state), or when nothing consistent could be read; a
+ * walk that meets an implausible frame returns the frames before it.  The
  * strings in out stay valid until the next python_stack call on py (or
- * python_free).  Names and line tables are cached per code object, so a
- * warm call reads, per frame, the frame and the head of its code object.
+ * python_free).
+ *
+ * Cost: names and line tables are cached per code object address.  A warm
+ * call makes about three process_vm_readv calls (the thread state, 3.11 and
+ * 3.12's _PyCFrame, and an 8 KiB window of the data stack holding the
+ * frames; deeper stacks, generators and 3.12+ shim frames need more
+ * windows).  A cached code object is trusted for 250 ms after its identity
+ * (type, name and line table pointers, first line, size, and 3.12+'s
+ * co_version; on 3.11 the name is read back) was last checked; then its
+ * head is read again, all such heads in one batch.  So a code object freed
+ * and replaced by another at the same address shows under the old name for
+ * at most that long.  Threads are found through a
+ * tid -> thread state map, checked on every use and rebuilt by walking the
+ * interpreters' thread lists when it misses (at most every 20 ms; a tid
+ * without thread state is not looked for again for 250 ms).
  */
 size_t python_stack(struct python *py, pid_t tid, struct python_frame *out, size_t max);
 

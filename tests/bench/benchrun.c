@@ -3,9 +3,10 @@
  * stops itself before exec, so a profiler can attach to its pid first
  * (both sampled and perf follow the exec); the harness sends SIGUSR1 once
  * the profiler is ready, then the child runs and is timed from SIGCONT to
- * its exit.  Prints "wall=SECONDS user=SECONDS sys=SECONDS status=N".
+ * its exit.  Writes "wall=SECONDS user=SECONDS sys=SECONDS status=N" to
+ * RESULTFILE (the command keeps standard output and error to itself).
  *
- * usage: benchrun PIDFILE COMMAND [ARGS...]
+ * usage: benchrun PIDFILE RESULTFILE COMMAND [ARGS...]
  *        (writes the child's pid to PIDFILE once it is stopped)
  * cc -O2 -o benchrun benchrun.c
  */
@@ -41,8 +42,8 @@ int main(int argc, char **argv)
 	FILE *f;
 	pid_t pid;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: benchrun PIDFILE COMMAND [ARGS...]\n");
+	if (argc < 4) {
+		fprintf(stderr, "usage: benchrun PIDFILE RESULTFILE COMMAND [ARGS...]\n");
 		return 2;
 	}
 	sigemptyset(&set);
@@ -56,7 +57,7 @@ int main(int argc, char **argv)
 	if (pid == 0) {
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		raise(SIGSTOP);
-		execvp(argv[2], argv + 2);
+		execvp(argv[3], argv + 3);
 		perror("benchrun: exec");
 		_exit(127);
 	}
@@ -81,7 +82,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t1 = now();
-	printf("wall=%.4f user=%.4f sys=%.4f status=%d\n", t1 - t0, tv_seconds(ru.ru_utime),
-	       tv_seconds(ru.ru_stime), WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	return 0;
+	f = fopen(argv[2], "w");
+	if (f == NULL) {
+		perror("benchrun: result file");
+		return 1;
+	}
+	fprintf(f, "wall=%.4f user=%.4f sys=%.4f status=%d\n", t1 - t0, tv_seconds(ru.ru_utime),
+		tv_seconds(ru.ru_stime), WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	return fclose(f) == 0 ? 0 : 1;
 }

@@ -1,8 +1,12 @@
 /*
  * A deep stack for the stack-copy benchmark: rec(1) -> rec(2) -> ... ->
- * rec(DEPTH), each level with a frame of about FRAME bytes (a local buffer
- * the compiler must keep), burning the same CPU at every level on the way
- * down, so the samples spread evenly over the depths 1..DEPTH.  A sample
+ * rec(DEPTH), each level with a frame of about 100 bytes (a local buffer
+ * the compiler must keep), burning CPU at every level on the way down, so
+ * the samples spread evenly over the depths 1..DEPTH.  One pass down takes
+ * about 50 ms and each level a pseudo-random share of it: a pass as long
+ * as the sampling period would let the samples lock onto a few depths (at
+ * 999 Hz and 1 ms passes the share of deep samples swung from 30% to 90%
+ * between runs).  A sample
  * whose stack is deeper than the copy the profiler asked for ends in
  * [truncated]: the share of those, per copy size, is what the benchmark
  * reads.
@@ -25,7 +29,8 @@
 
 struct deep {
 	int depth;
-	unsigned long iters;		/* burned at each level */
+	unsigned long iters;		/* burned at each level, on average */
+	unsigned long jitter;		/* pseudo-random state */
 	uintptr_t top;			/* stack address in main */
 	uintptr_t deepest;		/* stack address at the deepest level */
 	uintptr_t first;		/* stack address at level 1 */
@@ -60,7 +65,9 @@ static __attribute__((noinline)) unsigned long rec(struct deep *d, int level, un
 		d->first = (uintptr_t)&pad[0];
 	else if (level == 2)
 		d->second = (uintptr_t)&pad[0];
-	x = burn(d->iters, x);
+	d->jitter = d->jitter * 6364136223846793005ul + 1442695040888963407ul;
+	/* Between 1/2 and 3/2 of the average, from the state's high bits. */
+	x = burn(d->iters / 2 + (d->iters * (d->jitter >> 54)) / 1024, x);
 	if (level < d->depth)
 		x = rec(d, level + 1, x);
 	else
@@ -70,7 +77,7 @@ static __attribute__((noinline)) unsigned long rec(struct deep *d, int level, un
 
 int main(int argc, char **argv)
 {
-	struct deep d = { .depth = 300, .iters = 2000 };
+	struct deep d = { .depth = 300, .iters = 2000, .jitter = 1 };
 	double seconds = 5, end, t0;
 	unsigned long x = 1;
 	int opt;
@@ -91,12 +98,12 @@ int main(int argc, char **argv)
 	if (d.depth < 2 || d.depth > 100000)
 		return 2;
 	d.top = (uintptr_t)&x;
-	/* Size the burn so one pass down takes about 1 ms. */
+	/* Size the burn so one pass down takes about 50 ms. */
 	t0 = cpu_seconds();
 	x = rec(&d, 1, x);
 	t0 = cpu_seconds() - t0;
 	if (t0 > 0)
-		d.iters = (unsigned long)((double)d.iters * 0.001 / t0);
+		d.iters = (unsigned long)((double)d.iters * 0.05 / t0);
 	if (d.iters < 10)
 		d.iters = 10;
 	printf("frame=%lu deepest=%lu\n", (unsigned long)(d.first - d.second),

@@ -2,15 +2,16 @@
 """Compares the self time per function that sampled and perf measured on the
 same run of the same process, for tests/integration/test_vs_perf.sh.
 
-  perfcmp.py --perf REPORT --folded FOLDED --tree TREE --maps MAPS
+  perfcmp.py --perf REPORT --folded FOLDED --maps MAPS
              [--tolerance POINTS] [--top N] [--min-share PERCENT] [--label L]
              [--control]
 
 REPORT is `perf report --no-children -F sample,dso,sym -t '|' -g none -q`
 (sample counts, not periods: sampled counts samples too), FOLDED is
-`samplectl export -f collapsed`, TREE is `samplectl tree --min-percent 0` (it
-tells which module each named function lives in), MAPS a copy of the
-target's /proc/PID/maps (it tells where each module's file is).
+`samplectl export -f collapsed`, MAPS a copy of the target's /proc/PID/maps
+(where each module's file is; the folded stacks name a function without
+its module, so the module of a named leaf is the mapped file whose symbol
+table defines that name).
 
 Both tools name a function they know by its symbol and an address they do
 not know by its module and file offset (perf "0x...15bc9" in dso X, sampled
@@ -117,6 +118,14 @@ class Keys:
             self.modules[name] = Module(self.paths.get(name))
         return self.modules[name]
 
+    def module_defining(self, func):
+        """The mapped module whose symbols define func (the executable
+        first, as the dynamic linker would), or None."""
+        for name in self.paths:
+            if func in self.module(name).symbols:
+                return name
+        return None
+
     def named(self, module, name):
         if module.startswith("[kernel"):
             return self.special("[kernel]")
@@ -170,12 +179,7 @@ def read_perf(path, keys):
     return funcs, mods
 
 
-def read_sampled(folded, tree, keys):
-    module_of = {}
-    for line in open(tree):
-        m = re.search(r"\s(\S+)  \[([^\]]+)\]\s*$", line)
-        if m:
-            module_of.setdefault(m.group(1), m.group(2))
+def read_sampled(folded, keys):
     funcs = collections.Counter()
     mods = collections.Counter()
     for line in open(folded):
@@ -191,8 +195,8 @@ def read_sampled(folded, tree, keys):
         elif m:
             mod = m.group(1)
             key = keys.unnamed(mod, int(m.group(2), 16))
-        elif leaf in module_of:
-            mod = module_of[leaf]
+        elif keys.module_defining(leaf) is not None:
+            mod = keys.module_defining(leaf)
             key = keys.named(mod, leaf)
         else:
             mod = "?"
@@ -211,7 +215,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--perf", required=True)
     ap.add_argument("--folded", required=True)
-    ap.add_argument("--tree", required=True)
     ap.add_argument("--maps", required=True)
     ap.add_argument("--tolerance", type=float, default=3.0)
     ap.add_argument("--top", type=int, default=5)
@@ -222,7 +225,7 @@ def main():
     a = ap.parse_args()
     keys = Keys(a.maps)
     pf, pm = read_perf(a.perf, keys)
-    sf, sm = read_sampled(a.folded, a.tree, keys)
+    sf, sm = read_sampled(a.folded, keys)
     np_, ns = sum(pf.values()), sum(sf.values())
     pre = a.label + ": " if a.label else ""
     print("# %sperf %d samples, sampled %d samples" % (pre, np_, ns))

@@ -69,7 +69,7 @@ PERF_MMAP=
 # on it, lets it go on, and profiles it until it ends, so that both tools
 # see exactly the same stretch of the run (xz's mix of functions changes as
 # its dictionary fills: a window that starts later is a different profile).
-# Leaves $WORK/NAME.{perf,folded,tree,maps,status} and removes perf.data.
+# Leaves $WORK/NAME.{perf,stats,folded,maps,status} and removes perf.data.
 profile_both() {
 	local name=$1 pid=$2 sock=$WORK/$1.sock perfpid
 	perf record -N -F $RATE -g --call-graph dwarf $PERF_MMAP -o "$WORK/$name.data" -p "$pid" \
@@ -86,7 +86,6 @@ profile_both() {
 	wait "$pid"
 	wait "$perfpid"
 	"$CTL" --socket "$sock" export -f collapsed -o "$WORK/$name.folded"
-	"$CTL" --socket "$sock" tree --min-percent 0 >"$WORK/$name.tree"
 	"$CTL" --socket "$sock" status --json >"$WORK/$name.status"
 	"$CTL" --socket "$sock" stop >/dev/null
 	# perf sees the mapped files only, through a private symfs.
@@ -155,7 +154,7 @@ if [ -x "$PY" ]; then
 	profile_both python $pypid
 	check_counts python
 	python3 "$PERFCMP" --label python3.11 --perf "$WORK/python.perf" --folded "$WORK/python.folded" \
-		--tree "$WORK/python.tree" --maps "$WORK/python.maps" --control
+		--maps "$WORK/python.maps" --control
 else
 	echo "# SKIP $PY is not installed"
 fi
@@ -186,5 +185,5 @@ wait_for "[ \"\$(proc_state $xzpid)\" = T ]" 10
 profile_both xz $xzpid
 check_counts xz
 python3 "$PERFCMP" --label xz --perf "$WORK/xz.perf" --folded "$WORK/xz.folded" \
-	--tree "$WORK/xz.tree" --maps "$WORK/xz.maps" --control
+	--maps "$WORK/xz.maps" --control
 rm -f "$WORK/in.txt"

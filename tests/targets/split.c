@@ -29,15 +29,17 @@ static pthread_mutex_t truth_lock = PTHREAD_MUTEX_INITIALIZER;
 static double truth[3];
 static int qsort_rounds;		/* qsort calls that make one unit */
 
-/* Inlined into each caller so the time is the caller's own, not a helper's. */
-static inline __attribute__((always_inline)) void burn(unsigned long n)
-{
-	unsigned long x = sink;
-
-	for (unsigned long i = 0; i < n; i++)
-		x = x * 6364136223846793005ul + 1442695040888963407ul;
-	sink = x;
-}
+/*
+ * A macro, not an inline function: the time must be the caller's own, and
+ * an inlined function would be a frame of its own in a profile that reads
+ * DWARF.
+ */
+#define burn(n) do { \
+	unsigned long x_ = sink, n_ = (n); \
+	for (unsigned long i_ = 0; i_ < n_; i_++) \
+		x_ = x_ * 6364136223846793005ul + 1442695040888963407ul; \
+	sink = x_; \
+} while (0)
 
 static double thread_cpu(void)
 {

@@ -1,11 +1,10 @@
 #include <sys/prctl.h>
-#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <dirent.h>
-#include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -41,6 +40,7 @@
  */
 
 #define MAX_PY 64
+#define MAX_EXPECT 1536		/* frames in one report */
 #define MAX_NATIVE 256
 #define STACK_COPY 65536
 #define REPORT_TIMEOUT_MS 20000
@@ -65,6 +65,7 @@ struct pyproc {
 	int fd;			/* the script's stdout */
 	char dir[64];
 	char script[512];
+	char extra[600];	/* another file to remove, or "" */
 	char out[1 << 19];	/* output not consumed yet */
 	size_t out_len;
 	struct elf_cache *cache;
@@ -83,9 +84,9 @@ struct expect {
 	char tag[32];
 	pid_t tid;
 	size_t n;
-	const char *qual[MAX_PY], *file[MAX_PY];
-	uint32_t line[MAX_PY];
-	char buf[16384];
+	const char *qual[MAX_EXPECT], *file[MAX_EXPECT];
+	uint32_t line[MAX_EXPECT];
+	char buf[1 << 17];
 };
 
 /* The helpers every script starts with. */
@@ -139,11 +140,9 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Writes prelude + body to dir/name and starts interp on it with stdout piped to us. */
-static void pyproc_start(struct pyproc *p, const char *interp, const char *name,
-			 const char *body)
+/* Makes the temporary directory and writes prelude + body to dir/name. */
+static void pyproc_prepare(struct pyproc *p, const char *name, const char *body)
 {
-	int fds[2];
 	FILE *f;
 
 	memset(p, 0, sizeof(*p));
@@ -156,6 +155,13 @@ static void pyproc_start(struct pyproc *p, const char *interp, const char *name,
 	fputs(prelude, f);
 	fputs(body, f);
 	assert_int_equal(fclose(f), 0);
+}
+
+/* Starts interp on the script with its stdout piped to us. */
+static void pyproc_run(struct pyproc *p, const char *interp)
+{
+	int fds[2];
+
 	assert_int_equal(pipe(fds), 0);
 	p->pid = fork();
 	assert_true(p->pid >= 0);
@@ -169,6 +175,14 @@ static void pyproc_start(struct pyproc *p, const char *interp, const char *name,
 	}
 	close(fds[1]);
 	p->fd = fds[0];
+}
+
+/* pyproc_prepare, then pyproc_run. */
+static void pyproc_start(struct pyproc *p, const char *interp, const char *name,
+			 const char *body)
+{
+	pyproc_prepare(p, name, body);
+	pyproc_run(p, interp);
 }
 
 /* Reads the target's mappings and attaches the reader (the test fails if it cannot). */
@@ -202,6 +216,8 @@ static void pyproc_stop(struct pyproc *p)
 		close(p->fd);
 	if (p->script[0] != '\0')
 		unlink(p->script);
+	if (p->extra[0] != '\0')
+		unlink(p->extra);
 	if (p->dir[0] != '\0')
 		rmdir(p->dir);
 	memset(p, 0, sizeof(*p));
@@ -283,7 +299,7 @@ static void expect_parse(struct expect *e, const char *line)
 	while ((tok = strtok_r(NULL, "\t", &save)) != NULL) {
 		char *bar1 = strchr(tok, '|'), *bar2 = bar1 ? strrchr(tok, '|') : NULL;
 
-		assert_true(bar1 != NULL && bar2 != bar1 && e->n < MAX_PY);
+		assert_true(bar1 != NULL && bar2 != bar1 && e->n < MAX_EXPECT);
 		*bar1 = *bar2 = '\0';
 		e->qual[e->n] = tok;
 		e->file[e->n] = bar1 + 1;
@@ -293,16 +309,28 @@ static void expect_parse(struct expect *e, const char *line)
 	assert_true(e->n > 0);
 }
 
-/* Waits for the report tagged tag and parses it. */
-static void pyproc_expect(struct pyproc *p, const char *tag, struct expect *e)
+/* Waits for a report tagged tag (or, unless whole, starting with it) and parses it. */
+static void pyproc_expect_tag(struct pyproc *p, const char *tag, int whole, struct expect *e)
 {
-	char line[16384], prefix[64];
+	static char line[1 << 17];
+	char prefix[64];
 
-	/* A one-letter tag stands for every tag starting with it. */
-	snprintf(prefix, sizeof(prefix), "FRAMES %s%s", tag, strlen(tag) > 1 ? " " : "");
+	snprintf(prefix, sizeof(prefix), "FRAMES %s%s", tag, whole ? " " : "");
 	if (pyproc_line(p, prefix, line, sizeof(line)) != 0)
 		fail_msg("no report '%s' from the script within %d ms", tag, REPORT_TIMEOUT_MS);
 	expect_parse(e, line);
+}
+
+/* Waits for the report tagged tag and parses it. */
+static void pyproc_expect(struct pyproc *p, const char *tag, struct expect *e)
+{
+	pyproc_expect_tag(p, tag, 1, e);
+}
+
+/* Waits for a report whose tag starts with prefix and parses it. */
+static void pyproc_expect_any(struct pyproc *p, const char *prefix, struct expect *e)
+{
+	pyproc_expect_tag(p, prefix, 0, e);
 }
 
 static void frames_print(const char *what, const struct python_frame *f, size_t n)
@@ -343,12 +371,12 @@ static int stack_matches(const struct expect *e, const struct python_frame *f, s
  */
 static void wait_stack(struct pyproc *p, const struct expect *e, const int *entries)
 {
-	struct python_frame f[MAX_PY];
+	static struct python_frame f[MAX_EXPECT];
 	uint64_t deadline = now_ms() + STACK_TIMEOUT_MS;
 	size_t n;
 
 	for (;;) {
-		n = python_stack(p->py, e->tid, f, MAX_PY);
+		n = python_stack(p->py, e->tid, f, MAX_EXPECT);
 		if (stack_matches(e, f, n, entries))
 			return;
 		if (now_ms() > deadline)
@@ -529,6 +557,64 @@ static void test_not_python(void **state)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	elf_cache_free(cache);
+}
+
+/* Copies file from to to (mode 0755); 0 on success. */
+static int copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	char buf[65536];
+	size_t n;
+	int rc = -1;
+
+	if (in == NULL || out == NULL)
+		goto out;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			goto out;
+	rc = ferror(in) ? -1 : 0;
+out:
+	if (in != NULL)
+		fclose(in);
+	if (out != NULL && fclose(out) != 0)
+		rc = -1;
+	return rc == 0 ? chmod(to, 0755) : -1;
+}
+
+/*
+ * An executable that embeds the interpreter under a name that says nothing
+ * (Debian's static python3.11 copied to "app"): found by being the
+ * process's executable, not by its name.
+ */
+static void test_renamed_static(void **state)
+{
+	static const char body[] =
+		"def spin():\n"
+		"    report('app', sys._getframe().f_lineno + 1)\n"
+		"    while True: pass\n"
+		"spin()\n";
+	const struct interp debian = interps[0];
+	struct pyproc *p = &((struct fixture *)*state)->proc;
+	struct expect *e = calloc(1, sizeof(*e));
+	const int entries[] = { 0, 1 };
+	char path[512];
+
+	assert_non_null(e);
+	if (interp_find(&debian, path, sizeof(path)) == NULL) {
+		free(e);
+		skip();
+	}
+	pyproc_prepare(p, "app.py", body);
+	snprintf(p->extra, sizeof(p->extra), "%s/app", p->dir);
+	assert_int_equal(copy_file(path, p->extra), 0);
+	pyproc_run(p, p->extra);
+	pyproc_expect(p, "app", e);
+	pyproc_attach(p);
+	assert_string_equal(python_module(p->py), "app");
+	assert_int_equal(e->n, 2);
+	wait_stack(p, e, entries);
+	pyproc_stop(p);
+	free(e);
 }
 
 /* Older interpreters are refused, with the reason (when pyenv has them). */
@@ -800,7 +886,7 @@ static void test_threads(void **state)
 		int k = 0;
 
 		assert_non_null(one);
-		pyproc_expect(p, "t", one);
+		pyproc_expect_any(p, "t", one);
 		while (k < 3 && strcmp(one->tag, tags[k]) != 0)
 			k++;
 		assert_true(k < 3 && e[k].n == 0);
@@ -1184,6 +1270,133 @@ static void test_torn_reads(void **state)
 	pyproc_stop(p);
 }
 
+/*
+ * Deep recursion: 300 frames span several data stack windows and chunks
+ * and must all be read; a smaller max keeps the innermost frames; 1200
+ * frames pass the walk's bound, which ends the walk early, counted.
+ */
+static void test_deep(void **state)
+{
+	static const char body[] =
+		"import signal\n"
+		"sys.setrecursionlimit(10000)\n"
+		"go = []\n"
+		"signal.signal(signal.SIGUSR1, lambda *a: go.append(1))\n"
+		"def r(n, tag):\n"
+		"    if n:\n"
+		"        return r(n - 1, tag)\n"
+		"    go.clear()\n"
+		"    report(tag, sys._getframe().f_lineno + 1)\n"
+		"    while not go: pass\n"
+		"r(300, 'deep1')\n"
+		"r(1200, 'deep2')\n";
+	static struct python_frame f[2048];
+	struct pyproc *p = &((struct fixture *)*state)->proc;
+	struct python_stats before, after;
+	struct expect *e = calloc(1, sizeof(*e));
+	char path[512];
+	size_t n;
+
+	assert_non_null(e);
+	if (test_interp(state, path, sizeof(path)) == NULL) {
+		free(e);
+		skip();
+	}
+	pyproc_start(p, path, "deep.py", body);
+	pyproc_expect(p, "deep1", e);
+	pyproc_attach(p);
+	assert_int_equal(e->n, 302);
+	wait_stack(p, e, NULL);
+	n = python_stack(p->py, p->pid, f, 50);
+	assert_int_equal(n, 50);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(f[i].qualname, e->qual[i]);
+		assert_int_equal(f[i].line, e->line[i]);
+	}
+	/* On to the second recursion. */
+	assert_int_equal(kill(p->pid, SIGUSR1), 0);
+	pyproc_expect(p, "deep2", e);
+	assert_true(e->n > 1000);
+	python_stats(p->py, &before);
+	for (uint64_t deadline = now_ms() + STACK_TIMEOUT_MS;;) {
+		n = python_stack(p->py, p->pid, f, 2048);
+		if (n > 0 && strcmp(f[0].qualname, "r") == 0 && f[0].line == e->line[0])
+			break;
+		assert_true(now_ms() < deadline);
+		sleep_ms(5);
+	}
+	python_stats(p->py, &after);
+	print_message("1202 frames deep: read %zu\n", n);
+	assert_true(n >= 1000 && n < e->n);
+	assert_true(after.truncated > before.truncated);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(f[i].qualname, "r");
+	free(e);
+}
+
+/*
+ * A code object freed and another compiled into its memory: the cache must
+ * notice (3.12+ by co_version, 3.11 by the name read back) and show the
+ * new name, at the latest after its recheck interval.
+ */
+static void test_code_reuse(void **state)
+{
+	static const char body[] =
+		"import signal\n"
+		"go = []\n"
+		"signal.signal(signal.SIGUSR1, lambda *a: go.append(1))\n"
+		"def make(name):\n"
+		"    ns = {}\n"
+		"    src = ('def %s(report, go, sys):\\n'\n"
+		"           '    report(%r, sys._getframe().f_lineno + 1)\\n'\n"
+		"           '    while not go: pass\\n' % (name, name))\n"
+		"    exec(compile(src, 'gen.py', 'exec'), ns)\n"
+		"    return ns[name]\n"
+		"f = make('first_fn')\n"
+		"target = id(f.__code__)\n"
+		"f(report, go, sys)\n"
+		"del f\n"
+		"for i in range(20000):\n"
+		"    g = make('other_%03d' % (i % 1000))\n"
+		"    if id(g.__code__) == target:\n"
+		"        break\n"
+		"    del g\n"
+		"go.clear()\n"
+		"os.write(1, b'REUSED %d\\n' % (id(g.__code__) == target))\n"
+		"g(report, go, sys)\n";
+	struct pyproc *p = &((struct fixture *)*state)->proc;
+	struct expect *e = calloc(1, sizeof(*e));
+	struct python_frame f[MAX_PY];
+	struct python_stats st;
+	char path[512], line[64];
+	int reused;
+
+	assert_non_null(e);
+	if (test_interp(state, path, sizeof(path)) == NULL) {
+		free(e);
+		skip();
+	}
+	pyproc_start(p, path, "reuse.py", body);
+	pyproc_expect(p, "first_fn", e);
+	pyproc_attach(p);
+	wait_stack(p, e, NULL);
+	assert_string_equal(e->file[0], "gen.py");
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(python_stack(p->py, p->pid, f, MAX_PY), 2);
+	assert_int_equal(kill(p->pid, SIGUSR1), 0);
+	if (pyproc_line(p, "REUSED ", line, sizeof(line)) != 0)
+		fail_msg("the script did not get to the second function");
+	reused = atoi(line + 7);
+	pyproc_expect_any(p, "other_", e);
+	wait_stack(p, e, NULL);
+	python_stats(p->py, &st);
+	print_message("%s at the same address: %s; reuses seen %llu\n", e->qual[0],
+		      reused ? "yes" : "no", (unsigned long long)st.code_reused);
+	if (reused)
+		assert_true(st.code_reused >= 1);
+	free(e);
+}
+
 /* Warm cost of python_stack on a 20-frame stack (printed, bounded loosely). */
 static void test_cost(void **state)
 {
@@ -1232,13 +1445,15 @@ int main(void)
 		{ "names", test_names },
 		{ "threads", test_threads },
 		{ "sorted_merge", test_sorted_merge },
+		{ "deep", test_deep },
+		{ "code_reuse", test_code_reuse },
 		{ "torn_reads", test_torn_reads },
 		{ "cost", test_cost },
 	};
 	const size_t ninterp = sizeof(interps) / sizeof(interps[0]);
 	const size_t nper = sizeof(per_interp) / sizeof(per_interp[0]);
-	struct CMUnitTest tests[5 + sizeof(interps) / sizeof(interps[0]) * 7];
-	char names[sizeof(interps) / sizeof(interps[0]) * 7][64];
+	struct CMUnitTest tests[6 + sizeof(interps) / sizeof(interps[0]) * 9];
+	char names[sizeof(interps) / sizeof(interps[0]) * 9][64];
 	const char *filter = getenv("PYTHON_TEST_FILTER");
 	size_t n = 0;
 	int rc;
@@ -1248,6 +1463,9 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_merge);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_not_python);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(test_old_versions,
+									fixture_setup,
+									fixture_teardown);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(test_renamed_static,
 									fixture_setup,
 									fixture_teardown);
 	for (size_t i = 0; i < ninterp; i++) {

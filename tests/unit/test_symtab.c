@@ -520,6 +520,9 @@ static void test_resolve_self(void **state)
 		assert_non_null(img);
 		assert_int_equal(elf_image_vaddr_to_offset(img, addr + 3 - bias, &off), 0);
 		assert_int_equal(r.module_offset, off);
+		/* The start of a named function is where its symbol starts. */
+		assert_int_equal(r.function_start_known, 1);
+		assert_int_equal(r.function_start_offset, off - 3);
 	}
 
 	exe_addr = (uint64_t)(uintptr_t)&symtab_test_marker;
@@ -529,15 +532,17 @@ static void test_resolve_self(void **state)
 	assert_int_equal(r.function_offset, 0);
 	assert_string_equal(r.module, basename(exe));
 
-	/* Anonymous executable memory: a module, no function. */
+	/* Anonymous executable memory (no perf map names it): a module, no function. */
 	assert_int_equal(symtab_resolve(maps, (uint64_t)(uintptr_t)anon + 100, &r), 0);
 	assert_string_equal(r.module, "[anon]");
 	assert_null(r.function);
+	assert_int_equal(r.function_start_known, 0);
 
 	/* An address nothing maps. */
 	assert_int_equal(symtab_resolve(maps, 8, &r), -1);
 	assert_string_equal(r.module, "[unknown]");
 	assert_null(r.function);
+	assert_int_equal(r.function_start_known, 0);
 
 	munmap(anon, 8192);
 	maps_free(maps);

@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Turns the measurements of tests/bench/run.sh into BENCHMARKS.md.
+
+  report.py RESULTS.jsonl META.json > BENCHMARKS.md
+
+RESULTS holds one JSON object per measurement, "sec" naming the part:
+  cost   {target, stack, rate, samples, cpu_ns, seconds}   (daemon CPU per sample)
+  slow   {config, rep, wall, user, sys, prof_cpu, samples} (target slowdown)
+  stack  {target, stack, samples, truncated, note}         (stack copy size)
+META holds the machine, the date, the commands and the options used.
+"""
+import json
+import statistics
+import sys
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+def fmt_pct(x):
+    return "%+.1f%%" % (100.0 * x)
+
+
+def idle_rate(rows):
+    """The daemon's CPU ns per second with nothing to sample, or 0."""
+    idle = [r for r in rows if r["samples"] == 0 and r["seconds"] > 0]
+    return idle[0]["cpu_ns"] / idle[0]["seconds"] if idle else 0.0
+
+
+def per_sample(r, idle):
+    """(us/sample all in, us/sample less the idle cost), or None."""
+    if not r["samples"]:
+        return None
+    allin = r["cpu_ns"] / 1000.0 / r["samples"]
+    less = max(0.0, r["cpu_ns"] - idle * r["seconds"]) / 1000.0 / r["samples"]
+    return allin, less
+
+
+def cost_section(rows, meta):
+    out = ["## 1. Daemon CPU time per sample", ""]
+    out.append("What the daemon spends on one sample: reading it from the ring, unwinding "
+               "the copied stack, symbolizing every frame and adding the stack to the tree. "
+               "The target runs at %d Hz per thread; the daemon's CPU time (status "
+               "`daemon_cpu_ns`) and its sample count are read after a %g s warm-up (ELF "
+               "files opened, symbol tables and unwind caches built) and again %g s later: "
+               "cost = delta CPU / delta samples. The idle row (a sleeping target) gives the "
+               "daemon's fixed cost per second (its drain timer); the last column subtracts "
+               "it. Target: <= 10 us per sample."
+               % (meta["cost_rate"], meta["cost_warm"], meta["cost_window"]))
+    out.append("")
+    out.append("| target | --stack-size | frames/sample | samples/s | daemon CPU | us/sample "
+               "| us/sample less idle cost | ns/frame |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    idle = idle_rate(rows)
+    for r in rows:
+        ps = per_sample(r, idle)
+        frames = r.get("frames") or 0
+        out.append("| %s | %d | %s | %.0f | %.2f%% of one core | %s | %s | %s |" % (
+            r["target"], r["stack"], "%.1f" % frames if frames else "-",
+            r["samples"] / r["seconds"], 100.0 * r["cpu_ns"] / 1e9 / r["seconds"],
+            "**%.2f**" % ps[0] if ps else "-", "%.2f" % ps[1] if ps else "-",
+            "%.0f" % (1000.0 * ps[1] / frames) if ps and frames else "-"))
+    out.append("")
+    return out
+
+
+def slow_section(rows, meta):
+    out = ["## 2. Target slowdown", ""]
+    out.append("A fixed amount of work, `%s` (%s), run %d times in each configuration, the "
+               "configurations interleaved (rotated each round) so that a change in the "
+               "machine's load hits them all alike. Wall time is from the start (SIGCONT "
+               "after the profiler is attached) to the exit; CPU time is the workload's "
+               "user + system time (getrusage of the child). Slowdown = median(config) / "
+               "median(no profiler) - 1. Profiler CPU is the profiler's own CPU time for "
+               "the whole run (sampled: `daemon_cpu_ns`; perf: `perf record`'s user + system "
+               "time, which does not include unwinding: perf defers that to `perf report`)."
+               % (meta["slow_cmd"], meta["slow_input"], meta["slow_reps"]))
+    out.append("")
+    out.append("| configuration | wall median (min-max) s | wall slowdown | CPU median (min-max) s "
+               "| CPU slowdown | profiler CPU median s | samples median |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    configs = []
+    for r in rows:
+        if r["config"] not in configs:
+            configs.append(r["config"])
+    by = {c: [r for r in rows if r["config"] == c] for c in configs}
+    base = by.get("none")
+    bw = statistics.median(r["wall"] for r in base) if base else None
+    bc = statistics.median(r["user"] + r["sys"] for r in base) if base else None
+    for c in configs:
+        rs = by[c]
+        walls = [r["wall"] for r in rs]
+        cpus = [r["user"] + r["sys"] for r in rs]
+        mw, mc = statistics.median(walls), statistics.median(cpus)
+        prof = [r["prof_cpu"] for r in rs if r.get("prof_cpu") is not None]
+        smp = [r["samples"] for r in rs if r.get("samples") is not None]
+        out.append("| %s | %.3f (%.3f-%.3f) | %s | %.3f (%.3f-%.3f) | %s | %s | %s |" % (
+            meta["slow_labels"].get(c, c), mw, min(walls), max(walls),
+            fmt_pct(mw / bw - 1) if bw else "-", mc, min(cpus), max(cpus),
+            fmt_pct(mc / bc - 1) if bc else "-",
+            "%.3f" % statistics.median(prof) if prof else "-",
+            "%d" % statistics.median(smp) if smp else "-"))
+    out.append("")
+    out.append("Every run, in the order it ran (wall s / CPU s):")
+    out.append("")
+    out.append("```")
+    for c in configs:
+        out.append("%-14s %s" % (c, "  ".join("%.3f/%.3f" % (r["wall"], r["user"] + r["sys"])
+                                             for r in by[c])))
+    out.append("```")
+    out.append("")
+    return out
+
+
+def stack_section(rows, meta):
+    out = ["## 3. Stack copy size", ""]
+    out.append("Share of the samples whose stack could not be followed to the thread's first "
+               "frame because the copy of the stack taken with the sample (`--stack-size`) was "
+               "too short: they end in `[truncated]` (status `truncated_samples` / `samples`). "
+               "Rate %d Hz, each run %g s of the target's CPU time." % (
+                   meta["stack_rate"], meta["stack_cpu"]))
+    out.append("")
+    targets = []
+    sizes = []
+    for r in rows:
+        if r["target"] not in targets:
+            targets.append(r["target"])
+        if r["stack"] not in sizes:
+            sizes.append(r["stack"])
+    sizes.sort()
+    out.append("| target | " + " | ".join("%d" % s for s in sizes) + " |")
+    out.append("|---|" + "---:|" * len(sizes))
+    for t in targets:
+        cells = []
+        for s in sizes:
+            rs = [r for r in rows if r["target"] == t and r["stack"] == s]
+            if not rs or not rs[0]["samples"]:
+                cells.append("-")
+            else:
+                r = rs[0]
+                cells.append("%.1f%% (%d)" % (100.0 * r["truncated"] / r["samples"], r["samples"]))
+        out.append("| %s | %s |" % (t, " | ".join(cells)))
+    out.append("")
+    notes = [r for r in rows if r.get("note")]
+    seen = set()
+    for r in notes:
+        if (r["target"], r["note"]) not in seen:
+            seen.add((r["target"], r["note"]))
+            out.append("- %s: %s" % (r["target"], r["note"]))
+    if notes:
+        out.append("")
+    return out
+
+
+def interpretation(rows, meta):
+    """Short conclusions drawn from the figures themselves."""
+    out = []
+    cost = [r for r in rows if r["sec"] == "cost"]
+    idle = idle_rate(cost)
+    over, under = [], []
+    for r in cost:
+        ps = per_sample(r, idle)
+        if ps is None:
+            continue
+        (over if ps[0] > 10.0 else under).append("%s at %d (%.1f us)" % (r["target"], r["stack"], ps[0]))
+    if idle:
+        out.append("- The daemon costs %.2f ms of CPU per second when there is nothing to sample "
+                   "(%.3f%% of a core)." % (idle / 1e6, idle / 1e7))
+    if under:
+        out.append("- Within the 10 us/sample target: %s." % "; ".join(under))
+    if over:
+        out.append("- Over the 10 us/sample target: %s. The cost grows with the number of "
+                   "frames (see ns/frame): unwinding dominates deep stacks." % "; ".join(over))
+    slow = [r for r in rows if r["sec"] == "slow"]
+    if slow:
+        med = {}
+        for c in {r["config"] for r in slow}:
+            rs = [r for r in slow if r["config"] == c]
+            med[c] = (statistics.median(r["wall"] for r in rs),
+                      statistics.median(r["user"] + r["sys"] for r in rs),
+                      (max(r["wall"] for r in rs) - min(r["wall"] for r in rs)))
+        if "none" in med:
+            bw, bc, bspread = med["none"]
+            parts = []
+            for c in ("sampled99", "sampled999", "perf99", "perf999"):
+                if c in med:
+                    parts.append("%s %s wall / %s CPU" % (meta["slow_labels"].get(c, c),
+                                                          fmt_pct(med[c][0] / bw - 1),
+                                                          fmt_pct(med[c][1] / bc - 1)))
+            out.append("- Slowdown of the workload (medians): %s. The baseline alone spreads "
+                       "over %.0f%% of its median wall time between runs, so differences "
+                       "smaller than that are noise on this machine." % (
+                           "; ".join(parts), 100.0 * bspread / bw))
+    stack = [r for r in rows if r["sec"] == "stack"]
+    if stack:
+        default = meta.get("default_stack", 32768)
+        for t in dict.fromkeys(r["target"] for r in stack):
+            rs = sorted((r for r in stack if r["target"] == t and r["samples"]), key=lambda r: r["stack"])
+            if not rs:
+                continue
+            share = ", ".join("%d: %.1f%%" % (r["stack"], 100.0 * r["truncated"] / r["samples"]) for r in rs)
+            fits = [r["stack"] for r in rs if r["truncated"] <= 0.01 * r["samples"]]
+            verdict = ("fits from %d bytes" % fits[0]) if fits else "does not fit in any copy size tried"
+            out.append("- %s: %s (truncated share %s)." % (t, verdict, share))
+        def trunc(t, size):
+            rs = [r for r in stack if r["target"] == t and r["stack"] == size and r["samples"]]
+            return 100.0 * rs[0]["truncated"] / rs[0]["samples"] if rs else None
+
+        facts = []
+        for t in dict.fromkeys(r["target"] for r in stack):
+            a, b = trunc(t, default), trunc(t, 65528)
+            if a is not None and b is not None:
+                facts.append("%s %.1f%% at %d, %.1f%% at 65528" % (t, a, default, b))
+        costs = {}
+        for r in cost:
+            ps = per_sample(r, idle)
+            if ps and r["target"].startswith("split"):
+                costs[r["stack"]] = ps[0]
+        c = ""
+        if default in costs and 65528 in costs:
+            c = (" The daemon's cost per sample for split: %.1f us at %d, %.1f us at 65528 "
+                 "(the kernel copies, and the ring carries, up to the whole --stack-size per "
+                 "sample; the daemon reads what was copied)." % (costs[default], default, costs[65528]))
+        out.append("- The default --stack-size is %d. Truncated samples: %s.%s" % (
+            default, "; ".join(facts), c))
+    return out
+
+
+def main():
+    rows = load(sys.argv[1])
+    with open(sys.argv[2]) as f:
+        meta = json.load(f)
+    out = ["# Benchmarks", ""]
+    out.append("Written by `make bench` (tests/bench/run.sh%s) on %s. Rerun it to refresh "
+               "this file; `QUICK=1 make bench` does fewer and shorter runs." % (
+                   " with QUICK=1" if meta["quick"] else "", meta["date"]))
+    out.append("")
+    out.append("## Machine")
+    out.append("")
+    for k in ("cpu", "cores", "memory", "kernel", "os", "perf", "python", "xz", "sampled",
+              "load_before", "load_after", "duration"):
+        out.append("- %s: %s" % (k.replace("_", " "), meta.get(k, "?")))
+    out.append("")
+    out.append("> %s" % meta["noise_note"])
+    out.append("")
+    out += cost_section([r for r in rows if r["sec"] == "cost"], meta)
+    out += slow_section([r for r in rows if r["sec"] == "slow"], meta)
+    out += stack_section([r for r in rows if r["sec"] == "stack"], meta)
+    out.append("## Interpretation")
+    out.append("")
+    out += interpretation(rows, meta)
+    out.append("")
+    out.append("## Commands")
+    out.append("")
+    out.append("```")
+    out += meta["commands"]
+    out.append("```")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

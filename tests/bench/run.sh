@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# The benchmarks behind BENCHMARKS.md (`make bench`; QUICK=1 for a short
+# run).  Usage: tests/bench/run.sh [BUILD_DIR]
+#   1. daemon CPU time per sample at 999 Hz (unwind + symbolize + aggregate);
+#   2. slowdown of a fixed amount of work (xz -9 -T1 on a generated file)
+#      under sampled and under perf record --call-graph dwarf, 99 and 999 Hz,
+#      against no profiler, interleaved, several runs each;
+#   3. the share of [truncated] stacks per --stack-size for deep stacks.
+# Everything runs in one go, in about 5 minutes on a 2-core machine (2 in
+# QUICK mode); on a loaded machine the slowdown rounds stop early once
+# SLOW_BUDGET seconds have gone since the start, so that the whole run
+# stays under 10 minutes.  It leaves no process or file behind.  BENCH_OUT=FILE writes the
+# report elsewhere than BENCHMARKS.md.
+set -u
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+case $build in /*) B=$build ;; *) B=$root/$build ;; esac
+SAMPLED=$B/sampled
+CTL=$B/samplectl
+TARGETS=$B/targets
+PY=/usr/bin/python3.11
+QUICK=${QUICK:-0}
+OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
+START=$(date +%s)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+if [ "$QUICK" = 1 ]; then
+	COST_WINDOW=3 SLOW_REPS=3 SLOW_MB=1.5 STACK_CPU=1.5
+else
+	COST_WINDOW=6 SLOW_REPS=7 SLOW_MB=4 STACK_CPU=3
+fi
+COST_WARM=1
+COST_RATE=999
+STACK_RATE=999
+STACK_SIZES="8192 16384 32768 65528"
+SLOW_BUDGET=${SLOW_BUDGET:-400}
+
+TMP=$(mktemp -d /tmp/sampled-bench.XXXXXX)
+RESULTS=$TMP/results.jsonl
+: >"$RESULTS"
+PIDS=()
+
+# Kills what this script started (by pid) and the daemons serving under
+# $TMP, then removes $TMP.
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	for p in $(pgrep -f "sampled attach.*$TMP" 2>/dev/null); do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { echo "bench: $*" >&2; }
+die() { say "$*"; exit 1; }
+elapsed() { echo $(($(date +%s) - START)); }
+
+for f in "$SAMPLED" "$CTL" "$TARGETS/split"; do
+	[ -x "$f" ] || die "$f is missing: run make all targets first"
+done
+command -v perf >/dev/null 2>&1 && perf version >/dev/null 2>&1 || die "perf is missing (linux-perf)"
+[ -x "$PY" ] || die "$PY is missing"
+mkdir -p "$B/bench"
+cc -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -o "$B/bench/deep" "$here/deep.c" ||
+	die "building deep"
+cc -O2 -Wall -Wextra -Werror -o "$B/bench/benchrun" "$here/benchrun.c" || die "building benchrun"
+
+# A field of `samplectl status --json`: status_field SOCKET NAME
+status_field() {
+	"$CTL" --socket "$1" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"
+}
+
+# Waits up to $2 seconds for a condition command to succeed.
+wait_for() {
+	local i=0
+	while ! eval "$1"; do
+		sleep 0.05
+		i=$((i + 1))
+		[ $i -lt $(($2 * 20)) ] || return 1
+	done
+}
+
+# Kills one process we started and reaps it.
+stop_pid() {
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# The Python workloads, written once: a json/re/sort mix, and a recursion
+# that is pure Python (3.11 runs Python-to-Python calls without C
+# recursion) or goes through C at every level (map() calls back into the
+# interpreter, as callbacks, decorators and C extensions do).
+cat >"$TMP/work.py" <<'EOF'
+import json, random, re, sys, time
+sys.setrecursionlimit(100000)
+r = random.Random(5)
+
+def burn(n):
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+# Each level burns a random amount, a pass down takes ~5-10 ms: passes as
+# long as the 1 ms sampling period would let the samples lock onto a few
+# depths.
+def rec(n):
+    burn(r.randint(100, 1100))
+    if n > 1:
+        rec(n - 1)
+
+def rec_c(n):
+    burn(r.randint(100, 1100))
+    if n > 1:
+        list(map(rec_c, [n - 1]))
+
+def mix():
+    data = [{"id": i, "name": "item%d" % i, "v": i * 0.37} for i in range(2000)]
+    pat = re.compile(r"item(\d+)7")
+    s = json.dumps(data)
+    d = json.loads(s)
+    pat.findall(s)
+    d.sort(key=lambda x: -x["id"])
+
+mode, depth, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+f = {"pure": lambda: rec(depth), "c": lambda: rec_c(depth), "mix": mix}[mode]
+print("ready", flush=True)
+end = time.process_time() + secs
+while time.process_time() < end:
+    f()
+EOF
+
+# ---- 1. daemon CPU time per sample --------------------------------------
+# cost LABEL STACK COMMAND...: starts COMMAND, attaches at $COST_RATE Hz
+# with --stack-size STACK, and measures the daemon between two readings.
+cost() {
+	local label=$1 stack=$2 sock=$TMP/cost.sock pid c0 s0 t0 c1 s1 t1 frames
+	shift 2
+	"$@" >"$TMP/cost.out" 2>&1 &
+	pid=$!
+	PIDS+=($pid)
+	sleep 0.3
+	if ! "$SAMPLED" attach --rate $COST_RATE --stack-size "$stack" --socket "$sock" $pid \
+		>/dev/null; then
+		say "cost: attach to $label failed"
+		stop_pid $pid
+		return
+	fi
+	sleep $COST_WARM
+	c0=$(status_field "$sock" daemon_cpu_ns)
+	s0=$(status_field "$sock" samples)
+	t0=$(date +%s.%N)
+	sleep $COST_WINDOW
+	c1=$(status_field "$sock" daemon_cpu_ns)
+	s1=$(status_field "$sock" samples)
+	t1=$(date +%s.%N)
+	# Frames per sample, from the whole profile.
+	"$CTL" --socket "$sock" export -f collapsed -o "$TMP/cost.folded" >/dev/null 2>&1
+	frames=$(awk '{n = $NF; $NF = ""; d += n * split($0, f, ";"); t += n}
+		END {printf "%.1f", t ? d / t : 0}' "$TMP/cost.folded" 2>/dev/null)
+	"$CTL" --socket "$sock" stop >/dev/null 2>&1
+	stop_pid $pid
+	printf '{"sec":"cost","target":"%s","stack":%d,"rate":%d,"samples":%d,"cpu_ns":%d,"seconds":%s,"frames":%s}\n' \
+		"$label" "$stack" $COST_RATE $((s1 - s0)) $((c1 - c0)) \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')" "${frames:-0}" >>"$RESULTS"
+	say "cost: $label, stack $stack: $((s1 - s0)) samples, $(((c1 - c0) / 1000)) us of daemon CPU"
+}
+
+say "1/3 daemon CPU per sample ($(elapsed) s)"
+run_s=$((COST_WARM + COST_WINDOW + 3))
+# The daemon's fixed cost: timer wakeups and ring checks with nothing to read.
+cost "idle (sleep: no samples)" 32768 sleep $((run_s + 5))
+cost "split -t 2 (C, 2 threads)" 32768 "$TARGETS/split" -t 2 -s $run_s
+cost "split -t 2 (C, 2 threads)" 8192 "$TARGETS/split" -t 2 -s $run_s
+cost "split -t 2 (C, 2 threads)" 65528 "$TARGETS/split" -t 2 -s $run_s
+cost "deep -d 300 (C)" 32768 "$B/bench/deep" -d 300 -c $((run_s * 2))
+cost "python3.11 json/re/sort" 32768 "$PY" "$TMP/work.py" mix 0 $((run_s * 2))
+
+# ---- 2. target slowdown -------------------------------------------------
+python3 - "$TMP/input.txt" "$SLOW_MB" <<'EOF'
+import random, sys
+r = random.Random(11)
+words = ["".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 9)))
+         for _ in range(5000)]
+with open(sys.argv[1], "w") as f:
+    n = 0
+    while n < float(sys.argv[2]) * 1000 * 1000:
+        line = " ".join(r.choice(words) for _ in range(12)) + " %d\n" % r.randint(0, 10**9)
+        f.write(line)
+        n += len(line)
+EOF
+SLOW_CMD="xz -9 -T1 -c $TMP/input.txt"
+CONFIGS=(none sampled99 sampled999 perf99 perf999)
+
+# slow_once CONFIG REP: one timed run of the workload under CONFIG,
+# recorded unless REP is 0 (a warm-up).
+slow_once() {
+	local config=$1 rep=$2 pidfile=$TMP/slow.pid res=$TMP/slow.res sock=$TMP/slow.sock
+	local runner pid perfpid="" prof=null samples=null rate line
+	rm -f "$pidfile" "$res" "$TMP/perf.data" "$TMP/perf.times"
+	"$B/bench/benchrun" "$pidfile" "$res" $SLOW_CMD >/dev/null 2>"$TMP/slow.err" &
+	runner=$!
+	PIDS+=($runner)
+	wait_for "[ -s '$pidfile' ]" 10 || { say "slow: benchrun did not start"; stop_pid $runner; return; }
+	pid=$(cat "$pidfile")
+	PIDS+=($pid)
+	case $config in
+	sampled*)
+		rate=${config#sampled}
+		"$SAMPLED" attach --rate "$rate" --socket "$sock" "$pid" >/dev/null ||
+			say "slow: sampled attach failed"
+		;;
+	perf*)
+		rate=${config#perf}
+		( perf record -N -q -F "$rate" -g --call-graph dwarf -o "$TMP/perf.data" -p "$pid" \
+			>/dev/null 2>&1; times >"$TMP/perf.times" ) &
+		perfpid=$!
+		PIDS+=($perfpid)
+		# perf is ready once its events show in its fd table.
+		wait_for "ls -l /proc/\$(pgrep -P $perfpid -x perf | head -n 1)/fd 2>/dev/null | grep -q perf_event" 20 ||
+			say "slow: perf did not open its events"
+		sleep 0.2
+		;;
+	esac
+	kill -USR1 $runner
+	wait $runner
+	case $config in
+	sampled*)
+		prof=$(status_field "$sock" daemon_cpu_ns | awk '{printf "%.4f", $1 / 1e9}')
+		samples=$(status_field "$sock" samples)
+		"$CTL" --socket "$sock" stop >/dev/null 2>&1
+		;;
+	perf*)
+		wait $perfpid
+		# The second line of `times`: the children's user and system time.
+		prof=$(sed -n 2p "$TMP/perf.times" | awk '{
+			n = split($0, f, " "); t = 0
+			for (i = 1; i <= n; i++) { split(f[i], ms, "m"); sub("s", "", ms[2]); t += ms[1] * 60 + ms[2] }
+			printf "%.4f", t }')
+		samples=$(perf report -i "$TMP/perf.data" --stats 2>/dev/null |
+			sed -n 's/^ *SAMPLE events: *\([0-9]*\).*/\1/p' | head -n 1)
+		samples=${samples:-null}
+		rm -f "$TMP/perf.data" "$TMP/perf.data.old"
+		;;
+	esac
+	line=$(grep '^wall=' "$res" 2>/dev/null)
+	[ -n "$line" ] || { say "slow: no result for $config"; return; }
+	eval "$line"	# wall= user= sys= status=
+	# shellcheck disable=SC2154
+	[ "$status" = 0 ] || say "slow: $config: the workload exited with $status"
+	[ "$rep" -gt 0 ] || return
+	printf '{"sec":"slow","config":"%s","rep":%d,"wall":%s,"user":%s,"sys":%s,"prof_cpu":%s,"samples":%s}\n' \
+		"$config" "$rep" "$wall" "$user" "$sys" "$prof" "$samples" >>"$RESULTS"
+	say "slow: $config #$rep: wall $wall s, cpu $(python3 -c "print($user + $sys)") s, profiler $prof s"
+}
+
+say "2/3 target slowdown, $SLOW_REPS rounds ($(elapsed) s)"
+slow_once none 0	# a warm-up, not recorded: the input file into the page cache
+SLOW_DONE=0
+for rep in $(seq 1 "$SLOW_REPS"); do
+	if [ "$(elapsed)" -gt "$SLOW_BUDGET" ]; then
+		say "slow: over the time budget after $SLOW_DONE rounds; skipping the rest"
+		break
+	fi
+	SLOW_DONE=$rep
+	# Rotate the order each round so no configuration always runs first.
+	for i in "${!CONFIGS[@]}"; do
+		slow_once "${CONFIGS[(i + rep - 1) % ${#CONFIGS[@]}]}" "$rep"
+	done
+done
+
+# ---- 3. stack copy size -------------------------------------------------
+# stack_run LABEL STACK NOTE COMMAND...: the share of [truncated] samples.
+stack_run() {
+	local label=$1 stack=$2 note=$3 sock=$TMP/stack.sock pid samples trunc
+	shift 3
+	"$@" >"$TMP/stack.out" 2>&1 &
+	pid=$!
+	PIDS+=($pid)
+	wait_for "[ -s '$TMP/stack.out' ]" 20
+	"$SAMPLED" attach --rate $STACK_RATE --stack-size "$stack" --socket "$sock" $pid >/dev/null ||
+		{ say "stack: attach failed"; stop_pid $pid; return; }
+	wait $pid
+	samples=$(status_field "$sock" samples)
+	trunc=$(status_field "$sock" truncated_samples)
+	"$CTL" --socket "$sock" stop >/dev/null 2>&1
+	[ -n "$note" ] || note=$(head -n 1 "$TMP/stack.out" | grep -v ready)
+	printf '{"sec":"stack","target":"%s","stack":%d,"samples":%d,"truncated":%d,"note":"%s"}\n' \
+		"$label" "$stack" "$samples" "$trunc" "$note" >>"$RESULTS"
+	say "stack: $label at $stack: $trunc of $samples truncated"
+}
+
+say "3/3 stack copy size ($(elapsed) s)"
+for s in $STACK_SIZES; do
+	stack_run "deep -d 300 (C, ~100-byte frames)" "$s" "" "$B/bench/deep" -d 300 -c "$STACK_CPU"
+	stack_run "python3.11, pure recursion, depth 150" "$s" \
+		"Python-to-Python calls do not recurse in C in 3.11" "$PY" "$TMP/work.py" pure 150 "$STACK_CPU"
+	stack_run "python3.11, recursion through map(), depth 150" "$s" \
+		"each level adds _PyEval_EvalFrameDefault and the C frames of map()" \
+		"$PY" "$TMP/work.py" c 150 "$STACK_CPU"
+done
+
+# ---- the report -----------------------------------------------------------
+mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+DEFAULT_STACK=$("$SAMPLED" attach --help 2>&1 | tr '\n' ' ' |
+	sed -n 's/.*--stack-size BYTES[^(]*(default \([0-9]*\)).*/\1/p')
+DEFAULT_STACK=${DEFAULT_STACK:-32768}
+python3 - "$TMP/meta.json" <<EOF
+import json, sys
+meta = {
+    "quick": $QUICK == 1,
+    "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
+    "cpu": "$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)$(lscpu | grep -q '^Hypervisor vendor' && echo " (virtual machine, $(lscpu | sed -n 's/^Hypervisor vendor: *//p'))")",
+    "cores": "$(nproc)",
+    "memory": "$mem",
+    "kernel": "$(uname -r)",
+    "os": "Debian $(cat /etc/debian_version 2>/dev/null)",
+    "perf": "$(perf version 2>/dev/null)",
+    "python": "$($PY --version 2>&1)",
+    "xz": "$(xz --version | head -n 1)",
+    "sampled": "$("$SAMPLED" --version 2>/dev/null | head -n 1)",
+    "load_before": "$LOAD_BEFORE",
+    "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
+    "duration": "$(elapsed) s",
+    "noise_note": "Measured on a shared 2-core virtual machine where other jobs may run at the same time (see the load averages): medians and ranges, not single runs, and the configurations interleaved; still, treat differences of a few percent as noise.",
+    "cost_rate": $COST_RATE, "cost_warm": $COST_WARM, "cost_window": $COST_WINDOW,
+    "slow_cmd": "xz -9 -T1 -c input.txt >/dev/null",
+    "slow_input": "$(stat -c %s "$TMP/input.txt") bytes of generated text",
+    "slow_reps": $SLOW_DONE,
+    "slow_labels": {"none": "no profiler", "sampled99": "sampled 99 Hz", "sampled999": "sampled 999 Hz",
+                    "perf99": "perf record dwarf 99 Hz", "perf999": "perf record dwarf 999 Hz"},
+    "stack_rate": $STACK_RATE, "stack_cpu": $STACK_CPU,
+    "default_stack": $DEFAULT_STACK,
+    "commands": [
+        "# 1. per target and --stack-size S, after ${COST_WARM} s and again ${COST_WINDOW} s later:",
+        "sampled attach --rate $COST_RATE --stack-size S --socket SOCK PID",
+        "samplectl --socket SOCK status --json   # daemon_cpu_ns, samples",
+        "#    targets: build/targets/split -t 2; build/bench/deep -d 300 (tests/bench/deep.c);",
+        "#    /usr/bin/python3.11 work.py mix (json/re/sort, written by run.sh)",
+        "# 2. each round, configurations rotated; build/bench/benchrun (tests/bench/benchrun.c) starts",
+        "#    the workload stopped, the profiler attaches to its pid, then it runs and is timed:",
+        "benchrun PIDFILE RESULTFILE xz -9 -T1 -c input.txt >/dev/null",
+        "sampled attach --rate R --socket SOCK PID             # R = 99, 999 (default --stack-size)",
+        "perf record -N -q -F R -g --call-graph dwarf -o perf.data -p PID",
+        "# 3. per target and S in $STACK_SIZES:",
+        "sampled attach --rate $STACK_RATE --stack-size S --socket SOCK PID",
+        "#    status --json: truncated_samples / samples; targets: deep -d 300; python3.11 work.py pure|c 150",
+    ],
+}
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
+EOF
+python3 "$here/report.py" "$RESULTS" "$TMP/meta.json" >"$TMP/BENCHMARKS.md" || die "report failed"
+cp "$TMP/BENCHMARKS.md" "$OUT"
+say "done in $(elapsed) s: $OUT"
