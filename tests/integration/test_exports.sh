@@ -184,7 +184,7 @@ check "speedscope --threads: one profile per sampled thread ($threads), weights 
 # ------------------------------------------------------------ text, flat, flame
 # A frame shows its module, or its source file:line when debug info names it
 # (the targets are built with -g; libc's comes with libc6-dbg).
-SPLIT_AT='(\[split\]|split\.c:[0-9]+)'
+SPLIT_AT='(\[split\]|[^ ]*split\.c:[0-9]+)'
 LIBC_AT='(\[libc\.so\.6\]|[^ ]+\.[ch]:[0-9]+)'
 has() { grep -qE "$1" "$2"; }
 check "tree --show-all: the whole tree, qsort_r and compare under c, nothing folded" \
