@@ -136,6 +136,7 @@ struct ptrace_sampler {
 	uint64_t hist[HIST_BUCKETS];
 };
 
+/* Sample times and stop durations share CLOCK_MONOTONIC with the perf sampler. */
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -146,6 +147,7 @@ static uint64_t mono_ns(void)
 
 /* ------------------------------------------------------------ statistics */
 
+/* The histogram bucket of a duration: exact below 64 ns, then 64 per octave. */
 static size_t hist_index(uint64_t v)
 {
 	unsigned e;
@@ -171,6 +173,7 @@ static uint64_t hist_value(size_t i)
 	return low + width / 2;
 }
 
+/* The duration below which per_mille thousandths of the stops fall. */
 static uint64_t hist_percentile(const struct ptrace_sampler *s, uint64_t per_mille)
 {
 	uint64_t want = (s->hist_count * per_mille + 999) / 1000, seen = 0;
@@ -185,6 +188,7 @@ static uint64_t hist_percentile(const struct ptrace_sampler *s, uint64_t per_mil
 	return 0;
 }
 
+/* Reads the histogram for status and benchmarks. */
 void ptrace_sampler_stop_stats(const struct ptrace_sampler *s, uint64_t *median_ns,
 			       uint64_t *p99_ns, uint64_t *count)
 {
@@ -195,6 +199,7 @@ void ptrace_sampler_stop_stats(const struct ptrace_sampler *s, uint64_t *median_
 
 /* ---------------------------------------------------------------- /proc */
 
+/* Maps the state letter of /proc/PID/task/TID/stat to what samples report. */
 static enum sample_state state_from_char(char c)
 {
 	switch (c) {
@@ -280,12 +285,11 @@ static long parse_syscall(const char *buf, struct syscall_memo *memo)
 
 /*
  * Reads what the sample reports about a thread before it is stopped:
- * its state letter and, when blocked, its system call.  -1 for a thread
+ * its state and, when blocked, its system call.  -1 for a thread
  * that is gone or a zombie (nothing to sample).
  */
 static int read_state(pid_t pid, pid_t tid, int *stat_fd, int *syscall_fd, size_t *open_fds,
-		      struct syscall_memo *memo, enum sample_state *state, long *syscall,
-		      char *letter)
+		      struct syscall_memo *memo, enum sample_state *state, long *syscall)
 {
 	char buf[PROC_BUF];
 	const char *p;
@@ -296,7 +300,6 @@ static int read_state(pid_t pid, pid_t tid, int *stat_fd, int *syscall_fd, size_
 	p = strrchr(buf, ')');
 	if (p == NULL || p[1] != ' ' || p[2] == '\0')
 		return -1;
-	*letter = p[2];
 	if (p[2] == 'Z' || p[2] == 'X' || p[2] == 'x')
 		return -1;
 	*state = state_from_char(p[2]);
@@ -409,6 +412,7 @@ static int grab(pid_t tid, uint32_t stack_bytes, const struct ranges *r, uint64_
 	return 0;
 }
 
+/* A capture with room for stack_bytes of stack (zeroed: no stale bytes). */
 static struct capture *capture_new(uint32_t stack_bytes)
 {
 	return mem_zalloc(sizeof(struct capture) + stack_bytes);
@@ -425,12 +429,14 @@ static struct capture *capture_get(struct ptrace_sampler *s)
 	return c;
 }
 
+/* Returns a capture to the pool for the next stop. */
 static void capture_put(struct ptrace_sampler *s, struct capture *c)
 {
 	c->next = s->free_caps;
 	s->free_caps = c;
 }
 
+/* Frees a list of captures (pool or ready list) when the sampler goes. */
 static void capture_list_free(struct capture *c)
 {
 	while (c != NULL) {
@@ -441,6 +447,7 @@ static void capture_list_free(struct capture *c)
 	}
 }
 
+/* Queues a capture to be handed over once no stop is waiting. */
 static void ready_push(struct ptrace_sampler *s, struct capture *c)
 {
 	c->next = NULL;
@@ -448,6 +455,7 @@ static void ready_push(struct ptrace_sampler *s, struct capture *c)
 	s->ready_tail = &c->next;
 }
 
+/* Hands one sample to the profile. */
 static void emit(struct ptrace_sampler *s, const struct sample *smp)
 {
 	if (s->ops->sample != NULL)
@@ -483,6 +491,7 @@ static void flush_ready(struct ptrace_sampler *s)
 
 /* ---------------------------------------------------------------- threads */
 
+/* The entry of tid, or NULL (a linear scan: ticks visit every thread anyway). */
 static struct pt_thread *thread_find(const struct ptrace_sampler *s, pid_t tid)
 {
 	for (size_t i = 0; i < s->nthreads; i++)
@@ -491,6 +500,7 @@ static struct pt_thread *thread_find(const struct ptrace_sampler *s, pid_t tid)
 	return NULL;
 }
 
+/* Records a thread we trace and tells the profile, unless it is not one of the target's. */
 static struct pt_thread *thread_add(struct ptrace_sampler *s, pid_t tid, unsigned flags)
 {
 	struct pt_thread *th = mem_zalloc(sizeof(*th));
@@ -562,6 +572,7 @@ static struct pt_thread *thread_add_clone(struct ptrace_sampler *s, pid_t tid)
 	return thread_add(s, tid, flags);
 }
 
+/* Lets a stopped thread run (delivering sig); a failure means it is dying. */
 static void resume(struct pt_thread *th, int sig)
 {
 	if (ptrace(PTRACE_CONT, th->tid, NULL, (void *)(uintptr_t)sig) < 0)
@@ -610,6 +621,7 @@ static void take(struct ptrace_sampler *s, struct pt_thread *th)
 	ready_push(s, c);
 }
 
+/* The signals whose default action is a job-control stop. */
 static int is_stop_signal(int sig)
 {
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -863,6 +875,7 @@ static void drain(struct ptrace_sampler *s)
 	} while (emit_one(s));
 }
 
+/* A tracee stopped, exited or was born: service it now rather than at the next tick. */
 static void on_sigchld(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct ptrace_sampler *s = arg;
@@ -913,11 +926,14 @@ static void emit_unstopped(struct ptrace_sampler *s, uint64_t now)
 	}
 }
 
+/*
+ * One tick: fresh bookkeeping, every thread's state read from /proc, then
+ * all the interrupts in one pass, then whatever stops already arrived.
+ */
 static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct ptrace_sampler *s = arg;
 	uint64_t expirations;
-	char letter;
 
 	(void)loop;
 	(void)events;
@@ -953,7 +969,7 @@ static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 			continue;
 		}
 		if (read_state(s->cfg.pid, th->tid, &th->stat_fd, &th->syscall_fd, &s->open_fds,
-			       &th->memo, &th->state, &th->syscall, &letter) < 0)
+			       &th->memo, &th->state, &th->syscall) < 0)
 			continue;
 		if (s->cfg.only_running && th->state != SAMPLE_STATE_RUNNING)
 			continue;
@@ -1110,6 +1126,7 @@ static int open_sigchld(struct ptrace_sampler *s, struct error *err)
 	return 0;
 }
 
+/* Validates the configuration, seizes the threads and starts the timer. */
 struct ptrace_sampler *ptrace_sampler_new(const struct ptrace_sampler_config *cfg,
 					  struct loop *loop,
 					  const struct ptrace_sampler_ops *ops, void *arg,
@@ -1132,17 +1149,17 @@ struct ptrace_sampler *ptrace_sampler_new(const struct ptrace_sampler_config *cf
 	s->timerfd = s->sigfd = -1;
 	s->ready_tail = &s->ready;
 	if (open_sigchld(s, err) < 0)
-		goto fail;
+		goto out;
 	if (ranges_load(&s->ranges, cfg->pid) < 0)
 		s->ranges.n = 0;
 	if (attach_all(s, err) < 0)
-		goto fail;
+		goto out;
 	if (loop_add(loop, s->sigfd, EPOLLIN, on_sigchld, s, err) < 0)
-		goto fail;
+		goto out;
 	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (s->timerfd < 0) {
 		error_set(err, errno, "timerfd_create");
-		goto fail;
+		goto out;
 	}
 	interval = 1000000000ull / cfg->rate_hz;
 	its.it_interval.tv_sec = (time_t)(interval / 1000000000u);
@@ -1150,17 +1167,18 @@ struct ptrace_sampler *ptrace_sampler_new(const struct ptrace_sampler_config *cf
 	its.it_value = its.it_interval;
 	if (timerfd_settime(s->timerfd, 0, &its, NULL) < 0) {
 		error_set(err, errno, "timerfd_settime");
-		goto fail;
+		goto out;
 	}
 	if (loop_add(loop, s->timerfd, EPOLLIN, on_tick, s, err) < 0)
-		goto fail;
+		goto out;
 	error_clear(err);
 	return s;
-fail:
+out:
 	ptrace_sampler_free(s);
 	return NULL;
 }
 
+/* Stops ticking, detaches every thread and gives SIGCHLD back as it was. */
 void ptrace_sampler_free(struct ptrace_sampler *s)
 {
 	sigset_t set;
@@ -1189,6 +1207,7 @@ void ptrace_sampler_free(struct ptrace_sampler *s)
 	free(s);
 }
 
+/* Counts the target's threads we still trace (not the dying or foreign ones). */
 size_t ptrace_sampler_threads(const struct ptrace_sampler *s)
 {
 	size_t n = 0;
@@ -1299,12 +1318,11 @@ static void *snapshot_main(void *p)
 		r.n = 0;
 	snap->rc = 0;
 	for (size_t i = 0; i < n; i++) {
-		char letter;
 		int got;
 
 		memset(&smp, 0, sizeof(smp));
 		if (read_state(snap->pid, tids[i], NULL, NULL, &open_fds, NULL, &smp.state,
-			       &smp.syscall, &letter) < 0)
+			       &smp.syscall) < 0)
 			continue;
 		sample_describe(&smp, tids[i], mono_ns(), smp.state, smp.syscall);
 		if (smp.state == SAMPLE_STATE_DISK) {
@@ -1337,6 +1355,7 @@ out:
 	return NULL;
 }
 
+/* Runs the snapshot on a helper thread whose exit guarantees the detach. */
 int ptrace_sampler_snapshot(pid_t pid, uint32_t stack_bytes,
 			    void (*fn)(void *arg, const struct sample *s), void *arg,
 			    struct error *err)

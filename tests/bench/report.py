@@ -34,39 +34,34 @@ def idle_rate(rows):
     return idle[0]["cpu_ns"] / idle[0]["seconds"] if idle else 0.0
 
 
-def per_sample(r, idle):
-    """(us/sample all in, us/sample less the idle cost), or None."""
-    if not r["samples"]:
-        return None
-    allin = r["cpu_ns"] / 1000.0 / r["samples"]
-    less = max(0.0, r["cpu_ns"] - idle * r["seconds"]) / 1000.0 / r["samples"]
-    return allin, less
+def per_sample(r):
+    """Daemon CPU microseconds per sample, all in, or None."""
+    return r["cpu_ns"] / 1000.0 / r["samples"] if r["samples"] else None
 
 
 def cost_section(rows, meta):
     out = ["## 1. Daemon CPU time per sample", ""]
-    out.append("What the daemon spends on one sample: reading it from the ring, unwinding "
-               "the copied stack, symbolizing every frame and adding the stack to the tree. "
-               "The target runs at %d Hz per thread; the daemon's CPU time (status "
-               "`daemon_cpu_ns`) and its sample count are read after a %g s warm-up (ELF "
-               "files opened, symbol tables and unwind caches built) and again %g s later: "
-               "cost = delta CPU / delta samples. The idle row (a sleeping target) gives the "
-               "daemon's fixed cost per second (its drain timer); the last column subtracts "
-               "it. Target: <= 10 us per sample."
-               % (meta["cost_rate"], meta["cost_warm"], meta["cost_window"]))
+    out.append("What the daemon spends per sample: reading it from the ring, unwinding the "
+               "copied stack, symbolizing every frame and adding the stack to the tree, plus "
+               "its share of the daemon's fixed costs. The target runs at %d Hz per thread; "
+               "the daemon's CPU time (status `daemon_cpu_ns`) and its sample count are read "
+               "after a %g s warm-up (ELF files opened, symbol tables and unwind caches "
+               "built) and again %g s later: cost = delta CPU / delta samples. The idle row "
+               "(a sleeping target) shows the fixed part: the 100 ms drain timer, the thread "
+               "scan and the proc connector, which wakes the daemon for every process event "
+               "on the machine (so it grows with the machine's activity, not the target's). "
+               "Target: <= 10 us per sample." % (meta["cost_rate"], meta["cost_warm"],
+                                                 meta["cost_window"]))
     out.append("")
-    out.append("| target | --stack-size | frames/sample | samples/s | daemon CPU | us/sample "
-               "| us/sample less idle cost | ns/frame |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    idle = idle_rate(rows)
+    out.append("| target | --stack-size | frames/sample | samples/s | daemon CPU | us/sample |")
+    out.append("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        ps = per_sample(r, idle)
+        ps = per_sample(r)
         frames = r.get("frames") or 0
-        out.append("| %s | %d | %s | %.0f | %.2f%% of one core | %s | %s | %s |" % (
+        out.append("| %s | %d | %s | %.0f | %.2f%% of one core | %s |" % (
             r["target"], r["stack"], "%.1f" % frames if frames else "-",
             r["samples"] / r["seconds"], 100.0 * r["cpu_ns"] / 1e9 / r["seconds"],
-            "**%.2f**" % ps[0] if ps else "-", "%.2f" % ps[1] if ps else "-",
-            "%.0f" % (1000.0 * ps[1] / frames) if ps and frames else "-"))
+            "**%.2f**" % ps if ps is not None else "-"))
     out.append("")
     return out
 
@@ -123,7 +118,9 @@ def stack_section(rows, meta):
     out = ["## 3. Stack copy size", ""]
     out.append("Share of the samples whose stack could not be followed to the thread's first "
                "frame because the copy of the stack taken with the sample (`--stack-size`) was "
-               "too short: they end in `[truncated]` (status `truncated_samples` / `samples`). "
+               "too short: they end in `[truncated]` (status `truncated_samples` / `samples`), "
+               "and the samples the kernel dropped because the ring was full (`lost_samples`, "
+               "default 1 MiB ring per thread: a bigger copy per sample fills it sooner). "
                "Rate %d Hz, each run %g s of the target's CPU time." % (
                    meta["stack_rate"], meta["stack_cpu"]))
     out.append("")
@@ -145,7 +142,9 @@ def stack_section(rows, meta):
                 cells.append("-")
             else:
                 r = rs[0]
-                cells.append("%.1f%% (%d)" % (100.0 * r["truncated"] / r["samples"], r["samples"]))
+                lost = r.get("lost", 0)
+                cells.append("%.1f%% of %d%s" % (100.0 * r["truncated"] / r["samples"], r["samples"],
+                                                 ", %d lost" % lost if lost else ""))
         out.append("| %s | %s |" % (t, " | ".join(cells)))
     out.append("")
     notes = [r for r in rows if r.get("note")]
@@ -166,18 +165,29 @@ def interpretation(rows, meta):
     idle = idle_rate(cost)
     over, under = [], []
     for r in cost:
-        ps = per_sample(r, idle)
+        ps = per_sample(r)
         if ps is None:
             continue
-        (over if ps[0] > 10.0 else under).append("%s at %d (%.1f us)" % (r["target"], r["stack"], ps[0]))
+        (over if ps > 10.0 else under).append("%s at %d (%.1f us)" % (r["target"], r["stack"], ps))
     if idle:
-        out.append("- The daemon costs %.2f ms of CPU per second when there is nothing to sample "
-                   "(%.3f%% of a core)." % (idle / 1e6, idle / 1e7))
+        out.append("- With nothing to sample the daemon uses %.2f ms of CPU per second (%.2f%% "
+                   "of a core)." % (idle / 1e6, idle / 1e7))
     if under:
         out.append("- Within the 10 us/sample target: %s." % "; ".join(under))
     if over:
-        out.append("- Over the 10 us/sample target: %s. The cost grows with the number of "
-                   "frames (see ns/frame): unwinding dominates deep stacks." % "; ".join(over))
+        out.append("- Over the 10 us/sample target: %s." % "; ".join(over))
+    # The marginal cost of a frame, from the shallowest and the deepest C target.
+    c = [r for r in cost if r["samples"] and r.get("frames") and r["stack"] == meta.get("default_stack")]
+    if len(c) >= 2:
+        lo = min(c, key=lambda r: r["frames"])
+        hi = max(c, key=lambda r: r["frames"])
+        if hi["frames"] > lo["frames"] + 10:
+            per_frame = (per_sample(hi) - per_sample(lo)) / (hi["frames"] - lo["frames"])
+            out.append("- Each frame adds about %.2f us (%s: %.0f frames, %.1f us; %s: %.0f "
+                       "frames, %.1f us): unwinding dominates deep stacks, and past ~%.0f "
+                       "frames a sample costs more than 10 us whatever the fixed part." % (
+                           per_frame, lo["target"], lo["frames"], per_sample(lo), hi["target"],
+                           hi["frames"], per_sample(hi), 10.0 / per_frame if per_frame > 0 else 0))
     slow = [r for r in rows if r["sec"] == "slow"]
     if slow:
         med = {}
@@ -220,9 +230,9 @@ def interpretation(rows, meta):
                 facts.append("%s %.1f%% at %d, %.1f%% at 65528" % (t, a, default, b))
         costs = {}
         for r in cost:
-            ps = per_sample(r, idle)
+            ps = per_sample(r)
             if ps and r["target"].startswith("split"):
-                costs[r["stack"]] = ps[0]
+                costs[r["stack"]] = ps
         c = ""
         if default in costs and 65528 in costs:
             c = (" The daemon's cost per sample for split: %.1f us at %d, %.1f us at 65528 "

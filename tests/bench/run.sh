@@ -28,7 +28,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ "$QUICK" = 1 ]; then
 	COST_WINDOW=3 SLOW_REPS=3 SLOW_MB=1.5 STACK_CPU=1.5
 else
-	COST_WINDOW=6 SLOW_REPS=7 SLOW_MB=4 STACK_CPU=3
+	COST_WINDOW=6 SLOW_REPS=7 SLOW_MB=6 STACK_CPU=3
 fi
 COST_WARM=1
 COST_RATE=999
@@ -71,9 +71,12 @@ cc -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -o "$B/bench/deep" "$here/d
 	die "building deep"
 cc -O2 -Wall -Wextra -Werror -o "$B/bench/benchrun" "$here/benchrun.c" || die "building benchrun"
 
-# A field of `samplectl status --json`: status_field SOCKET NAME
+# Fields of one `samplectl status --json`, on one line: status_field SOCKET NAME...
 status_field() {
-	"$CTL" --socket "$1" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"
+	local sock=$1
+	shift
+	"$CTL" --socket "$sock" status --json |
+		python3 -c "import json,sys; s=json.load(sys.stdin); print(*(s[k] for k in sys.argv[1:]))" "$@"
 }
 
 # Waits up to $2 seconds for a condition command to succeed.
@@ -153,12 +156,11 @@ cost() {
 		return
 	fi
 	sleep $COST_WARM
-	c0=$(status_field "$sock" daemon_cpu_ns)
-	s0=$(status_field "$sock" samples)
+	# One status request per reading (each costs the daemon ~0.2 ms).
+	read -r c0 s0 <<<"$(status_field "$sock" daemon_cpu_ns samples)"
 	t0=$(date +%s.%N)
 	sleep $COST_WINDOW
-	c1=$(status_field "$sock" daemon_cpu_ns)
-	s1=$(status_field "$sock" samples)
+	read -r c1 s1 <<<"$(status_field "$sock" daemon_cpu_ns samples)"
 	t1=$(date +%s.%N)
 	# Frames per sample, from the whole profile.
 	"$CTL" --socket "$sock" export -f collapsed -o "$TMP/cost.folded" >/dev/null 2>&1
@@ -174,7 +176,8 @@ cost() {
 
 say "1/3 daemon CPU per sample ($(elapsed) s)"
 run_s=$((COST_WARM + COST_WINDOW + 3))
-# The daemon's fixed cost: timer wakeups and ring checks with nothing to read.
+# The daemon's cost with nothing to sample: its drain timer, its thread
+# scan, and the process events of the whole machine (proc connector).
 cost "idle (sleep: no samples)" 32768 sleep $((run_s + 5))
 cost "split -t 2 (C, 2 threads)" 32768 "$TARGETS/split" -t 2 -s $run_s
 cost "split -t 2 (C, 2 threads)" 8192 "$TARGETS/split" -t 2 -s $run_s
@@ -278,7 +281,7 @@ done
 # ---- 3. stack copy size -------------------------------------------------
 # stack_run LABEL STACK NOTE COMMAND...: the share of [truncated] samples.
 stack_run() {
-	local label=$1 stack=$2 note=$3 sock=$TMP/stack.sock pid samples trunc
+	local label=$1 stack=$2 note=$3 sock=$TMP/stack.sock pid samples trunc lost
 	shift 3
 	"$@" >"$TMP/stack.out" 2>&1 &
 	pid=$!
@@ -287,13 +290,12 @@ stack_run() {
 	"$SAMPLED" attach --rate $STACK_RATE --stack-size "$stack" --socket "$sock" $pid >/dev/null ||
 		{ say "stack: attach failed"; stop_pid $pid; return; }
 	wait $pid
-	samples=$(status_field "$sock" samples)
-	trunc=$(status_field "$sock" truncated_samples)
+	read -r samples trunc lost <<<"$(status_field "$sock" samples truncated_samples lost_samples)"
 	"$CTL" --socket "$sock" stop >/dev/null 2>&1
 	[ -n "$note" ] || note=$(head -n 1 "$TMP/stack.out" | grep -v ready)
-	printf '{"sec":"stack","target":"%s","stack":%d,"samples":%d,"truncated":%d,"note":"%s"}\n' \
-		"$label" "$stack" "$samples" "$trunc" "$note" >>"$RESULTS"
-	say "stack: $label at $stack: $trunc of $samples truncated"
+	printf '{"sec":"stack","target":"%s","stack":%d,"samples":%d,"truncated":%d,"lost":%d,"note":"%s"}\n' \
+		"$label" "$stack" "$samples" "$trunc" "$lost" "$note" >>"$RESULTS"
+	say "stack: $label at $stack: $trunc of $samples truncated, $lost lost"
 }
 
 say "3/3 stack copy size ($(elapsed) s)"

@@ -7,8 +7,9 @@ about them for the integration tests:
   stacks.py FILE reach ROOT...        percent of samples whose stack holds one of ROOTs
   stacks.py FILE path A B C           percent of samples whose stack holds the
                                       frames A, B, C in that order (gaps allowed)
-  stacks.py FILE rooted FUNC          percent of samples whose stack holds FUNC and
-                                      starts at a real frame, not [truncated]/[unknown]
+  stacks.py FILE rooted [FUNC]        percent of samples (holding FUNC, when given)
+                                      whose stack starts at a real frame, not at
+                                      [truncated]/[unknown]
   stacks.py FILE self-top N           the N functions with most self samples, with %
   stacks.py FILE total                the number of samples
 """
@@ -60,7 +61,8 @@ def main():
         print("%.2f" % pct(n, total))
     elif what == "rooted":
         markers = ("[truncated]", "[unknown]")
-        n = sum(c for s, c in stacks if args[0] in s and s[0] not in markers)
+        n = sum(c for s, c in stacks
+                if (not args or args[0] in s) and s[0] not in markers)
         print("%.2f" % pct(n, total))
     elif what == "self-top":
         self = {}

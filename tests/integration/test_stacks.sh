@@ -55,7 +55,7 @@ for threads in 0 4; do
 		python3 -c "import sys; sys.exit(not $cb >= 0.5 * $(truth_of c))"
 	# The unwinder ends a stack without a marker frame only when it reached
 	# the thread's first frame (_start for main, clone3 for threads).
-	reach=$(python3 "$STACKS" "$WORK/split.folded" rooted $caller)
+	reach=$(python3 "$STACKS" "$WORK/split.folded" rooted)
 	if [ $threads = 0 ]; then
 		first=$(python3 "$STACKS" "$WORK/split.folded" path _start __libc_start_main main)
 		check "$label: main's stacks start at _start ($first%)" \

@@ -653,7 +653,8 @@ static void on_sample(void *arg, const struct sample *s)
 	*r = (struct rec){ .tid = s->tid, .t = s->time_ns, .state = s->state,
 			   .syscall = s->syscall, .in_kernel = s->in_kernel,
 			   .has_regs = s->has_regs, .chain = -1, .stack_len = s->stack_len };
-	if (c->child == NULL || c->child->unw == NULL)
+	/* (pause: a child that is done, parked until killed) */
+	if (c->child == NULL || c->child->unw == NULL || s->syscall == SYS_pause)
 		return;
 	for (int k = 0; k < 4; k++)
 		if (c->chain[k] != NULL && c->chain_tid[k] == s->tid)
