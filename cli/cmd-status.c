@@ -77,6 +77,7 @@ static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__Threa
 	char *mode = format_printable(st->mode);
 	char *sampler = format_printable(st->sampler);
 	char *note = format_printable(st->sampler_note);
+	char *python = format_printable(st->python);
 
 	fprintf(out, CMD_STATUS_LABEL "%d (%s)\n", "target:", st->target_pid,
 		comm[0] != '\0' ? comm : "?");
@@ -86,6 +87,12 @@ static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__Threa
 	fprintf(out, CMD_STATUS_LABEL "%s\n", "mode:", mode[0] != '\0' ? mode : "-");
 	fprintf(out, CMD_STATUS_LABEL "%s%s%s%s\n", "sampler:", sampler[0] != '\0' ? sampler : "-",
 		note[0] != '\0' ? " (" : "", note, note[0] != '\0' ? ")" : "");
+	if (python[0] != '\0' && st->python_out_of_step > 0)
+		fprintf(out, CMD_STATUS_LABEL "%s; %" PRIu64 " samples (%s) read out of step\n",
+			"python:", python, st->python_out_of_step,
+			format_percent(a, sizeof(a), st->python_out_of_step, st->samples));
+	else if (python[0] != '\0')
+		fprintf(out, CMD_STATUS_LABEL "%s\n", "python:", python);
 	fprintf(out, CMD_STATUS_LABEL "%u Hz\n", "rate:", st->rate_hz);
 	fprintf(out, CMD_STATUS_LABEL "%s\n", "uptime:", format_duration(a, sizeof(a), st->uptime_ns));
 	fprintf(out, CMD_STATUS_LABEL "%" PRIu64 "\n", "samples:", st->samples);
@@ -107,6 +114,7 @@ static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__Threa
 	free(mode);
 	free(sampler);
 	free(note);
+	free(python);
 }
 
 /* Writes one "key": "string" member of the JSON object. */
@@ -151,6 +159,8 @@ static void cmd_status_json(FILE *out, const Sampled__Status *st, Sampled__Threa
 	cmd_status_json_str(out, "mode", st->mode);
 	cmd_status_json_str(out, "sampler", st->sampler);
 	cmd_status_json_str(out, "sampler_note", st->sampler_note);
+	cmd_status_json_str(out, "python", st->python);
+	cmd_status_json_u64(out, "python_out_of_step", st->python_out_of_step);
 	cmd_status_json_u64(out, "rate_hz", st->rate_hz);
 	cmd_status_json_u64(out, "started_unix_ns", st->started_unix_ns);
 	cmd_status_json_u64(out, "ended_unix_ns", st->ended_unix_ns);
@@ -244,7 +254,8 @@ const struct cmd_entry cmd_status_entry = {
 	"               target_comm, target_cmdline, state (\"running\", \"exited\"\n"
 	"               or \"unknown\"), state_text, exit_status_known, exit_code\n"
 	"               and exit_signal (null unless known), mode, sampler,\n"
-	"               sampler_note, rate_hz, started_unix_ns, ended_unix_ns,\n"
+	"               sampler_note, python, rate_hz, started_unix_ns,\n"
+	"               ended_unix_ns,\n"
 	"               uptime_ns, samples, lost_samples, truncated_samples,\n"
 	"               daemon_pid, daemon_cpu_ns, daemon_rss_bytes, socket_path,\n"
 	"               threads [{tid, name, samples, share (0..1), exited}]\n"

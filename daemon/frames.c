@@ -23,6 +23,8 @@ struct frames {
 	size_t size, used;
 	uint32_t *pool;
 	size_t pool_len, pool_cap;
+	uint8_t *cls;		/* enum python_native_class by frame id */
+	size_t cls_cap;
 	uint64_t unmapped;
 };
 
@@ -57,7 +59,26 @@ void frames_free(struct frames *f)
 	free(f->first);
 	free(f->count);
 	free(f->pool);
+	free(f->cls);
 	free(f);
+}
+
+/* Classifies a frame once, when it is first made. */
+static uint32_t classify(struct frames *f, uint32_t id, const struct tree_frame *tf)
+{
+	size_t old = f->cls_cap;
+
+	if (id >= f->cls_cap) {
+		f->cls = mem_grow(f->cls, &f->cls_cap, (size_t)id + 1, sizeof(*f->cls));
+		memset(f->cls + old, PYTHON_NATIVE_OTHER, f->cls_cap - old);
+	}
+	f->cls[id] = (uint8_t)python_classify(tf->function, tf->module);
+	return id;
+}
+
+enum python_native_class frames_class(const struct frames *f, uint32_t id)
+{
+	return id < f->cls_cap ? (enum python_native_class)f->cls[id] : PYTHON_NATIVE_OTHER;
 }
 
 void frames_flush(struct frames *f)
@@ -127,7 +148,7 @@ static size_t symbolize(struct frames *f, uint64_t pc, uint32_t *out)
 		tf.kind = TREE_KIND_UNKNOWN;
 		tf.module = "[unknown]";
 		tf.offset = pc;
-		out[0] = tree_frame_id(f->tree, &tf);
+		out[0] = classify(f, tree_frame_id(f->tree, &tf), &tf);
 		return 1;
 	}
 	tf.module = r.module;
@@ -145,7 +166,7 @@ static size_t symbolize(struct frames *f, uint64_t pc, uint32_t *out)
 			tf.file = lines[i].decl_file ? lines[i].decl_file : lines[i].file;
 			tf.line = lines[i].decl_file ? lines[i].decl_line : 0;
 			tf.offset = tf.function ? 0 : r.module_offset;
-			out[i] = tree_frame_id(f->tree, &tf);
+			out[i] = classify(f, tree_frame_id(f->tree, &tf), &tf);
 		}
 		return n;
 	}
@@ -156,7 +177,7 @@ static size_t symbolize(struct frames *f, uint64_t pc, uint32_t *out)
 		tf.offset = r.function_start_offset;
 	else
 		tf.offset = r.module_offset;
-	out[0] = tree_frame_id(f->tree, &tf);
+	out[0] = classify(f, tree_frame_id(f->tree, &tf), &tf);
 	return 1;
 }
 

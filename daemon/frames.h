@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "maps.h"
+#include "python.h"
 #include "tree.h"
 
 /*
@@ -31,6 +32,8 @@ void frames_free(struct frames *f);
  * The array is owned by the cache and valid until the next call.
  */
 size_t frames_ids(struct frames *f, uint64_t pc, const uint32_t **ids);
+/* What a frame id returned here is to the Python merge (python_classify). */
+enum python_native_class frames_class(const struct frames *f, uint32_t id);
 /* Forgets every cached address (after the tree's frames were reset). */
 void frames_flush(struct frames *f);
 /* Addresses that fell in no known mapping (a hint that the maps are stale). */

@@ -268,15 +268,21 @@ static int serve(struct daemon *d, struct error *err)
 		.stack_bytes = d->opt.stack_bytes,
 		.regs_mask = UNWIND_REGS_MASK,
 	};
+	struct profile_config pcfg = {
+		.pid = d->opt.pid,
+		.python = d->opt.python,
+		.python_internals = d->opt.python_internals,
+	};
 
 	d->loop = loop_new(err);
 	if (d->loop == NULL)
 		return -1;
 	if (setup_signals(d, err) < 0 || sigbus_guard_install(err) < 0)
 		return -1;
-	d->profile = profile_new(d->opt.pid, err);
+	d->profile = profile_new(&pcfg, err);
 	if (d->profile == NULL)
 		return -1;
+	cfg.wake_every_sample = profile_has_python(d->profile);
 	d->server = server_new(d->loop, d->socket_path, &server_ops, d, err);
 	if (d->server == NULL)
 		return -1;

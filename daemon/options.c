@@ -47,6 +47,13 @@ static const char usage_attach[] =
 	"      --stack-size BYTES user stack copied with each sample for unwinding,\n"
 	"                         a multiple of 8 up to 65528 (default 32768); deeper\n"
 	"                         stacks end in a [truncated] frame\n"
+	"      --python MODE      auto (default): show the Python functions of a\n"
+	"                         CPython 3.11-3.13 target between the native frames\n"
+	"                         that run them; on: the same, and fail if the target\n"
+	"                         is not such a Python; off: native frames only\n"
+	"      --native-python-internals\n"
+	"                         keep the interpreter's own call machinery\n"
+	"                         (vectorcall, _PyEval_* helpers) in Python stacks\n"
 	"  -h, --help             show this text\n"
 	"\n"
 	"Examples:\n"
@@ -82,7 +89,7 @@ static int parse_number(const char *s, unsigned long long min, unsigned long lon
 
 static int parse_attach(int argc, char **argv, struct options *o, struct error *err)
 {
-	enum { OPT_LOG = 256, OPT_LOG_LEVEL, OPT_BUFFER, OPT_STACK };
+	enum { OPT_LOG = 256, OPT_LOG_LEVEL, OPT_BUFFER, OPT_STACK, OPT_PYTHON, OPT_INTERNALS };
 	static const struct option longopts[] = {
 		{ "rate", required_argument, NULL, 'r' },
 		{ "socket", required_argument, NULL, 's' },
@@ -91,6 +98,8 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "buffer-size", required_argument, NULL, OPT_BUFFER },
 		{ "stack-size", required_argument, NULL, OPT_STACK },
+		{ "python", required_argument, NULL, OPT_PYTHON },
+		{ "native-python-internals", no_argument, NULL, OPT_INTERNALS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,6 +155,21 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 				return -1;
 			}
 			o->stack_bytes = (uint32_t)v;
+			break;
+		case OPT_PYTHON:
+			if (strcmp(optarg, "auto") == 0) {
+				o->python = PROFILE_PYTHON_AUTO;
+			} else if (strcmp(optarg, "on") == 0) {
+				o->python = PROFILE_PYTHON_ON;
+			} else if (strcmp(optarg, "off") == 0) {
+				o->python = PROFILE_PYTHON_OFF;
+			} else {
+				error_set(err, 0, "invalid --python '%s': expected auto, on or off", optarg);
+				return -1;
+			}
+			break;
+		case OPT_INTERNALS:
+			o->python_internals = 1;
 			break;
 		case 'h':
 			o->command = OPTIONS_HELP;

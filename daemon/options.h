@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "profile.h"
 
 /* The daemon's command line, parsed into plain data for main.c. */
 
@@ -27,6 +28,8 @@ struct options {
 	enum log_level log_level;
 	size_t buffer_bytes;		/* perf ring per thread */
 	uint32_t stack_bytes;		/* user stack copied per sample */
+	enum profile_python python;
+	int python_internals;		/* keep the interpreter's native frames */
 };
 
 #define OPTIONS_DEFAULT_RATE 99u

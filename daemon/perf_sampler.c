@@ -490,8 +490,12 @@ struct perf_sampler *perf_sampler_new(const struct perf_sampler_config *cfg, str
 	s->attr.sample_id_all = 1;
 	s->attr.use_clockid = 1;
 	s->attr.clockid = CLOCK_MONOTONIC;
-	s->attr.watermark = 1;
-	s->attr.wakeup_watermark = (uint32_t)(cfg->ring_bytes / 2);
+	if (cfg->wake_every_sample) {
+		s->attr.wakeup_events = 1;
+	} else {
+		s->attr.watermark = 1;
+		s->attr.wakeup_watermark = (uint32_t)(cfg->ring_bytes / 2);
+	}
 
 	if (target_threads(cfg->pid, &tids, &n, err) < 0)
 		goto fail;

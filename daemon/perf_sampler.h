@@ -55,6 +55,12 @@ struct perf_sampler_config {
 	size_t ring_bytes;	/* per thread, power of two, >= 2 pages */
 	uint32_t stack_bytes;	/* user stack copied per sample, 0 for none */
 	uint64_t regs_mask;	/* user registers copied per sample, 0 for none */
+	/*
+	 * Wake the loop for every sample instead of at a watermark: for
+	 * samples that must be handled while the thread's state still
+	 * matches them (Python frames are read from the live process).
+	 */
+	int wake_every_sample;
 };
 
 struct perf_sampler;

@@ -1,4 +1,5 @@
 #include <sys/sysmacros.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,19 +9,26 @@
 #include "maps.h"
 #include "mem.h"
 #include "profile.h"
+#include "python.h"
 #include "target.h"
 #include "unwind.h"
 
 /* Deeper stacks end in a [truncated] frame. */
 #define MAX_DEPTH 1024
+#define MAX_NATIVE (MAX_DEPTH * FRAMES_MAX_INLINE)
+#define MAX_PYTHON 1024
 /* A sample in no known mapping reloads the maps, at most this often. */
 #define RELOAD_INTERVAL_NS 1000000000ull
 
 struct profile {
+	struct profile_config cfg;
 	pid_t pid;
+	struct python *py;
+	char python_note[sizeof(((struct error *)0)->msg) + 32];
 	uint64_t samples;
 	uint64_t lost;
 	uint64_t truncated;
+	uint64_t python_out_of_step;	/* samples whose Python frames had moved on */
 	struct elf_cache *elfs;
 	struct maps *maps;
 	struct unwinder *unwinder;
@@ -29,7 +37,11 @@ struct profile {
 	uint32_t frame_truncated, frame_unknown, frame_kernel;
 	uint64_t last_reload_ns;
 	uint64_t pcs[MAX_DEPTH];
-	uint32_t ids[MAX_DEPTH * FRAMES_MAX_INLINE + 2];
+	uint32_t native[MAX_NATIVE];	/* innermost first */
+	enum python_native_class classes[MAX_NATIVE];
+	struct python_frame pyframes[MAX_PYTHON];
+	struct python_merged merged[MAX_NATIVE + MAX_PYTHON];
+	uint32_t ids[MAX_NATIVE + MAX_PYTHON + 2];	/* root first */
 	struct profile_thread *threads;	/* in order of appearance */
 	size_t nthreads, cap;
 	/* tid -> index + 1 into threads; open addressing, 0 = empty */
@@ -105,10 +117,40 @@ static void add_markers(struct profile *p)
 	p->frame_kernel = marker(p->tree, TREE_KIND_KERNEL, "[kernel]");
 }
 
-struct profile *profile_new(pid_t pid, struct error *err)
+/* Looks for CPython; its absence is a note, or an error when it was required. */
+static int attach_python(struct profile *p, struct error *err)
+{
+	struct error why;
+
+	python_free(p->py);
+	p->py = NULL;
+	if (p->cfg.python == PROFILE_PYTHON_OFF) {
+		p->python_note[0] = '\0';
+		return 0;
+	}
+	error_clear(&why);
+	p->py = python_attach(p->pid, p->maps, &why);
+	if (p->py != NULL) {
+		snprintf(p->python_note, sizeof(p->python_note), "CPython %s (%s)",
+			 python_version(p->py), python_module(p->py));
+		log_info("Python frames from %s", p->python_note);
+		return 0;
+	}
+	snprintf(p->python_note, sizeof(p->python_note), "no Python frames: %s", why.msg);
+	if (p->cfg.python == PROFILE_PYTHON_ON) {
+		error_set(err, why.errnum, "--python on: %s", why.msg);
+		return -1;
+	}
+	log_info("%s", p->python_note);
+	return 0;
+}
+
+struct profile *profile_new(const struct profile_config *cfg, struct error *err)
 {
 	struct profile *p = mem_zalloc(sizeof(*p));
+	pid_t pid = cfg->pid;
 
+	p->cfg = *cfg;
 	p->pid = pid;
 	index_grow(p);
 	p->elfs = elf_cache_new();
@@ -121,6 +163,8 @@ struct profile *profile_new(pid_t pid, struct error *err)
 	p->tree = tree_new();
 	p->frames = frames_new(p->maps, p->tree);
 	add_markers(p);
+	if (attach_python(p, err) < 0)
+		goto fail;
 	return p;
 fail:
 	profile_free(p);
@@ -131,6 +175,7 @@ void profile_free(struct profile *p)
 {
 	if (p == NULL)
 		return;
+	python_free(p->py);
 	frames_free(p->frames);
 	tree_free(p->tree);
 	unwind_free(p->unwinder);
@@ -190,6 +235,119 @@ static void maybe_reload(struct profile *p, uint64_t ip)
 		unwind_flush(p->unwinder, 0, UINT64_MAX);
 }
 
+static uint32_t python_frame_id(struct profile *p, const struct python_frame *pf)
+{
+	struct tree_frame f = {
+		.kind = TREE_KIND_PYTHON,
+		.function = pf->qualname,
+		.file = pf->filename,
+		.line = pf->first_line,
+	};
+
+	return tree_frame_id(p->tree, &f);
+}
+
+/*
+ * In cpu mode the kernel copies the native stack at the tick, but the
+ * Python frames are read from the live process a little later, when the
+ * daemon handles the sample; if the thread entered or left an evaluation
+ * loop in between, the two no longer describe the same moment.  They are
+ * in step when every evaluation loop of the native stack has its run of
+ * Python frames (one run per entry frame).
+ */
+static int python_in_step(struct profile *p, size_t nn, size_t npy)
+{
+	size_t evals = 0, runs = 0;
+
+	for (size_t i = 0; i < nn; i++)
+		evals += p->classes[i] == PYTHON_NATIVE_EVAL;
+	for (size_t i = 0; i < npy; i++)
+		runs += p->pyframes[i].is_entry != 0;
+	if (npy > 0 && !p->pyframes[npy - 1].is_entry)
+		runs++;
+	if (evals != runs)
+		p->python_out_of_step++;
+	return evals == runs;
+}
+
+/*
+ * Out of step, the Python frames are the later and more telling picture:
+ * they stand whole between the native frames outside the outermost
+ * evaluation loop (start-up, thread entry) and those inside the innermost
+ * one (what the sampled instruction was doing), and the native frames
+ * between loops, which belong to the earlier moment, are left out.  A
+ * native stack with no loop at all was not running Python: it stays as it
+ * is.
+ */
+static size_t add_out_of_step(struct profile *p, size_t nn, size_t npy, size_t k)
+{
+	size_t inner = nn, outer = nn, j;
+
+	for (j = 0; j < nn; j++) {
+		if (p->classes[j] == PYTHON_NATIVE_EVAL) {
+			if (inner == nn)
+				inner = j;
+			outer = j;
+		}
+	}
+	if (inner == nn) {
+		while (nn > 0)
+			p->ids[k++] = p->native[--nn];
+		return k;
+	}
+	for (j = nn; j-- > outer + 1;)
+		if (p->classes[j] != PYTHON_NATIVE_INTERNAL)
+			p->ids[k++] = p->native[j];
+	for (j = npy; j-- > 0;)
+		p->ids[k++] = python_frame_id(p, &p->pyframes[j]);
+	for (j = inner; j-- > 0;)
+		if (p->classes[j] != PYTHON_NATIVE_INTERNAL)
+			p->ids[k++] = p->native[j];
+	return k;
+}
+
+/*
+ * Appends the sample's frames to ids (from index k), root first: the
+ * native frames of the n unwound addresses, each expanded to its inline
+ * chain, and, in a Python thread, merged with its Python frames so that
+ * each evaluation loop stands where the Python functions it ran belong.
+ * Python frames are grouped by function, as native ones are: a frame
+ * carries the function's first line.  Returns the new length.
+ */
+static size_t add_frames(struct profile *p, pid_t tid, size_t n, size_t k)
+{
+	size_t nn = 0, npy = 0, m;
+
+	for (size_t i = 0; i < n; i++) {
+		const uint32_t *chain;
+		size_t c = frames_ids(p->frames, p->pcs[i], &chain);
+
+		for (size_t j = 0; j < c && nn < MAX_NATIVE; j++)
+			p->native[nn++] = chain[j];
+	}
+	if (p->py != NULL)
+		npy = python_stack(p->py, tid, p->pyframes, MAX_PYTHON);
+	if (npy == 0) {
+		while (nn > 0)
+			p->ids[k++] = p->native[--nn];
+		return k;
+	}
+	for (size_t i = 0; i < nn; i++)
+		p->classes[i] = frames_class(p->frames, p->native[i]);
+	python_resolve_runtime(p->classes, nn, p->cfg.python_internals);
+	if (!python_in_step(p, nn, npy))
+		return add_out_of_step(p, nn, npy, k);
+	m = python_merge(p->classes, nn, p->pyframes, npy, p->cfg.python_internals, p->merged,
+			 MAX_NATIVE + MAX_PYTHON, NULL);
+	while (m > 0) {
+		const struct python_merged *e = &p->merged[--m];
+
+		p->ids[k++] = e->is_python ? python_frame_id(p, &p->pyframes[e->index])
+					   : p->native[e->index];
+	}
+	return k;
+}
+
 /*
  * The stack goes into the tree root first.  A stack the unwinder could not
  * follow to the thread's first frame still counts: it hangs under an
@@ -217,18 +375,11 @@ void profile_sample(struct profile *p, const struct sample *s)
 		p->ids[k++] = end == UNWIND_END_FAILED && n <= 1 ? p->frame_unknown
 							       : p->frame_truncated;
 	}
-	while (n > 0) {
-		const uint32_t *chain;
-		size_t c = frames_ids(p->frames, p->pcs[--n], &chain);
-
-		/* The chain is innermost first; the tree wants the outer first. */
-		while (c > 0)
-			p->ids[k++] = chain[--c];
-	}
+	k = add_frames(p, s->tid, n, k);
 	if (s->in_kernel)
 		p->ids[k++] = p->frame_kernel;
-	tree_add(p->tree, s->tid,
-		 s->state == SAMPLE_STATE_RUNNING ? TREE_STATE_RUNNING : TREE_STATE_IDLE, p->ids, k, 1);
+	tree_add(p->tree, s->tid, s->state == SAMPLE_STATE_RUNNING ? TREE_STATE_RUNNING : TREE_STATE_IDLE,
+		 p->ids, k, 1);
 }
 
 void profile_mmap(struct profile *p, const struct perf_mmap_event *m)
@@ -254,6 +405,9 @@ void profile_exec(struct profile *p)
 	if (maps_load(p->maps, &err) < 0)
 		log_warn("rereading maps after exec: %s", err.msg);
 	unwind_flush(p->unwinder, 0, UINT64_MAX);
+	/* A new program: it may have become Python, or stopped being it. */
+	if (attach_python(p, &err) < 0)
+		log_warn("%s", err.msg);
 }
 
 Sampled__Tree *profile_tree(const struct profile *p, const struct tree_query *q)
@@ -264,6 +418,21 @@ Sampled__Tree *profile_tree(const struct profile *p, const struct tree_query *q)
 uint64_t profile_truncated_samples(const struct profile *p)
 {
 	return p->truncated;
+}
+
+const char *profile_python_note(const struct profile *p)
+{
+	return p->python_note;
+}
+
+uint64_t profile_python_out_of_step(const struct profile *p)
+{
+	return p->python_out_of_step;
+}
+
+int profile_has_python(const struct profile *p)
+{
+	return p->py != NULL;
 }
 
 void profile_lost(struct profile *p, uint64_t n)

@@ -25,8 +25,24 @@ struct profile_thread {
 	int exited;
 };
 
-/* Reads the target's mappings; NULL with err set when they cannot be read. */
-struct profile *profile_new(pid_t pid, struct error *err);
+enum profile_python {
+	PROFILE_PYTHON_AUTO,	/* Python frames when the target is a supported CPython */
+	PROFILE_PYTHON_ON,	/* the same, but a target that is not is an error */
+	PROFILE_PYTHON_OFF,	/* native frames only */
+};
+
+struct profile_config {
+	pid_t pid;
+	enum profile_python python;
+	int python_internals;	/* keep the interpreter's own native frames */
+};
+
+/*
+ * Reads the target's mappings and looks for a Python interpreter in it;
+ * NULL with err set when the maps cannot be read, or when Python is
+ * required and not found.
+ */
+struct profile *profile_new(const struct profile_config *cfg, struct error *err);
 void profile_free(struct profile *p);
 
 void profile_thread_start(struct profile *p, pid_t tid);
@@ -46,6 +62,12 @@ uint64_t profile_samples(const struct profile *p);
 uint64_t profile_lost_samples(const struct profile *p);
 /* Samples whose stack could not be followed to the thread's first frame. */
 uint64_t profile_truncated_samples(const struct profile *p);
+/* "CPython 3.11.2 (python3.11)", why there are no Python frames, or "" when not asked for. */
+const char *profile_python_note(const struct profile *p);
+/* Samples whose Python frames were read after the thread had moved on. */
+uint64_t profile_python_out_of_step(const struct profile *p);
+/* Whether Python frames are read (samples should then be handled at once). */
+int profile_has_python(const struct profile *p);
 size_t profile_thread_count(const struct profile *p);
 /* Threads in the order they were first seen. */
 const struct profile_thread *profile_thread_at(const struct profile *p, size_t i);

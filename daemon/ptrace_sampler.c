@@ -889,8 +889,10 @@ static void on_sigchld(struct loop *loop, int fd, uint32_t events, void *arg)
 }
 
 /*
- * Forgets dead threads, and threads whose first stop never came, once
- * they have nothing left to report (ECHILD).
+ * Forgets threads that are gone without our seeing their exit: dead ones,
+ * ones whose first stop never came, ones a tick late to stop (someone else
+ * in this process may have reaped them, if the target is its child).
+ * ECHILD says there is nothing left to wait for.
  */
 static void sweep_dead(struct ptrace_sampler *s)
 {
@@ -898,8 +900,10 @@ static void sweep_dead(struct ptrace_sampler *s)
 
 	while (i < s->nthreads) {
 		struct pt_thread *th = s->threads[i];
+		int suspect = (th->flags & (TH_DEAD | TH_STARTING)) ||
+			      ((th->flags & TH_PENDING) && th->missed > 0);
 
-		if ((th->flags & (TH_DEAD | TH_STARTING)) && reap(s, th))
+		if (suspect && reap(s, th))
 			continue;	/* the table changed: look at slot i again */
 		i++;
 	}
@@ -1088,7 +1092,8 @@ static void detach_all(struct ptrace_sampler *s)
 			;
 		while (service_one(s))
 			;
-		sweep_dead(s);
+		/* Every thread, not only suspects: one may have been reaped elsewhere. */
+		poll_each(s);
 		if (s->nthreads > 0)
 			poll(&pfd, 1, WAIT_SLICE_MS);
 	}

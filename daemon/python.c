@@ -965,6 +965,7 @@ size_t python_stack(struct python *py, pid_t tid, struct python_frame *out, size
 		out[n].qualname = c->qualname;
 		out[n].filename = c->filename;
 		out[n].line = python_code_line(py, c, r->code, r->instr);
+		out[n].first_line = c->first_line;
 		out[n].is_entry = r->is_entry;
 	}
 	py->stats.frames += n;
@@ -1504,7 +1505,46 @@ enum python_native_class python_classify(const char *function, const char *modul
 			return PYTHON_NATIVE_INTERNAL;
 	if (python_prefix(function, "_PyObject_") && strcasestr(function + 10, "call") != NULL)
 		return PYTHON_NATIVE_INTERNAL;
-	return PYTHON_NATIVE_OTHER;
+	return PYTHON_NATIVE_RUNTIME;
+}
+
+/* Who runs the frames below, walking a stack from its outer end; see python.h. */
+enum python_owner {
+	PYTHON_OWNER_START,	/* the interpreter starting up: no evaluation loop yet */
+	PYTHON_OWNER_EVAL,	/* an evaluation loop running bytecode */
+	PYTHON_OWNER_CALL,	/* the call machinery, on its way to a callee */
+	PYTHON_OWNER_WORK,	/* a builtin or an extension doing its work */
+};
+
+void python_resolve_runtime(enum python_native_class *classes, size_t n, int keep)
+{
+	enum python_owner owner = PYTHON_OWNER_START;
+
+	for (size_t i = n; i-- > 0;) {
+		switch (classes[i]) {
+		case PYTHON_NATIVE_EVAL:
+			owner = PYTHON_OWNER_EVAL;
+			break;
+		case PYTHON_NATIVE_INTERNAL:
+			if (owner == PYTHON_OWNER_EVAL || owner == PYTHON_OWNER_WORK)
+				owner = PYTHON_OWNER_CALL;
+			break;
+		case PYTHON_NATIVE_RUNTIME:
+			if (keep || owner == PYTHON_OWNER_CALL || owner == PYTHON_OWNER_WORK) {
+				classes[i] = PYTHON_NATIVE_OTHER;
+				if (owner == PYTHON_OWNER_CALL)
+					owner = PYTHON_OWNER_WORK;
+			} else {
+				classes[i] = PYTHON_NATIVE_INTERNAL;
+			}
+			break;
+		default:
+			/* Code outside the interpreter, called from Python, works for it. */
+			if (owner != PYTHON_OWNER_START)
+				owner = PYTHON_OWNER_WORK;
+			break;
+		}
+	}
 }
 
 /* Appends one merged frame when there is room; records the loss otherwise. */

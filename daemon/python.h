@@ -42,6 +42,7 @@ struct python_frame {
 	 * frame owned by the C stack; shim frames themselves are not returned).
 	 */
 	int is_entry;
+	uint32_t first_line;	/* co_firstlineno: where the function starts */
 };
 
 /* Counters of what the reader met; all only grow. */
@@ -116,6 +117,11 @@ enum python_native_class {
 	PYTHON_NATIVE_OTHER,	/* an ordinary native frame: kept */
 	PYTHON_NATIVE_EVAL,	/* _PyEval_EvalFrameDefault: replaced by Python frames */
 	PYTHON_NATIVE_INTERNAL,	/* the interpreter's call machinery: hidden by default */
+	/*
+	 * Any other function of the interpreter: whether it is shown depends
+	 * on who called it (python_resolve_runtime).
+	 */
+	PYTHON_NATIVE_RUNTIME,
 };
 
 /*
@@ -124,13 +130,29 @@ enum python_native_class {
  * module named python* or libpython*, the functions that merely carry a
  * call from one Python frame to the next (vectorcall and tp_call
  * dispatch, PyObject_Call*, _PyFunction_*, method and cfunction
- * trampolines, slot wrappers, _PyEval_* and PyEval_* helpers); builtins
- * that do work (builtin_sorted, list_sort_impl, time_sleep, sys_*, gc_*,
- * os_*, thread and lock functions, ...) are OTHER.  NULL or unknown names
- * are OTHER.  The class depends only on the two strings: callers may cache
+ * trampolines, slot wrappers, _PyEval_* and PyEval_* helpers); the
+ * functions a profile always shows (time_sleep, sys_*, gc_*, os_*, thread
+ * and lock functions, ...) are OTHER; every other function of the
+ * interpreter is RUNTIME.  NULL or unknown names, and every function
+ * outside the interpreter's module, are OTHER.  The class depends only on the two strings: callers may cache
  * it per symbolized frame.
  */
 enum python_native_class python_classify(const char *function, const char *module);
+
+/*
+ * Decides, in place, what each PYTHON_NATIVE_RUNTIME frame of a native
+ * stack (innermost first) is, by what called it.  Walking from the
+ * outermost frame in: before the first evaluation loop, the interpreter's
+ * own start-up (main, Py_RunMain, ...) is INTERNAL; a runtime function
+ * called by an evaluation loop does the work of the bytecode being run
+ * (arithmetic, allocation, attribute lookup: the Python function's own
+ * time, as pyinstrument shows it) and is INTERNAL; one reached through the
+ * call machinery is a builtin that Python called (sorted, list.sort) and is
+ * OTHER, and so is everything such a builtin, or code outside the
+ * interpreter (an extension), calls in turn.  Other classes are left as
+ * they are.  With keep, every RUNTIME frame becomes OTHER.
+ */
+void python_resolve_runtime(enum python_native_class *classes, size_t n, int keep);
 
 /* One merged frame: native[index] or python[index] of python_merge's inputs. */
 struct python_merged {

@@ -85,6 +85,8 @@ static Sampled__Status *build_status(const struct service_parts *p)
 	st->samples = profile_samples(p->profile);
 	st->lost_samples = profile_lost_samples(p->profile);
 	st->truncated_samples = profile_truncated_samples(p->profile);
+	st->python = (char *)profile_python_note(p->profile);
+	st->python_out_of_step = profile_python_out_of_step(p->profile);
 	st->daemon_cpu_ns = self_cpu_ns();
 	st->daemon_rss_bytes = self_rss_bytes();
 	st->daemon_pid = getpid();

@@ -66,6 +66,20 @@ def cost_section(rows, meta):
     return out
 
 
+def paired(rows, config):
+    """Median over rounds of config/baseline - 1, for wall and CPU time."""
+    base = {r["rep"]: r for r in rows if r["config"] == "none"}
+    w, c = [], []
+    for r in rows:
+        if r["config"] == config and r["rep"] in base:
+            b = base[r["rep"]]
+            w.append(r["wall"] / b["wall"] - 1)
+            c.append((r["user"] + r["sys"]) / (b["user"] + b["sys"]) - 1)
+    if not w:
+        return None, None
+    return statistics.median(w), statistics.median(c)
+
+
 def slow_section(rows, meta):
     out = ["## 2. Target slowdown", ""]
     out.append("A fixed amount of work, `%s` (%s), run %d times in each configuration, the "
@@ -73,14 +87,17 @@ def slow_section(rows, meta):
                "machine's load hits them all alike. Wall time is from the start (SIGCONT "
                "after the profiler is attached) to the exit; CPU time is the workload's "
                "user + system time (getrusage of the child). Slowdown = median(config) / "
-               "median(no profiler) - 1. Profiler CPU is the profiler's own CPU time for "
+               "median(no profiler) - 1; the paired slowdown is the median, over the rounds, "
+               "of config / no profiler within the same round, which cancels the drift of "
+               "the machine's speed from round to round. Profiler CPU is the profiler's own CPU time for "
                "the whole run (sampled: `daemon_cpu_ns`; perf: `perf record`'s user + system "
                "time, which does not include unwinding: perf defers that to `perf report`)."
                % (meta["slow_cmd"], meta["slow_input"], meta["slow_reps"]))
     out.append("")
-    out.append("| configuration | wall median (min-max) s | wall slowdown | CPU median (min-max) s "
-               "| CPU slowdown | profiler CPU median s | samples median |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    out.append("| configuration | wall median (min-max) s | wall slowdown | paired | "
+               "CPU median (min-max) s | CPU slowdown | paired | profiler CPU median s "
+               "| samples median |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     configs = []
     for r in rows:
         if r["config"] not in configs:
@@ -96,10 +113,12 @@ def slow_section(rows, meta):
         mw, mc = statistics.median(walls), statistics.median(cpus)
         prof = [r["prof_cpu"] for r in rs if r.get("prof_cpu") is not None]
         smp = [r["samples"] for r in rs if r.get("samples") is not None]
-        out.append("| %s | %.3f (%.3f-%.3f) | %s | %.3f (%.3f-%.3f) | %s | %s | %s |" % (
+        pw, pc = paired(rows, c)
+        out.append("| %s | %.3f (%.3f-%.3f) | %s | %s | %.3f (%.3f-%.3f) | %s | %s | %s | %s |" % (
             meta["slow_labels"].get(c, c), mw, min(walls), max(walls),
-            fmt_pct(mw / bw - 1) if bw else "-", mc, min(cpus), max(cpus),
-            fmt_pct(mc / bc - 1) if bc else "-",
+            fmt_pct(mw / bw - 1) if bw else "-", fmt_pct(pw) if pw is not None else "-",
+            mc, min(cpus), max(cpus), fmt_pct(mc / bc - 1) if bc else "-",
+            fmt_pct(pc) if pc is not None else "-",
             "%.3f" % statistics.median(prof) if prof else "-",
             "%d" % statistics.median(smp) if smp else "-"))
     out.append("")
@@ -201,12 +220,12 @@ def interpretation(rows, meta):
             parts = []
             for c in ("sampled99", "sampled999", "perf99", "perf999"):
                 if c in med:
+                    pw, pc = paired(slow, c)
                     parts.append("%s %s wall / %s CPU" % (meta["slow_labels"].get(c, c),
-                                                          fmt_pct(med[c][0] / bw - 1),
-                                                          fmt_pct(med[c][1] / bc - 1)))
-            out.append("- Slowdown of the workload (medians): %s. The baseline alone spreads "
-                       "over %.0f%% of its median wall time between runs, so differences "
-                       "smaller than that are noise on this machine." % (
+                                                          fmt_pct(pw), fmt_pct(pc)))
+            out.append("- Slowdown of the workload (paired medians): %s. The baseline alone "
+                       "spreads over %.0f%% of its median wall time between rounds: read "
+                       "differences of a few percent as noise on this machine." % (
                            "; ".join(parts), 100.0 * bspread / bw))
     stack = [r for r in rows if r["sec"] == "stack"]
     if stack:

@@ -359,4 +359,7 @@ json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF
 python3 "$here/report.py" "$RESULTS" "$TMP/meta.json" >"$TMP/BENCHMARKS.md" || die "report failed"
 cp "$TMP/BENCHMARKS.md" "$OUT"
+if [ -n "${BENCH_RAW:-}" ]; then
+	mkdir -p "$BENCH_RAW" && cp "$RESULTS" "$TMP/meta.json" "$BENCH_RAW/"
+fi
 say "done in $(elapsed) s: $OUT"

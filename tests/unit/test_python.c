@@ -439,10 +439,13 @@ static void test_classify(void **state)
 		"cfunction_vectorcall_FASTCALL_KEYWORDS", "type_call", "_PyEvalFramePushAndInit",
 	};
 	static const char *const kept[] = {
-		"builtin_sorted", "list_sort_impl", "time_sleep", "sys_getframe", "gc_collect_main",
+		"time_sleep", "sys_getframe", "gc_collect_main",
 		"os_read", "thread_run", "lock_PyThread_acquire_lock", "PyEval_RestoreThread",
 		"PyEval_SaveThread", "take_gil", "PyGILState_Ensure", "PyThread_acquire_lock_timed",
-		"PyNumber_Add", "main", "Py_RunMain",
+	};
+	static const char *const runtime[] = {
+		"builtin_sorted", "list_sort_impl", "PyNumber_Add", "main", "Py_RunMain",
+		"_PyLong_Multiply", "_PyObject_Free",
 	};
 	for (size_t i = 0; i < sizeof(internal) / sizeof(internal[0]); i++) {
 		if (python_classify(internal[i], "libpython3.12.so.1.0") != PYTHON_NATIVE_INTERNAL)
@@ -454,7 +457,46 @@ static void test_classify(void **state)
 	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
 		if (python_classify(kept[i], "python3.11") != PYTHON_NATIVE_OTHER)
 			fail_msg("%s should be kept", kept[i]);
+	for (size_t i = 0; i < sizeof(runtime) / sizeof(runtime[0]); i++) {
+		if (python_classify(runtime[i], "python3.11") != PYTHON_NATIVE_RUNTIME)
+			fail_msg("%s should be runtime", runtime[i]);
+		assert_int_equal(python_classify(runtime[i], "libz.so.1"), PYTHON_NATIVE_OTHER);
+	}
 	assert_int_equal(python_classify(NULL, "python3.11"), PYTHON_NATIVE_OTHER);
+}
+
+/* Runtime frames are shown or hidden by who called them. */
+static void test_resolve_runtime(void **state)
+{
+#define O PYTHON_NATIVE_OTHER
+#define E PYTHON_NATIVE_EVAL
+#define I PYTHON_NATIVE_INTERNAL
+#define R PYTHON_NATIVE_RUNTIME
+	/* Innermost first.  Start-up, then bytecode work: all hidden but libc. */
+	enum python_native_class a[] = { R, R, E, I, R, R, O, R };
+	const enum python_native_class a_want[] = { I, I, E, I, I, I, O, I };
+	/* A builtin reached through the call machinery, calling back into Python. */
+	enum python_native_class b[] = { R, E, I, R, R, I, E };
+	const enum python_native_class b_want[] = { I, E, I, O, O, I, E };
+	/* An extension called from bytecode, and the runtime it calls. */
+	enum python_native_class c[] = { R, O, E };
+	const enum python_native_class c_want[] = { O, O, E };
+	enum python_native_class d[] = { R, E, R };
+	const enum python_native_class d_want[] = { O, E, O };
+
+	(void)state;
+	python_resolve_runtime(a, 8, 0);
+	assert_memory_equal(a, a_want, sizeof(a));
+	python_resolve_runtime(b, 7, 0);
+	assert_memory_equal(b, b_want, sizeof(b));
+	python_resolve_runtime(c, 3, 0);
+	assert_memory_equal(c, c_want, sizeof(c));
+	python_resolve_runtime(d, 3, 1);
+	assert_memory_equal(d, d_want, sizeof(d));
+#undef O
+#undef E
+#undef I
+#undef R
 }
 
 /* Builds "N E P ..." descriptions of a merge for compact comparisons. */
@@ -492,7 +534,7 @@ static void test_merge(void **state)
 #define I PYTHON_NATIVE_INTERNAL
 	/* keyf (entry) <- caller <- <module> (entry) */
 	const struct python_frame py[] = {
-		{ "keyf", "f.py", 3, 1 }, { "caller", "f.py", 7, 0 }, { "<module>", "f.py", 9, 1 },
+		{ "keyf", "f.py", 3, 1, 2 }, { "caller", "f.py", 7, 0, 6 }, { "<module>", "f.py", 9, 1, 1 },
 	};
 	/* leaf helper, eval(keyf), vectorcall, sorted, cfunction, eval(caller+module), main */
 	const enum python_native_class nat[] = { O, E, I, O, I, E, O };
@@ -512,7 +554,7 @@ static void test_merge(void **state)
 	check_merge(nat, 0, py, 3, 0, 64, "p0 p1 p2", 0, 3, 0);
 	/* No entry flags at all: the first eval takes every frame. */
 	{
-		const struct python_frame flat[] = { { "a", "f", 1, 0 }, { "b", "f", 2, 0 } };
+		const struct python_frame flat[] = { { "a", "f", 1, 0, 1 }, { "b", "f", 2, 0, 2 } };
 
 		check_merge(one_eval, 3, flat, 2, 0, 64, "n0 p0 p1 n2", 0, 0, 0);
 	}
@@ -1037,6 +1079,7 @@ static void sample_merged(struct pyproc *p, struct unwinder *u, int keep, struct
 		ms->mod[i] = r.module;
 		ms->cls[i] = python_classify(r.function, r.module);
 	}
+	python_resolve_runtime(ms->cls, ms->nn, keep);
 	ms->n = python_merge(ms->cls, ms->nn, ms->py, ms->np, keep, ms->m, MAX_NATIVE + MAX_PY,
 			     &ms->info);
 }
@@ -1460,6 +1503,7 @@ int main(void)
 
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_line_table);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_classify);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_resolve_runtime);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_merge);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_not_python);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(test_old_versions,
