@@ -1519,7 +1519,11 @@ enum python_owner {
 void python_resolve_runtime(enum python_native_class *classes, size_t n, int keep)
 {
 	enum python_owner owner = PYTHON_OWNER_START;
+	size_t inner = n;	/* the innermost evaluation loop */
 
+	for (size_t i = 0; i < n && inner == n; i++)
+		if (classes[i] == PYTHON_NATIVE_EVAL)
+			inner = i;
 	for (size_t i = n; i-- > 0;) {
 		switch (classes[i]) {
 		case PYTHON_NATIVE_EVAL:
@@ -1530,7 +1534,14 @@ void python_resolve_runtime(enum python_native_class *classes, size_t n, int kee
 				owner = PYTHON_OWNER_CALL;
 			break;
 		case PYTHON_NATIVE_RUNTIME:
-			if (keep || owner == PYTHON_OWNER_CALL || owner == PYTHON_OWNER_WORK) {
+			/*
+			 * Between two loops it is C code that Python called and
+			 * that calls Python back (sorted, map, list.sort), even
+			 * when the call reached it without a separate frame of
+			 * call machinery.
+			 */
+			if (keep || owner == PYTHON_OWNER_CALL || owner == PYTHON_OWNER_WORK ||
+			    (owner == PYTHON_OWNER_EVAL && inner < i)) {
 				classes[i] = PYTHON_NATIVE_OTHER;
 				if (owner == PYTHON_OWNER_CALL)
 					owner = PYTHON_OWNER_WORK;

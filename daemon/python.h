@@ -147,7 +147,8 @@ enum python_native_class python_classify(const char *function, const char *modul
  * called by an evaluation loop does the work of the bytecode being run
  * (arithmetic, allocation, attribute lookup: the Python function's own
  * time, as pyinstrument shows it) and is INTERNAL; one reached through the
- * call machinery is a builtin that Python called (sorted, list.sort) and is
+ * call machinery, or lying between two evaluation loops, is a builtin that
+ * Python called and that may call Python back (sorted, list.sort) and is
  * OTHER, and so is everything such a builtin, or code outside the
  * interpreter (an extension), calls in turn.  Other classes are left as
  * they are.  With keep, every RUNTIME frame becomes OTHER.

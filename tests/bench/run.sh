@@ -9,8 +9,9 @@
 # Everything runs in one go, in about 5 minutes on a 2-core machine (2 in
 # QUICK mode); on a loaded machine the slowdown rounds stop early once
 # SLOW_BUDGET seconds have gone since the start, so that the whole run
-# stays under 10 minutes.  It leaves no process or file behind.  BENCH_OUT=FILE writes the
-# report elsewhere than BENCHMARKS.md.
+# stays under 10 minutes.  It leaves no process or file behind.
+# BENCH_OUT=FILE writes the report elsewhere than BENCHMARKS.md;
+# BENCH_RAW=DIR keeps the raw measurements (results.jsonl, meta.json) there.
 set -u
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,6 +47,7 @@ PIDS=()
 cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do
+		pkill -9 -P "$p" 2>/dev/null	# perf under its timing subshell
 		kill -9 "$p" 2>/dev/null
 	done
 	for p in $(pgrep -f "sampled attach.*$TMP" 2>/dev/null); do

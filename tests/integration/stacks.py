@@ -10,6 +10,8 @@ about them for the integration tests:
   stacks.py FILE rooted [FUNC]        percent of samples (holding FUNC, when given)
                                       whose stack starts at a real frame, not at
                                       [truncated]/[unknown]
+  stacks.py FILE gap A B              percent of samples whose stack holds A, later B,
+                                      and at least one frame between them
   stacks.py FILE self-top N           the N functions with most self samples, with %
   stacks.py FILE total                the number of samples
 """
@@ -63,6 +65,14 @@ def main():
         markers = ("[truncated]", "[unknown]")
         n = sum(c for s, c in stacks
                 if (not args or args[0] in s) and s[0] not in markers)
+        print("%.2f" % pct(n, total))
+    elif what == "gap":
+        def gap(s):
+            if args[0] not in s:
+                return False
+            i = s.index(args[0])
+            return args[1] in s[i + 2:]
+        n = sum(c for s, c in stacks if gap(s))
         print("%.2f" % pct(n, total))
     elif what == "self-top":
         self = {}

@@ -80,7 +80,9 @@ profile_both() {
 	wait_for "ls -l /proc/$perfpid/fd 2>/dev/null | grep -q perf_event" 20 ||
 		not_ok "$name: perf record opened its events"
 	sleep 0.3
-	"$SAMPLED" attach --rate $RATE --buffer-size 8192 --socket "$sock" "$pid" >/dev/null
+	# perf sees the interpreter's native frames only: so must sampled here.
+	"$SAMPLED" attach --rate $RATE --buffer-size 8192 --python off --socket "$sock" "$pid" \
+		>/dev/null
 	cp "/proc/$pid/maps" "$WORK/$name.maps"
 	kill -CONT "$pid"
 	wait "$pid"

@@ -483,6 +483,9 @@ static void test_resolve_runtime(void **state)
 	const enum python_native_class c_want[] = { O, O, E };
 	enum python_native_class d[] = { R, E, R };
 	const enum python_native_class d_want[] = { O, E, O };
+	/* Called straight from bytecode, calling Python back: shown. */
+	enum python_native_class e[] = { R, E, R, R, E, R };
+	const enum python_native_class e_want[] = { I, E, O, O, E, I };
 
 	(void)state;
 	python_resolve_runtime(a, 8, 0);
@@ -493,6 +496,8 @@ static void test_resolve_runtime(void **state)
 	assert_memory_equal(c, c_want, sizeof(c));
 	python_resolve_runtime(d, 3, 1);
 	assert_memory_equal(d, d_want, sizeof(d));
+	python_resolve_runtime(e, 6, 0);
+	assert_memory_equal(e, e_want, sizeof(e));
 #undef O
 #undef E
 #undef I
