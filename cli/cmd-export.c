@@ -137,7 +137,7 @@ static int cmd_export_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	c = cmd_ctx_client(ctx);
 	if (c == NULL)
 		return CMD_EXIT_ERROR;
-	if (fetch_profile(c, cmd_ctx_has(ctx, OPT_THREADS), 0, &f, err) < 0)
+	if (fetch_profile(c, cmd_ctx_has(ctx, OPT_THREADS), 0, SAMPLED__STATE_FILTER__STATE_ANY, &f, err) < 0)
 		return CMD_EXIT_ERROR;
 	out = to_stdout ? cmd_ctx_out(ctx) : fopen(path, "we");
 	if (out == NULL) {

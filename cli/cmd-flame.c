@@ -94,7 +94,8 @@ static int cmd_flame_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	c = cmd_ctx_client(ctx);
 	if (c == NULL)
 		return CMD_EXIT_ERROR;
-	if (fetch_profile(c, cmd_ctx_has(ctx, OPT_THREADS) || tid != 0, tid, &f, err) < 0)
+	if (fetch_profile(c, cmd_ctx_has(ctx, OPT_THREADS) || tid != 0, tid,
+			  SAMPLED__STATE_FILTER__STATE_ANY, &f, err) < 0)
 		goto out;
 	/*
 	 * Not view_apply: a flame graph prunes by pixels, not by share, but a

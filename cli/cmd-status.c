@@ -94,6 +94,10 @@ static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__Threa
 	else if (python[0] != '\0')
 		fprintf(out, CMD_STATUS_LABEL "%s\n", "python:", python);
 	fprintf(out, CMD_STATUS_LABEL "%u Hz\n", "rate:", st->rate_hz);
+	if (st->stop_median_ns > 0)
+		fprintf(out, CMD_STATUS_LABEL "median %s, 99th percentile %s per sample\n",
+			"stops:", format_duration(a, sizeof(a), st->stop_median_ns),
+			format_duration(b, sizeof(b), st->stop_p99_ns));
 	fprintf(out, CMD_STATUS_LABEL "%s\n", "uptime:", format_duration(a, sizeof(a), st->uptime_ns));
 	fprintf(out, CMD_STATUS_LABEL "%" PRIu64 "\n", "samples:", st->samples);
 	fprintf(out, CMD_STATUS_LABEL "%" PRIu64 "\n", "lost:", st->lost_samples);
@@ -161,6 +165,8 @@ static void cmd_status_json(FILE *out, const Sampled__Status *st, Sampled__Threa
 	cmd_status_json_str(out, "sampler_note", st->sampler_note);
 	cmd_status_json_str(out, "python", st->python);
 	cmd_status_json_u64(out, "python_out_of_step", st->python_out_of_step);
+	cmd_status_json_u64(out, "stop_median_ns", st->stop_median_ns);
+	cmd_status_json_u64(out, "stop_p99_ns", st->stop_p99_ns);
 	cmd_status_json_u64(out, "rate_hz", st->rate_hz);
 	cmd_status_json_u64(out, "started_unix_ns", st->started_unix_ns);
 	cmd_status_json_u64(out, "ended_unix_ns", st->ended_unix_ns);

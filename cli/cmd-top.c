@@ -83,7 +83,7 @@ static int cmd_top_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	c = cmd_ctx_client(ctx);
 	if (c == NULL)
 		return CMD_EXIT_ERROR;
-	if (fetch_profile(c, 0, tid, &f, err) < 0)
+	if (fetch_profile(c, 0, tid, SAMPLED__STATE_FILTER__STATE_ANY, &f, err) < 0)
 		goto out;
 	v = view_new(f.tree->tree, err);
 	if (v == NULL || view_hide(v, vo.hide, vo.show, err) < 0)

@@ -14,6 +14,7 @@ enum {
 	OPT_OUTPUT = 'o',
 	OPT_MIN_PERCENT = 256,
 	OPT_TID,
+	OPT_STATE,
 	OPT_THREADS,
 	OPT_HIDE,
 	OPT_SHOW,
@@ -29,6 +30,7 @@ enum {
 static const struct option tree_longopts[] = {
 	{ "min-percent", required_argument, NULL, OPT_MIN_PERCENT },
 	{ "tid", required_argument, NULL, OPT_TID },
+	{ "state", required_argument, NULL, OPT_STATE },
 	{ "threads", no_argument, NULL, OPT_THREADS },
 	{ "hide", required_argument, NULL, OPT_HIDE },
 	{ "show", required_argument, NULL, OPT_SHOW },
@@ -49,6 +51,7 @@ static const struct option tree_longopts[] = {
 struct cmd_tree_args {
 	struct view_options view;
 	pid_t tid;
+	Sampled__StateFilter state;
 	int per_thread, flat, html, color, unicode;
 	const char *output;
 };
@@ -90,6 +93,9 @@ static int cmd_tree_parse(struct cmd_ctx *ctx, struct cmd_tree_args *a)
 	}
 	v = cmd_ctx_value(ctx, OPT_TID);
 	if (v != NULL && cmd_parse_pid(v, &a->tid, err) < 0)
+		return -1;
+	v = cmd_ctx_value(ctx, OPT_STATE);
+	if (v != NULL && fetch_parse_state(v, &a->state, err) < 0)
 		return -1;
 	a->view.hide = cmd_ctx_value(ctx, OPT_HIDE);
 	a->view.show = cmd_ctx_value(ctx, OPT_SHOW);
@@ -170,7 +176,7 @@ static int cmd_tree_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	c = cmd_ctx_client(ctx);
 	if (c == NULL)
 		return CMD_EXIT_ERROR;
-	if (fetch_profile(c, a.per_thread, a.tid, &f, err) < 0)
+	if (fetch_profile(c, a.per_thread, a.tid, a.state, &f, err) < 0)
 		goto out;
 	v = view_new(f.tree->tree, err);
 	if (v == NULL)
@@ -208,7 +214,7 @@ const struct cmd_entry cmd_tree_entry = {
 	.longopts = tree_longopts,
 	.min_args = 0,
 	.max_args = 0,
-	.usage = "[--threads | --tid TID] [--min-percent P] [--show-all]\n"
+	.usage = "[--threads | --tid TID] [--state S] [--min-percent P] [--show-all]\n"
 		 "                      [--hide RE] [--show RE] [--flat | --html] [-o FILE]\n"
 		 "                      [--color | --no-color] [--unicode | --ascii]",
 	.summary = "print the call tree collected so far",
@@ -242,6 +248,9 @@ const struct cmd_entry cmd_tree_entry = {
 	"Options:\n"
 	"  --threads          one tree per thread instead of all threads merged\n"
 	"  --tid TID          only the samples of thread TID\n"
+	"  --state STATE      wall mode: only the samples whose thread was running\n"
+	"                     (on a CPU or runnable) or idle (sleeping, waiting\n"
+	"                     on disk, stopped)\n"
 	"  --hide RE          hide matching frames (one regex; combine with |)\n"
 	"  --show RE          never hide or fold matching frames\n"
 	"  --show-all         fold no libraries and leave nothing out\n"

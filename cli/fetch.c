@@ -9,8 +9,8 @@
 #define FETCH_MAX_COUNT 100000000ul
 
 /* Two requests on one connection: the tree, then the status. */
-int fetch_profile(struct client *c, int per_thread, pid_t tid, struct fetch *f,
-		  struct error *err)
+int fetch_profile(struct client *c, int per_thread, pid_t tid, Sampled__StateFilter state,
+		  struct fetch *f, struct error *err)
 {
 	Sampled__Request req;
 	Sampled__TreeRequest treq;
@@ -22,6 +22,7 @@ int fetch_profile(struct client *c, int per_thread, pid_t tid, struct fetch *f,
 	treq.per_thread = per_thread != 0;
 	treq.tid = tid;
 	treq.min_share = 0;
+	treq.state = state;
 	req.command_case = SAMPLED__REQUEST__COMMAND_TREE;
 	req.tree = &treq;
 	f->tree = client_call(c, &req, err);
@@ -86,5 +87,20 @@ int fetch_parse_count(const char *s, const char *option, unsigned long min, unsi
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+int fetch_parse_state(const char *s, Sampled__StateFilter *state, struct error *err)
+{
+	if (strcmp(s, "running") == 0)
+		*state = SAMPLED__STATE_FILTER__STATE_RUNNING;
+	else if (strcmp(s, "idle") == 0)
+		*state = SAMPLED__STATE_FILTER__STATE_IDLE;
+	else if (strcmp(s, "any") == 0)
+		*state = SAMPLED__STATE_FILTER__STATE_ANY;
+	else {
+		error_set(err, 0, "invalid --state '%s': expected running, idle or any", s);
+		return -1;
+	}
 	return 0;
 }

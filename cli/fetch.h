@@ -22,11 +22,15 @@ struct fetch {
 /*
  * Asks for the whole tree (min_share 0: the client applies thresholds, so
  * that hiding and collapsing see every node), per thread or merged, of one
- * thread when tid != 0, then for the status; the status comes second so
- * that its counters include every sample in the tree.  -1 with err set.
+ * thread when tid != 0, of the samples taken in one thread state when
+ * state is not SAMPLED__STATE_FILTER__STATE_ANY, then for the status; the
+ * status comes second so that its counters include every sample in the
+ * tree.  -1 with err set.
  */
-int fetch_profile(struct client *c, int per_thread, pid_t tid, struct fetch *f,
-		  struct error *err);
+int fetch_profile(struct client *c, int per_thread, pid_t tid, Sampled__StateFilter state,
+		  struct fetch *f, struct error *err);
+/* Parses --state: "running" or "idle" ("any" too); -1 with err otherwise. */
+int fetch_parse_state(const char *s, Sampled__StateFilter *state, struct error *err);
 /* Frees both replies; accepts a zeroed or released struct. */
 void fetch_release(struct fetch *f);
 

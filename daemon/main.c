@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include "perf_sampler.h"
 #include "procconn.h"
 #include "profile.h"
+#include "ptrace_sampler.h"
 #include "server.h"
 #include "service.h"
 #include "sigbus.h"
@@ -44,7 +46,9 @@ struct daemon {
 	struct loop *loop;
 	struct target *target;
 	struct profile *profile;
-	struct perf_sampler *sampler;
+	struct perf_sampler *sampler;		/* cpu mode */
+	struct ptrace_sampler *tracer;		/* wall mode, or cpu mode without perf */
+	char sampler_note[600];
 	struct procconn *procconn;	/* NULL without CAP_NET_ADMIN */
 	struct server *server;
 	struct service_parts parts;
@@ -97,6 +101,27 @@ static void on_lost(void *arg, uint64_t n)
 
 	profile_lost(d->profile, n);
 }
+
+static void on_traced_sample(void *arg, const struct sample *s)
+{
+	struct daemon *d = arg;
+
+	profile_sample(d->profile, s);
+}
+
+static void on_exec(void *arg)
+{
+	struct daemon *d = arg;
+
+	profile_exec(d->profile);
+}
+
+static const struct ptrace_sampler_ops tracer_ops = {
+	.sample = on_traced_sample,
+	.thread_start = on_thread_start,
+	.thread_exit = on_thread_exit,
+	.exec = on_exec,
+};
 
 static const struct perf_sampler_ops sampler_ops = {
 	.sample = on_sample,
@@ -162,7 +187,14 @@ static void on_target_exit(struct loop *loop, int fd, uint32_t events, void *arg
 		perf_sampler_drain(d->sampler);
 		perf_sampler_free(d->sampler);
 		d->sampler = NULL;
-		d->parts.sampler = NULL;
+	}
+	if (d->tracer != NULL) {
+		uint64_t stops;
+
+		ptrace_sampler_stop_stats(d->tracer, &d->parts.stop_median_ns, &d->parts.stop_p99_ns,
+					  &stops);
+		ptrace_sampler_free(d->tracer);
+		d->tracer = NULL;
 	}
 	if (target_exit_status(d->target, &status))
 		log_info("target %d exited (wait status 0x%x); still serving its profile",
@@ -258,6 +290,43 @@ static int setup_signals(struct daemon *d, struct error *err)
 	return loop_add(d->loop, d->sigfd, EPOLLIN, on_signal, d, err);
 }
 
+/*
+ * wall mode samples every thread with ptrace.  cpu mode uses perf events;
+ * where the kernel refuses them (perf_event_paranoid, a seccomp filter, a
+ * container), it falls back to ptrace, sampling only the threads found
+ * running, and says so in status.
+ */
+static int start_sampler(struct daemon *d, const struct perf_sampler_config *cfg,
+			 struct error *err)
+{
+	struct ptrace_sampler_config tcfg = {
+		.pid = d->opt.pid,
+		.rate_hz = d->opt.rate_hz,
+		.stack_bytes = d->opt.stack_bytes,
+		.only_running = !d->opt.wall,
+	};
+	struct error why;
+
+	if (!d->opt.wall) {
+		error_clear(&why);
+		d->sampler = perf_sampler_new(cfg, d->loop, &sampler_ops, d, &why);
+		if (d->sampler != NULL) {
+			snprintf(d->sampler_note, sizeof(d->sampler_note), "%s",
+				 perf_sampler_note(d->sampler));
+			return 0;
+		}
+		if (why.errnum != EACCES && why.errnum != EPERM && why.errnum != ENOSYS) {
+			*err = why;
+			return -1;
+		}
+		snprintf(d->sampler_note, sizeof(d->sampler_note),
+			 "fell back to ptrace, sampling running threads: %s", why.msg);
+		log_warn("%s", d->sampler_note);
+	}
+	d->tracer = ptrace_sampler_new(&tcfg, d->loop, &tracer_ops, d, err);
+	return d->tracer != NULL ? 0 : -1;
+}
+
 /* Everything after the fork: socket, sampler, and the loop until stopped. */
 static int serve(struct daemon *d, struct error *err)
 {
@@ -286,8 +355,7 @@ static int serve(struct daemon *d, struct error *err)
 	d->server = server_new(d->loop, d->socket_path, &server_ops, d, err);
 	if (d->server == NULL)
 		return -1;
-	d->sampler = perf_sampler_new(&cfg, d->loop, &sampler_ops, d, err);
-	if (d->sampler == NULL) {
+	if (start_sampler(d, &cfg, err) < 0) {
 		error_prefix(err, "cannot sample pid %d: ", (int)d->opt.pid);
 		return -1;
 	}
@@ -297,17 +365,18 @@ static int serve(struct daemon *d, struct error *err)
 	d->parts = (struct service_parts){
 		.target = d->target,
 		.profile = d->profile,
-		.sampler = d->sampler,
+		.tracer = &d->tracer,
+		.sampler_note = d->sampler_note,
 		.socket_path = d->socket_path,
-		.mode = "cpu",
-		.sampler_name = "perf cpu-clock",
+		.mode = d->opt.wall ? "wall" : "cpu",
+		.sampler_name = d->sampler != NULL ? "perf cpu-clock" : "ptrace",
 		.rate_hz = d->opt.rate_hz,
 		.started_ns = target_now_ns(),
 		.started_mono_ns = mono_ns(),
 	};
-	log_info("attached to pid %d (%s) at %u Hz, %zu threads; serving %s", (int)d->opt.pid,
-		 target_comm(d->target), d->opt.rate_hz, perf_sampler_threads(d->sampler),
-		 d->socket_path);
+	log_info("attached to pid %d (%s) at %u Hz in %s mode with %s; serving %s",
+		 (int)d->opt.pid, target_comm(d->target), d->opt.rate_hz, d->parts.mode,
+		 d->parts.sampler_name, d->socket_path);
 	if (d->ready_fd >= 0) {
 		if (write(d->ready_fd, "R", 1) != 1)
 			log_warn("telling the launcher we are ready: %s", strerror(errno));
@@ -323,6 +392,7 @@ static int serve(struct daemon *d, struct error *err)
 static void teardown(struct daemon *d)
 {
 	perf_sampler_free(d->sampler);
+	ptrace_sampler_free(d->tracer);
 	server_free(d->server);
 	if (d->procconn != NULL)
 		loop_del(d->loop, procconn_fd(d->procconn));
@@ -336,6 +406,35 @@ static void teardown(struct daemon *d)
 	free(d->log_path);
 	if (d->log_file != NULL)
 		fclose(d->log_file);
+}
+
+/*
+ * A daemon must not hold what its launcher's caller left open: the write
+ * end of a pipe a script waits to see closed, a FIFO, a socket.  Every
+ * descriptor above stderr goes, but for the ones the daemon keeps.
+ */
+static void close_inherited(const int *keep, size_t nkeep)
+{
+	struct dirent *de;
+	DIR *dir = opendir("/proc/self/fd");
+	int self;
+
+	if (dir == NULL)
+		return;
+	self = dirfd(dir);
+	while ((de = readdir(dir)) != NULL) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		int kept = 0;
+
+		if (*end != '\0' || fd <= STDERR_FILENO || fd == self)
+			continue;
+		for (size_t i = 0; i < nkeep; i++)
+			kept |= keep[i] == fd;
+		if (!kept)
+			close((int)fd);
+	}
+	closedir(dir);
 }
 
 /*
@@ -363,9 +462,13 @@ static int launch_background(struct daemon *d, int *exit_code)
 		return 1;
 	}
 	if (child == 0) {
+		int keep[] = { fds[1], target_pidfd(d->target),
+			       d->log_file != NULL ? fileno(d->log_file) : -1 };
+
 		close(fds[0]);
 		d->ready_fd = fds[1];
 		setsid();
+		close_inherited(keep, sizeof(keep) / sizeof(keep[0]));
 		return 0;
 	}
 	close(fds[1]);

@@ -33,7 +33,14 @@ static const char usage_attach[] =
 	"exits, the daemon keeps serving what it collected until it is stopped.\n"
 	"\n"
 	"Options:\n"
-	"  -r, --rate HZ          samples per second per thread on CPU (1-10000;\n"
+	"  -m, --mode MODE        cpu (default): on-CPU time, with perf events; the\n"
+	"                         target is never stopped (without permission for\n"
+	"                         perf events, running threads are sampled with\n"
+	"                         ptrace instead); wall: wall-clock time of every\n"
+	"                         thread, running or blocked, with ptrace: each\n"
+	"                         thread is stopped for tens of microseconds per\n"
+	"                         sample\n"
+	"  -r, --rate HZ          samples per second per thread (1-10000;\n"
 	"                         default 99)\n"
 	"  -s, --socket PATH      serve on PATH instead of the default\n"
 	"                         /run/sampled/PID.sock (root) or\n"
@@ -99,6 +106,7 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 		{ "buffer-size", required_argument, NULL, OPT_BUFFER },
 		{ "stack-size", required_argument, NULL, OPT_STACK },
 		{ "python", required_argument, NULL, OPT_PYTHON },
+		{ "mode", required_argument, NULL, 'm' },
 		{ "native-python-internals", no_argument, NULL, OPT_INTERNALS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -108,8 +116,16 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:r:s:fh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:m:r:s:fh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'm':
+			if (strcmp(optarg, "cpu") == 0 || strcmp(optarg, "wall") == 0) {
+				o->wall = optarg[0] == 'w';
+			} else {
+				error_set(err, 0, "invalid --mode '%s': expected cpu or wall", optarg);
+				return -1;
+			}
+			break;
 		case 'r':
 			if (parse_number(optarg, 1, OPTIONS_MAX_RATE, &v) < 0) {
 				error_set(err, 0, "invalid rate '%s': expected 1 to %u samples per second",
@@ -171,6 +187,7 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 		case OPT_INTERNALS:
 			o->python_internals = 1;
 			break;
+
 		case 'h':
 			o->command = OPTIONS_HELP;
 			o->help_topic = "attach";

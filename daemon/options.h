@@ -24,6 +24,7 @@ struct options {
 	unsigned rate_hz;
 	const char *socket_path;	/* NULL: the default for pid */
 	int foreground;
+	int wall;			/* --mode wall: ptrace, every thread */
 	const char *log_path;		/* NULL: beside the socket (background) or stderr */
 	enum log_level log_level;
 	size_t buffer_bytes;		/* perf ring per thread */

@@ -10,6 +10,7 @@
 #include "mem.h"
 #include "profile.h"
 #include "python.h"
+#include "syscalls.h"
 #include "target.h"
 #include "unwind.h"
 
@@ -35,6 +36,7 @@ struct profile {
 	struct tree *tree;
 	struct frames *frames;
 	uint32_t frame_truncated, frame_unknown, frame_kernel;
+	uint32_t frame_syscall[512];	/* id + 1 of "name [kernel]" by number, 0 unmade */
 	uint64_t last_reload_ns;
 	uint64_t pcs[MAX_DEPTH];
 	uint32_t native[MAX_NATIVE];	/* innermost first */
@@ -115,6 +117,26 @@ static void add_markers(struct profile *p)
 	p->frame_truncated = marker(p->tree, TREE_KIND_UNKNOWN, "[truncated]");
 	p->frame_unknown = marker(p->tree, TREE_KIND_UNKNOWN, "[unknown]");
 	p->frame_kernel = marker(p->tree, TREE_KIND_KERNEL, "[kernel]");
+	memset(p->frame_syscall, 0, sizeof(p->frame_syscall));
+}
+
+/* The leaf of a thread blocked in a system call: the call, by name. */
+static uint32_t syscall_frame(struct profile *p, long nr)
+{
+	struct tree_frame f = { .kind = TREE_KIND_KERNEL, .module = "kernel" };
+	char name[32];
+
+	if (nr < 0 || nr >= (long)(sizeof(p->frame_syscall) / sizeof(p->frame_syscall[0])))
+		return p->frame_kernel;
+	if (p->frame_syscall[nr] == 0) {
+		f.function = syscalls_name(nr);
+		if (f.function == NULL) {
+			snprintf(name, sizeof(name), "syscall %ld", nr);
+			f.function = name;
+		}
+		p->frame_syscall[nr] = tree_frame_id(p->tree, &f) + 1;
+	}
+	return p->frame_syscall[nr] - 1;
 }
 
 /* Looks for CPython; its absence is a note, or an error when it was required. */
@@ -377,7 +399,7 @@ void profile_sample(struct profile *p, const struct sample *s)
 	}
 	k = add_frames(p, s->tid, n, k);
 	if (s->in_kernel)
-		p->ids[k++] = p->frame_kernel;
+		p->ids[k++] = s->syscall >= 0 ? syscall_frame(p, s->syscall) : p->frame_kernel;
 	tree_add(p->tree, s->tid, s->state == SAMPLE_STATE_RUNNING ? TREE_STATE_RUNNING : TREE_STATE_IDLE,
 		 p->ids, k, 1);
 }

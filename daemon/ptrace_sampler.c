@@ -26,10 +26,12 @@
  * The orderings that matter, and why:
  *
  *  - Per tick, every thread's /proc state is read first, then all threads
- *    are interrupted in one quick pass, then stops are serviced as they
- *    arrive (SIGCHLD on the signalfd, or at once if already there).  Waiting
- *    for one thread before interrupting the next would wait for each
- *    runnable thread to get a CPU (tens of ms with more threads than CPUs).
+ *    are interrupted in one pass (looking for stops after each interrupt),
+ *    then stops are serviced as they arrive (SIGCHLD on the signalfd).
+ *    Waiting for one thread before interrupting the next would wait for
+ *    each runnable thread to get a CPU (tens of ms with more threads than
+ *    CPUs); a thread not stopped by the next tick is not asked again, its
+ *    missed ticks are replayed from its capture.
  *  - While a thread is stopped only GETREGS, one process_vm_readv and
  *    PTRACE_CONT happen.  Captures wait in a ready list and are handed to
  *    ops->sample (unwinding) only when no other stop is waiting, so one
@@ -71,9 +73,8 @@
 #define TH_GROUP_STOP 0x04	/* in a job-control stop, PTRACE_LISTEN */
 #define TH_DEAD 0x08		/* a ptrace call failed: exit report expected */
 #define TH_FOREIGN 0x10		/* a cloned process, not a thread: detach it */
-#define TH_WANT 0x20		/* to be interrupted in this tick */
-#define TH_EMIT_STASH 0x40	/* group-stopped: hand over its stash this tick */
-#define TH_EMIT_BARE 0x80	/* could not be stopped for long: registerless sample */
+#define TH_EMIT_STASH 0x20	/* group-stopped: hand over its stash this tick */
+#define TH_EMIT_BARE 0x40	/* could not be stopped for long: registerless sample */
 
 /* One captured stop: a sample and the stack bytes it points to. */
 struct capture {
@@ -124,6 +125,8 @@ struct ptrace_sampler {
 	size_t nthreads, cap;
 	pid_t *scratch;		/* tids for the one-by-one poll */
 	size_t scratch_cap;
+	pid_t *want;		/* tids to interrupt this tick */
+	size_t want_cap;
 	size_t open_fds;
 	struct capture *free_caps;
 	struct capture *ready, **ready_tail;
@@ -305,8 +308,13 @@ static int read_state(pid_t pid, pid_t tid, int *stat_fd, int *syscall_fd, size_
 	*state = state_from_char(p[2]);
 	*syscall = -1;
 	if ((*state == SAMPLE_STATE_SLEEPING || *state == SAMPLE_STATE_DISK) &&
-	    proc_read(pid, tid, "syscall", syscall_fd, open_fds, buf, sizeof(buf)) > 0)
-		*syscall = parse_syscall(buf, memo);
+	    proc_read(pid, tid, "syscall", syscall_fd, open_fds, buf, sizeof(buf)) > 0) {
+		/* Woken between the two reads: the later one is the truth. */
+		if (strncmp(buf, "running", 7) == 0)
+			*state = SAMPLE_STATE_RUNNING;
+		else
+			*syscall = parse_syscall(buf, memo);
+	}
 	return 0;
 }
 
@@ -581,7 +589,6 @@ static void resume(struct pt_thread *th, int sig)
 
 /* -------------------------------------------------------------- the stops */
 
-
 /* Fills the parts of a sample that come from /proc rather than from the stop. */
 static void sample_describe(struct sample *out, pid_t tid, uint64_t time_ns,
 			    enum sample_state state, long syscall)
@@ -719,12 +726,16 @@ static void on_exec(struct ptrace_sampler *s, struct pt_thread *th)
 	}
 }
 
-/* Detaches a stopped thread (when freeing, or a foreign clone), delivering a caught signal. */
+/*
+ * Detaches a stopped thread (when freeing, or a foreign clone), delivering
+ * a caught signal.  A clone it reported is traced already and must be let
+ * go in turn; an execve changes which entry is the leader's.
+ */
 static void let_go(struct ptrace_sampler *s, struct pt_thread *th, int sig, int event)
 {
 	if (event == PTRACE_EVENT_CLONE)
 		on_clone(s, th);
-	else if (event == PTRACE_EVENT_EXEC)
+	else if (event == PTRACE_EVENT_EXEC && !(th->flags & TH_FOREIGN))
 		on_exec(s, th);
 	ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(uintptr_t)(event == 0 ? sig : 0));
 	thread_forget(s, th, 0);
@@ -938,12 +949,15 @@ static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct ptrace_sampler *s = arg;
 	uint64_t expirations;
+	size_t nwant = 0;
 
 	(void)loop;
 	(void)events;
 	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_warn("reading the ptrace sampler's timer: %s", strerror(errno));
 	s->ticks++;
+	/* As in on_sigchld: stops found now happened while we were not looking. */
+	s->quiet_ns = mono_ns();
 	drain(s);
 	sweep_dead(s);
 	if (s->ranges_stale) {
@@ -977,19 +991,27 @@ static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 			continue;
 		if (s->cfg.only_running && th->state != SAMPLE_STATE_RUNNING)
 			continue;
-		th->flags |= TH_WANT;
+		s->want = mem_grow(s->want, &s->want_cap, nwant + 1, sizeof(*s->want));
+		s->want[nwant++] = th->tid;
 	}
-	for (size_t i = 0; i < s->nthreads; i++) {
-		struct pt_thread *th = s->threads[i];
+	/*
+	 * A thread that was on a CPU stops within microseconds: look for stops
+	 * after each interrupt rather than after the whole pass, or it would
+	 * wait for the interrupts of all the others.  (Looking may change the
+	 * table, hence tids.)
+	 */
+	for (size_t i = 0; i < nwant; i++) {
+		struct pt_thread *th = thread_find(s, s->want[i]);
 
-		if (!(th->flags & TH_WANT))
+		if (th == NULL || (th->flags & (TH_PENDING | TH_DEAD | TH_GROUP_STOP)))
 			continue;
-		th->flags &= ~TH_WANT;
 		th->interrupt_ns = mono_ns();
 		if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) < 0)
 			th->flags |= TH_DEAD;
 		else
 			th->flags |= TH_PENDING;
+		while (service_one(s))
+			;
 	}
 	drain(s);
 	emit_unstopped(s, mono_ns());
@@ -1075,15 +1097,13 @@ static void detach_all(struct ptrace_sampler *s)
 	uint64_t deadline = mono_ns() + (uint64_t)DETACH_TIMEOUT_MS * 1000000u;
 
 	s->detaching = 1;
-	for (size_t i = 0; i < s->nthreads; i++) {
-		struct pt_thread *th = s->threads[i];
-
-		if (th->flags & (TH_DEAD | TH_PENDING | TH_STARTING))
-			continue;
-		/* A listening thread re-traps with the stop signal: still stopped. */
-		if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) < 0)
-			th->flags |= TH_DEAD;
-	}
+	/*
+	 * All of them, pending ones too (a repeated interrupt is harmless); a
+	 * listening thread re-traps with its stop signal and stays stopped;
+	 * one that is gone fails here and is found by poll_each.
+	 */
+	for (size_t i = 0; i < s->nthreads; i++)
+		ptrace(PTRACE_INTERRUPT, s->threads[i]->tid, NULL, NULL);
 	while (s->nthreads > 0 && mono_ns() < deadline) {
 		struct pollfd pfd = { .fd = s->sigfd, .events = POLLIN };
 		struct signalfd_siginfo si[8];
@@ -1208,6 +1228,7 @@ void ptrace_sampler_free(struct ptrace_sampler *s)
 	capture_list_free(s->free_caps);
 	free(s->threads);
 	free(s->scratch);
+	free(s->want);
 	free(s->ranges.r);
 	free(s);
 }

@@ -81,7 +81,14 @@ static Sampled__Status *build_status(const struct service_parts *p)
 	st->rate_hz = p->rate_hz;
 	st->mode = (char *)p->mode;
 	st->sampler = (char *)p->sampler_name;
-	st->sampler_note = (char *)(p->sampler ? perf_sampler_note(p->sampler) : "");
+	st->sampler_note = (char *)p->sampler_note;
+	st->stop_median_ns = p->stop_median_ns;
+	st->stop_p99_ns = p->stop_p99_ns;
+	if (*p->tracer != NULL) {
+		uint64_t stops;
+
+		ptrace_sampler_stop_stats(*p->tracer, &st->stop_median_ns, &st->stop_p99_ns, &stops);
+	}
 	st->samples = profile_samples(p->profile);
 	st->lost_samples = profile_lost_samples(p->profile);
 	st->truncated_samples = profile_truncated_samples(p->profile);

@@ -3,8 +3,8 @@
 
 #include <stdint.h>
 
-#include "perf_sampler.h"
 #include "profile.h"
+#include "ptrace_sampler.h"
 #include "sampled.pb-c.h"
 #include "target.h"
 
@@ -16,7 +16,10 @@
 struct service_parts {
 	struct target *target;
 	struct profile *profile;
-	struct perf_sampler *sampler;	/* NULL once sampling has ended */
+	struct ptrace_sampler **tracer;	/* for stop times; *tracer NULL without one */
+	uint64_t stop_median_ns;	/* the stop times the tracer had when it ended */
+	uint64_t stop_p99_ns;
+	const char *sampler_note;	/* "" or how sampling is degraded */
 	const char *socket_path;
 	const char *mode;		/* "cpu" */
 	const char *sampler_name;	/* "perf cpu-clock" */

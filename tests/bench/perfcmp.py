@@ -44,8 +44,22 @@ import sys
 HEX_RE = re.compile(r"^(.*)\+0x([0-9a-fA-F]+)$")
 
 
+def debug_file(path):
+    """The separate debug file of path (Debian's /usr/lib/debug), or None."""
+    m = re.search(r"Build ID: ([0-9a-f]{2})([0-9a-f]+)", run(["readelf", "-n", path]))
+    candidates = []
+    if m:
+        candidates.append("/usr/lib/debug/.build-id/%s/%s.debug" % (m.group(1), m.group(2)))
+    candidates.append("/usr/lib/debug" + path + ".debug")
+    for c in candidates:
+        if os.path.exists(c):
+            return c
+    return None
+
+
 class Module:
-    """One ELF file: its symbols by name, its FDE ranges, its PT_LOADs."""
+    """One ELF file: its symbols by name (its own and its separate debug
+    file's), its FDE ranges, its PT_LOADs."""
 
     def __init__(self, path):
         self.path = path
@@ -60,12 +74,17 @@ class Module:
             f = line.split()
             if f and f[0] == "LOAD":
                 self.loads.append((int(f[1], 16), int(f[4], 16), int(f[2], 16)))
-        for args in (["nm", "--defined-only", path], ["nm", "-D", "--defined-only", path]):
-            for line in run(args).splitlines():
-                f = line.split()
-                if len(f) >= 3 and f[1] in "TtWwiI":
-                    name = f[2].split("@")[0]
-                    self.symbols.setdefault(name, int(f[0], 16))
+        files = [path]
+        dbg = debug_file(path)
+        if dbg:
+            files.append(dbg)
+        for file in files:
+            for args in (["nm", "--defined-only", file], ["nm", "-D", "--defined-only", file]):
+                for line in run(args).splitlines():
+                    f = line.split()
+                    if len(f) >= 3 and f[1] in "TtWwiI":
+                        name = f[2].split("@")[0]
+                        self.symbols.setdefault(name, int(f[0], 16))
         ranges = []
         for line in run(["readelf", "--debug-dump=frames", path]).splitlines():
             m = re.search(r"FDE cie=\S+ pc=([0-9a-f]+)\.\.([0-9a-f]+)", line)
@@ -112,6 +131,7 @@ class Keys:
                     self.paths.setdefault(os.path.basename(path), path)
         self.modules = {}
         self.labels = {}
+        self.defining = {}
 
     def module(self, name):
         if name not in self.modules:
@@ -121,10 +141,10 @@ class Keys:
     def module_defining(self, func):
         """The mapped module whose symbols define func (the executable
         first, as the dynamic linker would), or None."""
-        for name in self.paths:
-            if func in self.module(name).symbols:
-                return name
-        return None
+        if func not in self.defining:
+            self.defining[func] = next(
+                (name for name in self.paths if func in self.module(name).symbols), None)
+        return self.defining[func]
 
     def named(self, module, name):
         if module.startswith("[kernel"):
@@ -182,13 +202,24 @@ def read_perf(path, keys):
 def read_sampled(folded, keys):
     funcs = collections.Counter()
     mods = collections.Counter()
+    inlined = 0
     for line in open(folded):
         line = line.rstrip("\n")
         if not line:
             continue
         stack, _, count = line.rpartition(" ")
-        leaf = stack.split(";")[-1]
+        frames = stack.split(";")
         n = int(count)
+        # sampled shows functions inlined at the sampled address as frames
+        # of their own below the function that contains them; perf charges
+        # the time to the container, the nearest frame with a symbol.
+        leaf = frames[-1]
+        for depth, f in enumerate(reversed(frames[-8:])):
+            if f == "[kernel]" or HEX_RE.match(f) or keys.module_defining(f) is not None:
+                leaf = f
+                if depth:
+                    inlined += n
+                break
         m = HEX_RE.match(leaf)
         if leaf == "[kernel]":
             key, mod = keys.special("[kernel]"), "[kernel]"
@@ -203,6 +234,8 @@ def read_sampled(folded, keys):
             key = keys.special(leaf)
         funcs[key] += n
         mods[mod if not mod.startswith("[kernel") else "[kernel]"] += n
+    if inlined:
+        print("# %d samples of sampled's end in inlined frames, charged to their container" % inlined)
     return funcs, mods
 
 

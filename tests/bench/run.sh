@@ -142,17 +142,18 @@ while time.process_time() < end:
 EOF
 
 # ---- 1. daemon CPU time per sample --------------------------------------
-# cost LABEL STACK COMMAND...: starts COMMAND, attaches at $COST_RATE Hz
-# with --stack-size STACK, and measures the daemon between two readings.
+# cost LABEL STACK PYTHON COMMAND...: starts COMMAND, attaches at
+# $COST_RATE Hz with --stack-size STACK --python PYTHON, and measures the
+# daemon between two readings.
 cost() {
-	local label=$1 stack=$2 sock=$TMP/cost.sock pid c0 s0 t0 c1 s1 t1 frames
-	shift 2
+	local label=$1 stack=$2 python=$3 sock=$TMP/cost.sock pid c0 s0 t0 c1 s1 t1 frames
+	shift 3
 	"$@" >"$TMP/cost.out" 2>&1 &
 	pid=$!
 	PIDS+=($pid)
 	sleep 0.3
-	if ! "$SAMPLED" attach --rate $COST_RATE --stack-size "$stack" --socket "$sock" $pid \
-		>/dev/null; then
+	if ! "$SAMPLED" attach --rate $COST_RATE --stack-size "$stack" --python "$python" \
+		--socket "$sock" $pid >/dev/null; then
 		say "cost: attach to $label failed"
 		stop_pid $pid
 		return
@@ -180,12 +181,13 @@ say "1/3 daemon CPU per sample ($(elapsed) s)"
 run_s=$((COST_WARM + COST_WINDOW + 3))
 # The daemon's cost with nothing to sample: its drain timer, its thread
 # scan, and the process events of the whole machine (proc connector).
-cost "idle (sleep: no samples)" 32768 sleep $((run_s + 5))
-cost "split -t 2 (C, 2 threads)" 32768 "$TARGETS/split" -t 2 -s $run_s
-cost "split -t 2 (C, 2 threads)" 8192 "$TARGETS/split" -t 2 -s $run_s
-cost "split -t 2 (C, 2 threads)" 65528 "$TARGETS/split" -t 2 -s $run_s
-cost "deep -d 300 (C)" 32768 "$B/bench/deep" -d 300 -c $((run_s * 2))
-cost "python3.11 json/re/sort" 32768 "$PY" "$TMP/work.py" mix 0 $((run_s * 2))
+cost "idle (sleep: no samples)" 32768 auto sleep $((run_s + 5))
+cost "split -t 2 (C, 2 threads)" 32768 auto "$TARGETS/split" -t 2 -s $run_s
+cost "split -t 2 (C, 2 threads)" 8192 auto "$TARGETS/split" -t 2 -s $run_s
+cost "split -t 2 (C, 2 threads)" 65528 auto "$TARGETS/split" -t 2 -s $run_s
+cost "deep -d 300 (C)" 32768 auto "$B/bench/deep" -d 300 -c $((run_s * 2))
+cost "python3.11 json/re/sort, --python off" 32768 off "$PY" "$TMP/work.py" mix 0 $((run_s * 2))
+cost "python3.11 json/re/sort, Python frames" 32768 auto "$PY" "$TMP/work.py" mix 0 $((run_s * 2))
 
 # ---- 2. target slowdown -------------------------------------------------
 python3 - "$TMP/input.txt" "$SLOW_MB" <<'EOF'
@@ -343,7 +345,7 @@ meta = {
     "default_stack": $DEFAULT_STACK,
     "commands": [
         "# 1. per target and --stack-size S, after ${COST_WARM} s and again ${COST_WINDOW} s later:",
-        "sampled attach --rate $COST_RATE --stack-size S --socket SOCK PID",
+        "sampled attach --rate $COST_RATE --stack-size S [--python off] --socket SOCK PID",
         "samplectl --socket SOCK status --json   # daemon_cpu_ns, samples",
         "#    targets: build/targets/split -t 2; build/bench/deep -d 300 (tests/bench/deep.c);",
         "#    /usr/bin/python3.11 work.py mix (json/re/sort, written by run.sh)",

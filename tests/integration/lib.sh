@@ -61,10 +61,17 @@ wait_for() {
 	return 0
 }
 
-# The process state letter from /proc (R, S, T, Z...), or "" when gone.
+# The process state letter from /proc (R, S, T, t, Z...), or "" when gone.
 proc_state() {
-	sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null
+	sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "/proc/$1/status" 2>/dev/null
 }
+
+# Whether a state letter is a live, not stopped process (running or sleeping).
+live_state() { [ "$1" = R ] || [ "$1" = S ] || [ "$1" = D ]; }
+
+# Whether a state letter is a stopped process: job control (T), or the
+# same stop seen through a tracer (t).
+stopped_state() { [ "$1" = T ] || [ "$1" = t ]; }
 
 # CPU time (user + system) of a whole process in seconds.
 proc_cpu_seconds() {

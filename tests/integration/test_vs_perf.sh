@@ -9,27 +9,30 @@
 #
 # Statistics.  Both tools sample at 999 Hz, from the same moment (the
 # target waits, stopped, until both are attached) to its exit: python for
-# 9 s, xz for ~9 s of CPU, so each tool has n ~ 8000 samples (measured on
-# this busy 2-core machine: python 8200-8400, xz 6500-6800 with 14 MB of
-# input, hence 18 MB).  A function's self share is a proportion with sd
-# sqrt(p(1-p)/n) per tool; taken as independent (they are not: the two
-# timers tick on the same task clock, so the real spread is smaller), the
-# difference has sd sqrt(p(1-p)(2/n)): 0.79 points at n=8000 and p=0.5,
-# 0.74 at p=0.35 or 0.65 (the shares that occur here), 0.53 at p=0.15.
-# 3 points is then >= 3.8 sd for any share and >= 4 sd for the real ones:
-# a false failure has probability < 1e-4 per comparison.  Differences seen
-# over the runs so far: at most 1.6 points.  A wrong answer (a static
-# function charged to the exported symbol before it, a wrong load bias,
-# the samples of one module dropped) moves a share by 5 points or more,
-# which the same tolerance catches with probability > 0.99; --control
-# checks that such a doctored profile is rejected.  At perf's usual -F 99
-# the same run gives n ~ 800 and sd ~ 2.4 points at p=0.3: 3 points would
-# flake about one run in five, hence 999 Hz for both.
+# 9 s of its CPU time, xz for 12 MB of input (8-12 s of CPU here).
+# Measured: python 8990-9020 samples, xz 8300-12000, and both tools
+# count the same number within 0.1% (they sample the same task clock at
+# the same period, often at the same instants).  A function's self share
+# is a proportion with sd sqrt(p(1-p)/n) per tool; taking the two as
+# independent (the real spread is smaller, as they share many instants),
+# the difference has sd sqrt(2p(1-p)/n): at n = 8300, 0.78 points at
+# p = 0.5, 0.71 at p = 0.3 or 0.7 (the top shares here: 25% and 70%),
+# 0.47 at p = 0.1.  3 points is >= 3.8 sd for any share, >= 4.2 sd for
+# the real ones: a false failure has probability < 1e-4 per comparison, and
+# the differences seen over a dozen runs were at most 1.6 points (0.6
+# since the windows were aligned).  A wrong answer (a static function
+# charged to the exported symbol before it, a wrong load bias, the
+# samples of one module dropped) moves a share by 5 points or more, which
+# the same tolerance catches with probability > 0.99; --control checks
+# that such a doctored profile is rejected.  At perf's usual -F 99 the
+# same run gives n ~ 900 and sd ~ 2.2 points at p = 0.3: 3 points would
+# flake about one run in six, hence 999 Hz for both.
 #
-# Both tools must see the same symbols: perf would use Debian's separate
-# debug info (libc6-dbg) that sampled does not read, so perf report runs
-# with a --symfs holding the mapped files only.  Unnamed code is compared
-# by module and .eh_frame function (see tests/bench/perfcmp.py).
+# perf knows nothing of Python, so sampled runs with --python off: both
+# see native frames only.  Both read Debian's separate debug info where it
+# is installed (libc6-dbg); functions are compared by module and start
+# address, whichever tool could name them, and unnamed code by module and
+# .eh_frame function (see tests/bench/perfcmp.py).
 . "$(dirname "$0")/lib.sh"
 
 PERFCMP=$(cd "$(dirname "$0")/../bench" && pwd)/perfcmp.py
@@ -90,16 +93,7 @@ profile_both() {
 	"$CTL" --socket "$sock" export -f collapsed -o "$WORK/$name.folded"
 	"$CTL" --socket "$sock" status --json >"$WORK/$name.status"
 	"$CTL" --socket "$sock" stop >/dev/null
-	# perf sees the mapped files only, through a private symfs.
-	local symfs=$WORK/$name.symfs path
-	mkdir -p "$symfs"
-	perf buildid-list -i "$WORK/$name.data" 2>/dev/null | awk '{print $2}' | grep '^/' |
-		while read -r path; do
-			[ -f "$path" ] || continue
-			mkdir -p "$symfs$(dirname "$path")"
-			ln -sf "$path" "$symfs$path"
-		done
-	perf report -i "$WORK/$name.data" --symfs="$symfs" --no-children -F sample,dso,sym \
+	perf report -i "$WORK/$name.data" --no-children -F sample,dso,sym \
 		-t '|' -g none -q --stdio >"$WORK/$name.perf" 2>"$WORK/$name.report.err"
 	perf report -i "$WORK/$name.data" --stats >"$WORK/$name.stats" 2>/dev/null
 	rm -f "$WORK/$name.data" "$WORK/$name.data.old"
@@ -161,9 +155,9 @@ else
 	echo "# SKIP $PY is not installed"
 fi
 
-# (b) xz -9 -T1 on ~18 MB of generated text (~9 s here; xz -9 reaches
-# ~2 MB/s on text, so the 30-60 MB first planned would take half a minute
-# or more).  liblzma's own functions are stripped: most keys are
+# (b) xz -9 -T1 on 12 MB of generated text (8-12 s of CPU here: xz -9
+# does 1-1.5 MB/s on this text, so the 30-60 MB first planned would take
+# most of a minute).  liblzma's own functions are stripped: most keys are
 # liblzma.so.5+FDE and the module level is liblzma itself.
 python3 - "$WORK/in.txt" <<'EOF'
 import random, sys
@@ -172,7 +166,7 @@ words = ["".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint
          for _ in range(5000)]
 with open(sys.argv[1], "w") as f:
     n = 0
-    while n < 18 * 1000 * 1000:
+    while n < 12 * 1000 * 1000:
         line = " ".join(r.choice(words) for _ in range(12)) + " %d\n" % r.randint(0, 10**9)
         f.write(line)
         n += len(line)

@@ -1100,6 +1100,8 @@ static void test_cmd_status_json(void **state)
 			    "  \"sampler_note\": \"\",\n"
 			    "  \"python\": \"\",\n"
 			    "  \"python_out_of_step\": 0,\n"
+			    "  \"stop_median_ns\": 0,\n"
+			    "  \"stop_p99_ns\": 0,\n"
 			    "  \"rate_hz\": 99,\n"
 			    "  \"started_unix_ns\": 1700000000000000000,\n"
 			    "  \"ended_unix_ns\": 0,\n"

@@ -1194,6 +1194,9 @@ static void test_sleep_timing(void **state)
 		named += c->recs[i].state == SAMPLE_STATE_SLEEPING &&
 			 (c->recs[i].syscall == SYS_clock_nanosleep ||
 			  c->recs[i].syscall == SYS_nanosleep);
+		if (c->recs[i].state == SAMPLE_STATE_SLEEPING && c->recs[i].syscall != SYS_pause &&
+		    c->recs[i].syscall != SYS_clock_nanosleep && c->recs[i].syscall != SYS_nanosleep)
+			print_message("asleep in system call %ld\n", c->recs[i].syscall);
 	}
 	print_message("sleep: %d x %ld ms took %.1f ms (longest %.2f ms), %lld short, %lld "
 		      "failed; %zu samples, %zu asleep, %zu of them in nanosleep\n", SLEEPS,
