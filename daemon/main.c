@@ -5,6 +5,7 @@
  * (struct daemon) is the only process-wide state.
  */
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -324,7 +325,16 @@ static int start_sampler(struct daemon *d, const struct perf_sampler_config *cfg
 		log_warn("%s", d->sampler_note);
 	}
 	d->tracer = ptrace_sampler_new(&tcfg, d->loop, &tracer_ops, d, err);
-	return d->tracer != NULL ? 0 : -1;
+	if (d->tracer == NULL)
+		return -1;
+	/*
+	 * A stopped thread waits for the daemon to run: on a busy machine the
+	 * daemon's own scheduling latency becomes the target's stop time.
+	 */
+	if (setpriority(PRIO_PROCESS, 0, -10) < 0)
+		log_info("cannot raise the daemon's priority (%s): stops may last longer "
+			 "on a busy machine", strerror(errno));
+	return 0;
 }
 
 /* Everything after the fork: socket, sampler, and the loop until stopped. */

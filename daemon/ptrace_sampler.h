@@ -51,8 +51,8 @@ struct ptrace_sampler_ops {
 	 * One per thread per tick; s and the stack it points to are valid
 	 * during the call only.  Threads in no state to be stopped (zombies,
 	 * threads not yet started) produce none; a thread that could not be
-	 * stopped for more than a few seconds produces samples without
-	 * registers (has_regs 0) until it can.
+	 * stopped for more than 256 ticks produces samples without registers
+	 * (has_regs 0) until it can.
 	 */
 	void (*sample)(void *arg, const struct sample *s);
 	void (*thread_start)(void *arg, pid_t tid);	/* traced from now on */

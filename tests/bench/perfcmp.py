@@ -16,8 +16,12 @@ table defines that name).
 Both tools name a function they know by its symbol and an address they do
 not know by its module and file offset (perf "0x...15bc9" in dso X, sampled
 "X+0x15bc9").  To compare like with like, every leaf is reduced to one key:
-  - a named function -> (module, address of the symbol), so that aliases of
-    one address count as one function;
+  - a named function -> (module, address of the symbol, from the file's
+    symbol tables and its separate debug file's), so that aliases of one
+    address count as one function and a name one tool found in debug info
+    meets the other tool's address;
+  - a frame sampled shows for a function inlined at the sampled address ->
+    the nearest frame above it that has a symbol, the function perf charges;
   - an unnamed address -> (module, start of the .eh_frame FDE covering it):
     stripped functions still have their unwind entry, which gives their
     bounds, so the time of a static function is not scattered over hundreds

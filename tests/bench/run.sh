@@ -150,7 +150,7 @@ cost() {
 	shift 3
 	"$@" >"$TMP/cost.out" 2>&1 &
 	pid=$!
-	PIDS+=($pid)
+	PIDS+=("$pid")
 	sleep 0.3
 	if ! "$SAMPLED" attach --rate $COST_RATE --stack-size "$stack" --python "$python" \
 		--socket "$sock" $pid >/dev/null; then
@@ -209,14 +209,14 @@ CONFIGS=(none sampled99 sampled999 perf99 perf999)
 # recorded unless REP is 0 (a warm-up).
 slow_once() {
 	local config=$1 rep=$2 pidfile=$TMP/slow.pid res=$TMP/slow.res sock=$TMP/slow.sock
-	local runner pid perfpid="" prof=null samples=null rate line
+	local runner pid perfpid="" prof=null samples=null rate
 	rm -f "$pidfile" "$res" "$TMP/perf.data" "$TMP/perf.times"
 	"$B/bench/benchrun" "$pidfile" "$res" $SLOW_CMD >/dev/null 2>"$TMP/slow.err" &
 	runner=$!
-	PIDS+=($runner)
+	PIDS+=("$runner")
 	wait_for "[ -s '$pidfile' ]" 10 || { say "slow: benchrun did not start"; stop_pid $runner; return; }
 	pid=$(cat "$pidfile")
-	PIDS+=($pid)
+	PIDS+=("$pid")
 	case $config in
 	sampled*)
 		rate=${config#sampled}
@@ -228,7 +228,7 @@ slow_once() {
 		( perf record -N -q -F "$rate" -g --call-graph dwarf -o "$TMP/perf.data" -p "$pid" \
 			>/dev/null 2>&1; times >"$TMP/perf.times" ) &
 		perfpid=$!
-		PIDS+=($perfpid)
+		PIDS+=("$perfpid")
 		# perf is ready once its events show in its fd table.
 		wait_for "ls -l /proc/\$(pgrep -P $perfpid -x perf | head -n 1)/fd 2>/dev/null | grep -q perf_event" 20 ||
 			say "slow: perf did not open its events"
@@ -256,10 +256,10 @@ slow_once() {
 		rm -f "$TMP/perf.data" "$TMP/perf.data.old"
 		;;
 	esac
-	line=$(grep '^wall=' "$res" 2>/dev/null)
-	[ -n "$line" ] || { say "slow: no result for $config"; return; }
-	eval "$line"	# wall= user= sys= status=
-	# shellcheck disable=SC2154
+	local wall user sys status
+	# "wall=W user=U sys=S status=N" -> W U S N
+	read -r wall user sys status <<<"$(sed -n 's/^wall=\([^ ]*\) user=\([^ ]*\) sys=\([^ ]*\) status=\(.*\)$/\1 \2 \3 \4/p' "$res" 2>/dev/null)"
+	[ -n "$status" ] || { say "slow: no result for $config"; return; }
 	[ "$status" = 0 ] || say "slow: $config: the workload exited with $status"
 	[ "$rep" -gt 0 ] || return
 	printf '{"sec":"slow","config":"%s","rep":%d,"wall":%s,"user":%s,"sys":%s,"prof_cpu":%s,"samples":%s}\n' \
@@ -289,7 +289,7 @@ stack_run() {
 	shift 3
 	"$@" >"$TMP/stack.out" 2>&1 &
 	pid=$!
-	PIDS+=($pid)
+	PIDS+=("$pid")
 	wait_for "[ -s '$TMP/stack.out' ]" 20
 	"$SAMPLED" attach --rate $STACK_RATE --stack-size "$stack" --socket "$sock" $pid >/dev/null ||
 		{ say "stack: attach failed"; stop_pid $pid; return; }

@@ -93,7 +93,7 @@ run_case() {
 	for v in $variants; do libs+=("$WORK/burnlib_$v.so"); done
 	"$TARGETS/dlburn" -c 7 "${libs[@]}" >"$out" 2>"$WORK/$name.err" &
 	pid=$!
-	CHILDREN+=($pid)
+	CHILDREN+=("$pid")
 	wait_for "grep -q ready '$out' 2>/dev/null" 10
 	check "$name: dlburn loaded $variants" grep -q ready "$out"
 	"$SAMPLED" attach --rate 499 --stack-size 8192 --buffer-size 4096 --socket "$sock" $pid \
@@ -191,7 +191,7 @@ EOF
 	for v in "$@"; do
 		read -r _ share late nbad bad <<<"$(echo "$report" | awk -v v=$v '$1 == v')"
 		truth=$(sed -n "s/.*burnlib_$v=\([0-9.]*\).*/\1/p" "$WORK/$name.out" | awk '{print $1 * 100}')
-		names=$(grep -o "burnlib_$v[_.][A-Za-z0-9_.+]*" "$WORK/$name.folded" |
+		names=$(grep -o "burnlib_${v}[_.][A-Za-z0-9_.+]*" "$WORK/$name.folded" |
 			sed 's/+0x[0-9a-f]*$/+0x.../' | sort -u | tr '\n' ' ')
 		echo "# $name/$v: frames seen: $names"
 		check "$name/$v: its frames hold ${share:-?}% of the samples, the target measured ${truth:-?}%" \

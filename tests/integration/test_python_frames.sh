@@ -76,6 +76,20 @@ for interp in "${interpreters[@]}"; do
 		python3 -c "import sys; sys.exit(not $(python3 "$STACKS" "$WORK/p.folded" path compressor deflate) > 1)"
 	check "$label: each thread's Python frames: dumper and compressor are sampled too" \
 		python3 -c "import sys; sys.exit(not ($(python3 "$STACKS" "$WORK/p.folded" share dumper) > 1 and $(python3 "$STACKS" "$WORK/p.folded" share compressor) > 1))"
+
+	# Wall-clock mode: the sleeping half shows, under the function that sleeps.
+	run_python "$interp" "$PY/sleeper.py" 6 --mode wall --rate 499
+	truth=$(grep truth "$WORK/p.out")
+	echo "# $label sleeper.py (wall): $(python3 "$STACKS" "$WORK/p.folded" total) samples; $truth"
+	for f in spin nap; do
+		want=$(echo "$truth" | sed -n "s/.* $f=\([0-9.]*\).*/\1/p" | awk '{print $1 * 100}')
+		got=$(python3 "$STACKS" "$WORK/p.folded" path '<module>' main $f)
+		check "wall: $label: $f: $got% vs $want% measured by the script" \
+			python3 -c "import sys; sys.exit(not abs($got - $want) <= 5.0)"
+	done
+	asleep=$(python3 "$STACKS" "$WORK/p.folded" path main nap clock_nanosleep)
+	check "wall: $label: the sleep sits in clock_nanosleep under nap ($asleep%)" \
+		python3 -c "import sys; sys.exit(not $asleep >= 0.8 * $(python3 "$STACKS" "$WORK/p.folded" path main nap))"
 done
 
 # Python frames required from a process that is not Python: a clear refusal.

@@ -51,7 +51,7 @@ fi
 # A probe: can perf record follow another process here?
 sleep 5 &
 probe=$!
-CHILDREN+=($probe)
+CHILDREN+=("$probe")
 if ! perf record -N -q -F 99 -g --call-graph dwarf -o "$WORK/probe.data" -p $probe -- sleep 0.2 \
 	>"$WORK/probe.err" 2>&1; then
 	if [ "$(id -u)" -ne 0 ]; then
@@ -78,7 +78,7 @@ profile_both() {
 	perf record -N -F $RATE -g --call-graph dwarf $PERF_MMAP -o "$WORK/$name.data" -p "$pid" \
 		>"$WORK/$name.perf.log" 2>&1 &
 	perfpid=$!
-	CHILDREN+=($perfpid)
+	CHILDREN+=("$perfpid")
 	# perf has opened its events once they show in its fd table.
 	wait_for "ls -l /proc/$perfpid/fd 2>/dev/null | grep -q perf_event" 20 ||
 		not_ok "$name: perf record opened its events"
@@ -145,7 +145,7 @@ EOF
 if [ -x "$PY" ]; then
 	"$PY" "$WORK/work.py" 9 >"$WORK/py.out" &
 	pypid=$!
-	CHILDREN+=($pypid)
+	CHILDREN+=("$pypid")
 	wait_for "[ \"\$(proc_state $pypid)\" = T ]" 20
 	profile_both python $pypid
 	check_counts python
@@ -173,7 +173,7 @@ with open(sys.argv[1], "w") as f:
 EOF
 xz -9 -T1 -c "$WORK/in.txt" >/dev/null &
 xzpid=$!
-CHILDREN+=($xzpid)
+CHILDREN+=("$xzpid")
 # Stop it once it is xz (not the shell that forks it), a few ms in.
 wait_for "[ \"\$(readlink /proc/$xzpid/exe)\" = \"\$(command -v xz | xargs readlink -f)\" ]" 10
 kill -STOP $xzpid

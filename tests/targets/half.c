@@ -1,6 +1,6 @@
 /*
  * A wall-clock target: the main thread alternates spinning with
- * nanosleep, each for 5 to 15 ms at random (so the cycle cannot fall in
+ * nanosleep, each for 20 to 60 ms at random (so the cycle cannot fall in
  * step with a periodic sampler), half its wall time on CPU and half
  * asleep.  At exit it prints the shares it measured ("truth spin=0.50
  * nap=0.50").
@@ -47,10 +47,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (now() < end) {
 		t0 = now();
-		spin(0.005 + 0.01 * rand_r(&seed) / RAND_MAX);
+		spin(0.02 + 0.04 * rand_r(&seed) / RAND_MAX);
 		t[0] += now() - t0;
 		t0 = now();
-		nap(0.005 + 0.01 * rand_r(&seed) / RAND_MAX);
+		nap(0.02 + 0.04 * rand_r(&seed) / RAND_MAX);
 		t[1] += now() - t0;
 	}
 	printf("truth spin=%.3f nap=%.3f\n", t[0] / (t[0] + t[1]), t[1] / (t[0] + t[1]));
