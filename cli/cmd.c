@@ -17,10 +17,12 @@ extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_stop_entry;
 extern const struct cmd_entry cmd_top_entry;
 extern const struct cmd_entry cmd_tree_entry;
+extern const struct cmd_entry cmd_dump_entry;
 
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_status_entry,
 	&cmd_tree_entry,
+	&cmd_dump_entry,
 	&cmd_top_entry,
 	&cmd_flame_entry,
 	&cmd_export_entry,

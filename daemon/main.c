@@ -22,6 +22,8 @@
 #include <elfutils/version.h>
 #include <libunwind.h>
 
+#include "dump.h"
+#include "dump_text.h"
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
@@ -327,6 +329,8 @@ static int start_sampler(struct daemon *d, const struct perf_sampler_config *cfg
 	d->tracer = ptrace_sampler_new(&tcfg, d->loop, &tracer_ops, d, err);
 	if (d->tracer == NULL)
 		return -1;
+	/* The threads are traced: dumps are served from their latest samples. */
+	profile_keep_last(d->profile, 1);
 	/*
 	 * A stopped thread waits for the daemon to run: on a busy machine the
 	 * daemon's own scheduling latency becomes the target's stop time.
@@ -337,13 +341,30 @@ static int start_sampler(struct daemon *d, const struct perf_sampler_config *cfg
 	return 0;
 }
 
+/*
+ * A ring must hold what arrives while the daemon is busy or not scheduled:
+ * every sample carries the whole stack copy, so an eighth of a second at
+ * the rate, within bounds (the rings are locked memory, one per thread).
+ */
+static size_t ring_size(const struct options *o)
+{
+	size_t want = (size_t)o->rate_hz * (o->stack_bytes + 512) / 8, size;
+
+	if (o->buffer_bytes != 0)
+		return o->buffer_bytes;
+	for (size = OPTIONS_MIN_AUTO_BUFFER; size < want && size < OPTIONS_MAX_AUTO_BUFFER;
+	     size *= 2)
+		;
+	return size;
+}
+
 /* Everything after the fork: socket, sampler, and the loop until stopped. */
 static int serve(struct daemon *d, struct error *err)
 {
 	struct perf_sampler_config cfg = {
 		.pid = d->opt.pid,
 		.rate_hz = d->opt.rate_hz,
-		.ring_bytes = d->opt.buffer_bytes,
+		.ring_bytes = ring_size(&d->opt),
 		.stack_bytes = d->opt.stack_bytes,
 		.regs_mask = UNWIND_REGS_MASK,
 	};
@@ -381,6 +402,7 @@ static int serve(struct daemon *d, struct error *err)
 		.mode = d->opt.wall ? "wall" : "cpu",
 		.sampler_name = d->sampler != NULL ? "perf cpu-clock" : "ptrace",
 		.rate_hz = d->opt.rate_hz,
+		.stack_bytes = d->opt.stack_bytes,
 		.started_ns = target_now_ns(),
 		.started_mono_ns = mono_ns(),
 	};
@@ -579,6 +601,39 @@ fail_early:
 	return 1;
 }
 
+/* sampled dump PID: one snapshot of every thread, printed, no daemon. */
+static int dump_once(const struct options *o)
+{
+	struct profile_config pcfg = { .pid = o->pid, .python = o->python,
+				       .python_internals = o->python_internals };
+	struct target *t;
+	struct profile *p = NULL;
+	Sampled__Dump *dump = NULL;
+	struct error err;
+	int rc = 1;
+
+	error_clear(&err);
+	log_init(stderr, LOG_WARN);
+	t = target_open(o->pid, &err);
+	if (t == NULL)
+		goto out;
+	p = profile_new(&pcfg, &err);
+	if (p == NULL)
+		goto out;
+	dump = dump_snapshot(p, o->pid, o->stack_bytes, &err);
+	if (dump == NULL)
+		goto out;
+	dump_text_print(stdout, dump);
+	rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+	if (rc != 0 && err.msg[0] != '\0')
+		fprintf(stderr, "sampled: %s\n", err.msg);
+	dump_free(dump);
+	profile_free(p);
+	target_free(t);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { .sigfd = -1, .ready_fd = -1 };
@@ -597,6 +652,8 @@ int main(int argc, char **argv)
 	case OPTIONS_VERSION:
 		printf("sampled %s\n", SAMPLED_VERSION);
 		return 0;
+	case OPTIONS_DUMP:
+		return dump_once(&d.opt);
 	case OPTIONS_ATTACH:
 		break;
 	}

@@ -15,6 +15,7 @@ static const char usage_main[] =
 	"\n"
 	"Commands:\n"
 	"  attach PID     sample a running process (see 'sampled attach --help')\n"
+	"  dump PID       print every thread's stack once and exit\n"
 	"  help [COMMAND] show this text, or the usage of COMMAND\n"
 	"\n"
 	"Options:\n"
@@ -50,7 +51,8 @@ static const char usage_attach[] =
 	"                         the socket path with .log instead of .sock)\n"
 	"      --log-level LEVEL  debug, info (default), warn or error\n"
 	"      --buffer-size KIB  perf ring buffer per thread in KiB, a power of two\n"
-	"                         (default 1024)\n"
+	"                         (default: room for an eighth of a second of\n"
+	"                         samples, 1024 to 8192)\n"
 	"      --stack-size BYTES user stack copied with each sample for unwinding,\n"
 	"                         a multiple of 8 up to 65528 (default 32768); deeper\n"
 	"                         stacks end in a [truncated] frame\n"
@@ -70,8 +72,22 @@ static const char usage_attach[] =
 	"Exit status: 0 once the daemon serves, 1 if it could not attach (no such\n"
 	"process, permission denied, already attached), 2 on a usage error.\n";
 
+static const char usage_dump[] =
+	"Usage: sampled dump [--python auto|on|off] PID\n"
+	"\n"
+	"Print the current stack of every thread of the process PID, once, and\n"
+	"exit, without starting a daemon: each thread is stopped with ptrace for\n"
+	"tens of microseconds, its registers and stack copied, and it runs on;\n"
+	"then the stacks are unwound and named, Python functions among native\n"
+	"frames for a CPython target.\n"
+	"\n"
+	"Exit status: 0 on success, 1 when the process cannot be traced, 2 on a\n"
+	"usage error.\n";
+
 const char *options_usage(const char *topic)
 {
+	if (topic != NULL && strcmp(topic, "dump") == 0)
+		return usage_dump;
 	if (topic != NULL && strcmp(topic, "attach") == 0)
 		return usage_attach;
 	return usage_main;
@@ -223,7 +239,7 @@ int options_parse(int argc, char **argv, struct options *o, struct error *err)
 	memset(o, 0, sizeof(*o));
 	o->rate_hz = OPTIONS_DEFAULT_RATE;
 	o->log_level = LOG_INFO;
-	o->buffer_bytes = OPTIONS_DEFAULT_BUFFER;
+	o->buffer_bytes = 0;	/* sized from the rate and stack size by the daemon */
 	o->stack_bytes = OPTIONS_DEFAULT_STACK;
 	o->command = OPTIONS_HELP;
 	if (argc < 2) {
@@ -234,7 +250,7 @@ int options_parse(int argc, char **argv, struct options *o, struct error *err)
 	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
 		return 0;
 	if (strcmp(cmd, "help") == 0) {
-		if (argc > 2 && strcmp(argv[2], "attach") != 0) {
+		if (argc > 2 && strcmp(argv[2], "attach") != 0 && strcmp(argv[2], "dump") != 0) {
 			error_set(err, 0, "no help on '%s': unknown command", argv[2]);
 			return -1;
 		}
@@ -248,6 +264,18 @@ int options_parse(int argc, char **argv, struct options *o, struct error *err)
 	if (strcmp(cmd, "attach") == 0) {
 		o->command = OPTIONS_ATTACH;
 		return parse_attach(argc - 1, argv + 1, o, err);
+	}
+	if (strcmp(cmd, "dump") == 0) {
+		/* dump takes attach's options that make sense for it; the rest are harmless. */
+		o->command = OPTIONS_DUMP;
+		if (parse_attach(argc - 1, argv + 1, o, err) < 0) {
+			if (strstr(err->msg, "attach needs") != NULL)
+				error_set(err, 0, "dump needs the PID of the process to dump");
+			return -1;
+		}
+		if (o->command == OPTIONS_HELP)
+			o->help_topic = "dump";
+		return 0;
 	}
 	error_set(err, 0, "unknown command '%s'", cmd);
 	return -1;

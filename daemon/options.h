@@ -15,6 +15,7 @@ enum options_command {
 	OPTIONS_HELP,		/* print usage (of topic, if set) and exit 0 */
 	OPTIONS_VERSION,
 	OPTIONS_ATTACH,
+	OPTIONS_DUMP,		/* print every thread's stack once, no daemon */
 };
 
 struct options {
@@ -27,7 +28,7 @@ struct options {
 	int wall;			/* --mode wall: ptrace, every thread */
 	const char *log_path;		/* NULL: beside the socket (background) or stderr */
 	enum log_level log_level;
-	size_t buffer_bytes;		/* perf ring per thread */
+	size_t buffer_bytes;		/* perf ring per thread, 0: the daemon chooses */
 	uint32_t stack_bytes;		/* user stack copied per sample */
 	enum profile_python python;
 	int python_internals;		/* keep the interpreter's native frames */
@@ -35,7 +36,8 @@ struct options {
 
 #define OPTIONS_DEFAULT_RATE 99u
 #define OPTIONS_MAX_RATE 10000u
-#define OPTIONS_DEFAULT_BUFFER ((size_t)1 << 20)
+#define OPTIONS_MIN_AUTO_BUFFER ((size_t)1 << 20)
+#define OPTIONS_MAX_AUTO_BUFFER ((size_t)8 << 20)
 /* See BENCHMARKS.md for how stack depth and copy size were measured. */
 #define OPTIONS_DEFAULT_STACK 32768u
 /* The kernel's limit: a sample record must fit in 64 KiB. */

@@ -494,7 +494,8 @@ struct perf_sampler *perf_sampler_new(const struct perf_sampler_config *cfg, str
 		s->attr.wakeup_events = 1;
 	} else {
 		s->attr.watermark = 1;
-		s->attr.wakeup_watermark = (uint32_t)(cfg->ring_bytes / 2);
+		/* A quarter full: room for three times as much while we come. */
+		s->attr.wakeup_watermark = (uint32_t)(cfg->ring_bytes / 4);
 	}
 
 	if (target_threads(cfg->pid, &tids, &n, err) < 0)

@@ -30,6 +30,7 @@ struct profile {
 	uint64_t lost;
 	uint64_t truncated;
 	uint64_t python_out_of_step;	/* samples whose Python frames had moved on */
+	int keep_last;			/* remember each thread's latest stack */
 	struct elf_cache *elfs;
 	struct maps *maps;
 	struct unwinder *unwinder;
@@ -197,6 +198,8 @@ void profile_free(struct profile *p)
 {
 	if (p == NULL)
 		return;
+	for (size_t i = 0; i < p->nthreads; i++)
+		free(p->threads[i].last);
 	python_free(p->py);
 	frames_free(p->frames);
 	tree_free(p->tree);
@@ -377,14 +380,16 @@ static size_t add_frames(struct profile *p, pid_t tid, size_t n, size_t k)
  * A tick that caught the thread in the kernel ends in a [kernel] leaf under
  * the user stack that made the system call.
  */
-void profile_sample(struct profile *p, const struct sample *s)
+/*
+ * Turns a sample into frame ids, root first, in p->ids; returns how many.
+ * *rooted is 0 when the stack ends in a [truncated] or [unknown] marker.
+ */
+static size_t sample_frames(struct profile *p, const struct sample *s, int *rooted)
 {
 	struct unwind_sample us;
 	enum unwind_end end = UNWIND_END_FAILED;
 	size_t n = 0, k = 0;
 
-	thread_get(p, s->tid)->samples++;
-	p->samples++;
 	if (s->has_regs) {
 		memcpy(us.regs, s->regs, sizeof(us.regs));
 		us.stack = s->stack;
@@ -392,16 +397,62 @@ void profile_sample(struct profile *p, const struct sample *s)
 		maybe_reload(p, us.regs[UNWIND_REG_IP]);
 		n = unwind_stack(p->unwinder, &us, p->pcs, MAX_DEPTH, &end);
 	}
-	if (end != UNWIND_END_ROOT) {
-		p->truncated++;
+	*rooted = end == UNWIND_END_ROOT;
+	if (!*rooted)
 		p->ids[k++] = end == UNWIND_END_FAILED && n <= 1 ? p->frame_unknown
 							       : p->frame_truncated;
-	}
 	k = add_frames(p, s->tid, n, k);
 	if (s->in_kernel)
 		p->ids[k++] = s->syscall >= 0 ? syscall_frame(p, s->syscall) : p->frame_kernel;
+	return k;
+}
+
+/* Keeps a thread's latest stack, for dumps while a sampler holds the threads. */
+static void remember(struct profile_thread *th, const struct sample *s, const uint32_t *ids,
+		     size_t k, int rooted)
+{
+	th->last = mem_grow(th->last, &th->last_cap, k, sizeof(*th->last));
+	memcpy(th->last, ids, k * sizeof(*ids));
+	th->last_len = k;
+	th->last_state = s->state;
+	th->last_syscall = s->in_kernel ? s->syscall : -1;
+	th->last_rooted = rooted;
+	th->last_time_ns = s->time_ns;
+}
+
+void profile_sample(struct profile *p, const struct sample *s)
+{
+	struct profile_thread *th = thread_get(p, s->tid);
+	int rooted;
+	size_t k;
+
+	th->samples++;
+	p->samples++;
+	k = sample_frames(p, s, &rooted);
+	if (!rooted)
+		p->truncated++;
 	tree_add(p->tree, s->tid, s->state == SAMPLE_STATE_RUNNING ? TREE_STATE_RUNNING : TREE_STATE_IDLE,
 		 p->ids, k, 1);
+	if (p->keep_last)
+		remember(th, s, p->ids, k, rooted);
+}
+
+size_t profile_stack(struct profile *p, const struct sample *s, const uint32_t **ids, int *rooted)
+{
+	size_t k = sample_frames(p, s, rooted);
+
+	*ids = p->ids;
+	return k;
+}
+
+void profile_keep_last(struct profile *p, int on)
+{
+	p->keep_last = on;
+}
+
+const struct tree *profile_tree_of(const struct profile *p)
+{
+	return p->tree;
 }
 
 void profile_mmap(struct profile *p, const struct perf_mmap_event *m)

@@ -23,6 +23,13 @@ struct profile_thread {
 	char name[16];
 	uint64_t samples;
 	int exited;
+	/* The latest stack (frame ids, root first), when profile_keep_last is on. */
+	uint32_t *last;
+	size_t last_len, last_cap;
+	enum sample_state last_state;
+	long last_syscall;		/* -1: not in a system call */
+	int last_rooted;
+	uint64_t last_time_ns;
 };
 
 enum profile_python {
@@ -50,6 +57,17 @@ void profile_thread_exit(struct profile *p, pid_t tid);
 void profile_thread_name(struct profile *p, pid_t tid, const char *name);
 /* Unwinds, symbolizes and counts one sample. */
 void profile_sample(struct profile *p, const struct sample *s);
+/*
+ * The frames of a sample without counting it (dumps): frame ids of the
+ * profile's tree, root first, valid until the next call; *rooted is 0 when
+ * the stack could not be followed to its first frame.
+ */
+size_t profile_stack(struct profile *p, const struct sample *s, const uint32_t **ids,
+		     int *rooted);
+/* Remember each thread's latest sampled stack (profile_thread.last). */
+void profile_keep_last(struct profile *p, int on);
+/* The tree the frame ids belong to. */
+const struct tree *profile_tree_of(const struct profile *p);
 void profile_lost(struct profile *p, uint64_t n);
 /* A new executable mapping in the target. */
 void profile_mmap(struct profile *p, const struct perf_mmap_event *m);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dump.h"
 #include "mem.h"
 #include "service.h"
 #include "version.h"
@@ -154,6 +155,28 @@ int service_handle(const struct service_parts *p, const Sampled__Request *req,
 		resp->tree = profile_tree(p->profile, &q);
 		return 0;
 	}
+	case SAMPLED__REQUEST__COMMAND_DUMP: {
+		struct error err;
+
+		error_clear(&err);
+		if (target_exited(p->target)) {
+			resp->result_case = SAMPLED__RESPONSE__RESULT_ERROR;
+			resp->error = build_error(SAMPLED__ERROR_CODE__ERROR_NOT_FOUND,
+						  "the target has exited: it has no stacks to dump");
+			return 0;
+		}
+		/* A ptrace sampler holds the threads: their latest samples are the dump. */
+		resp->dump = *p->tracer != NULL ? dump_latest(p->profile)
+			     : dump_snapshot(p->profile, target_pid(p->target), p->stack_bytes,
+					     &err);
+		if (resp->dump == NULL) {
+			resp->result_case = SAMPLED__RESPONSE__RESULT_ERROR;
+			resp->error = build_error(SAMPLED__ERROR_CODE__ERROR_INTERNAL, err.msg);
+			return 0;
+		}
+		resp->result_case = SAMPLED__RESPONSE__RESULT_DUMP;
+		return 0;
+	}
 	case SAMPLED__REQUEST__COMMAND_STOP:
 		resp->result_case = SAMPLED__RESPONSE__RESULT_STOP;
 		resp->stop = mem_alloc(sizeof(*resp->stop));
@@ -182,6 +205,9 @@ void service_release(const struct service_parts *p, Sampled__Response *resp)
 		break;
 	case SAMPLED__RESPONSE__RESULT_TREE:
 		tree_message_free(resp->tree);
+		break;
+	case SAMPLED__RESPONSE__RESULT_DUMP:
+		dump_free(resp->dump);
 		break;
 	case SAMPLED__RESPONSE__RESULT_STOP:
 		free(resp->stop);

@@ -24,6 +24,7 @@ struct service_parts {
 	const char *mode;		/* "cpu" */
 	const char *sampler_name;	/* "perf cpu-clock" */
 	unsigned rate_hz;
+	uint32_t stack_bytes;		/* stack copied per thread for dumps */
 	uint64_t started_ns;		/* wall clock, at attach */
 	uint64_t started_mono_ns;
 };

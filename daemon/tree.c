@@ -513,6 +513,22 @@ static struct tree_thread *tree_thread_get(struct tree *t, pid_t tid)
 	return &t->threads[idx];
 }
 
+int tree_frame_get(const struct tree *t, uint32_t id, struct tree_frame *out)
+{
+	const struct tree_frame_rec *rec;
+
+	if (id >= t->n_frames)
+		return -1;
+	rec = &t->frames[id];
+	out->kind = (enum tree_kind)rec->kind;
+	out->function = rec->function ? t->strings[rec->function].s : NULL;
+	out->module = rec->module ? t->strings[rec->module].s : NULL;
+	out->file = rec->file ? t->strings[rec->file].s : NULL;
+	out->line = rec->line;
+	out->offset = rec->offset;
+	return 0;
+}
+
 /* Records a thread's name for the per-thread view; the latest call wins. */
 void tree_set_thread_name(struct tree *t, pid_t tid, const char *name)
 {

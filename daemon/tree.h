@@ -85,6 +85,11 @@ void tree_reset(struct tree *t);
  * Ids are dense, counting from 0, and stay valid until tree_reset/tree_free.
  */
 uint32_t tree_frame_id(struct tree *t, const struct tree_frame *f);
+/*
+ * The frame behind an id, its strings owned by the tree (valid until
+ * tree_reset or tree_free); -1 for an id the tree never gave.
+ */
+int tree_frame_get(const struct tree *t, uint32_t id, struct tree_frame *out);
 /* Names a thread (NULL clears it; the latest wins); shown on its root in per-thread trees. */
 void tree_set_thread_name(struct tree *t, pid_t tid, const char *name);
 /*

@@ -30,7 +30,7 @@ static void test_defaults(void **state)
 	assert_int_equal(o.rate_hz, 99);
 	assert_null(o.socket_path);
 	assert_false(o.foreground);
-	assert_int_equal(o.buffer_bytes, 1024 << 10);
+	assert_int_equal(o.buffer_bytes, 0);
 	assert_int_equal(o.stack_bytes, 32768);
 }
 
