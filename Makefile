@@ -126,7 +126,7 @@ demo: deps
 	$(Q)tests/demo.sh $(BUILD)
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all targets
+	$(Q)$(MAKE) --no-print-directory all targets units
 	$(Q)tests/bench/run.sh $(BUILD)
 
 install: all

@@ -802,10 +802,11 @@ static const uint8_t *python_frame_at(struct python *py, uint64_t addr)
 	size_t k = 0, first;
 	ssize_t got;
 
+	/* Checked first: a torn pointer near 2^64 would wrap end into the window. */
+	if (!python_ptr_ok(addr) || end >= PYTHON_USER_TOP || end < addr)
+		return NULL;
 	if (addr >= py->window_start && end <= py->window_start + py->window_len)
 		return py->window + (addr - py->window_start);
-	if (!python_ptr_ok(addr) || end >= PYTHON_USER_TOP)
-		return NULL;
 	/* The window holds [start, end); start is page - (pages below) * PAGE. */
 	while (k + 1 < PYTHON_WINDOW / PYTHON_PAGE && page - (k + 1) * PYTHON_PAGE >= 4096 &&
 	       end - (page - (k + 1) * PYTHON_PAGE) <= PYTHON_WINDOW)
