@@ -372,6 +372,7 @@ static int serve(struct daemon *d, struct error *err)
 		.pid = d->opt.pid,
 		.python = d->opt.python,
 		.python_internals = d->opt.python_internals,
+		.no_demangle = d->opt.no_demangle,
 	};
 
 	d->loop = loop_new(err);
@@ -605,7 +606,8 @@ fail_early:
 static int dump_once(const struct options *o)
 {
 	struct profile_config pcfg = { .pid = o->pid, .python = o->python,
-				       .python_internals = o->python_internals };
+				       .python_internals = o->python_internals,
+				       .no_demangle = o->no_demangle };
 	struct target *t;
 	struct profile *p = NULL;
 	Sampled__Dump *dump = NULL;

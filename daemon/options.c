@@ -63,6 +63,7 @@ static const char usage_attach[] =
 	"      --native-python-internals\n"
 	"                         keep the interpreter's own call machinery\n"
 	"                         (vectorcall, _PyEval_* helpers) in Python stacks\n"
+	"      --no-demangle      show C++ functions by their mangled names\n"
 	"  -h, --help             show this text\n"
 	"\n"
 	"Examples:\n"
@@ -112,7 +113,8 @@ static int parse_number(const char *s, unsigned long long min, unsigned long lon
 
 static int parse_attach(int argc, char **argv, struct options *o, struct error *err)
 {
-	enum { OPT_LOG = 256, OPT_LOG_LEVEL, OPT_BUFFER, OPT_STACK, OPT_PYTHON, OPT_INTERNALS };
+	enum { OPT_LOG = 256, OPT_LOG_LEVEL, OPT_BUFFER, OPT_STACK, OPT_PYTHON, OPT_INTERNALS,
+	       OPT_NO_DEMANGLE };
 	static const struct option longopts[] = {
 		{ "rate", required_argument, NULL, 'r' },
 		{ "socket", required_argument, NULL, 's' },
@@ -124,6 +126,7 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 		{ "python", required_argument, NULL, OPT_PYTHON },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "native-python-internals", no_argument, NULL, OPT_INTERNALS },
+		{ "no-demangle", no_argument, NULL, OPT_NO_DEMANGLE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -202,6 +205,9 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 			break;
 		case OPT_INTERNALS:
 			o->python_internals = 1;
+			break;
+		case OPT_NO_DEMANGLE:
+			o->no_demangle = 1;
 			break;
 
 		case 'h':

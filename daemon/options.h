@@ -32,6 +32,7 @@ struct options {
 	uint32_t stack_bytes;		/* user stack copied per sample */
 	enum profile_python python;
 	int python_internals;		/* keep the interpreter's native frames */
+	int no_demangle;		/* C++ names as the linker sees them */
 };
 
 #define OPTIONS_DEFAULT_RATE 99u

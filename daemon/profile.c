@@ -177,6 +177,7 @@ struct profile *profile_new(const struct profile_config *cfg, struct error *err)
 	p->pid = pid;
 	index_grow(p);
 	p->elfs = elf_cache_new();
+	elf_cache_set_demangle(p->elfs, !cfg->no_demangle);
 	p->maps = maps_new(pid, p->elfs);
 	if (maps_load(p->maps, err) < 0)
 		goto fail;

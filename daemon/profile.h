@@ -42,6 +42,7 @@ struct profile_config {
 	pid_t pid;
 	enum profile_python python;
 	int python_internals;	/* keep the interpreter's own native frames */
+	int no_demangle;	/* show C++ names as the linker sees them */
 };
 
 /*
