@@ -132,7 +132,7 @@ char *format_target_state(char *buf, size_t size, const Sampled__Status *st)
  * one.  The second byte's range depends on the lead byte; a NUL fails every
  * check, so the scan never runs past the end of the string.
  */
-static size_t format_utf8_len(const unsigned char *s)
+size_t format_utf8_len(const unsigned char *s)
 {
 	unsigned char lo = 0x80, hi = 0xbf;
 	size_t n;

@@ -36,6 +36,12 @@ char *format_target_state(char *buf, size_t size, const Sampled__Status *st);
  * written as "".
  */
 void format_json_string(FILE *out, const char *s);
+/*
+ * Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 if s does not start
+ * one; never reads past a NUL.
+ */
+size_t format_utf8_len(const unsigned char *s);
 /* Returns a newly allocated copy of s (NULL -> "") with control bytes replaced by '?'. */
 char *format_printable(const char *s);
 

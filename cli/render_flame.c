@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "mem.h"
 #include "render_flame.h"
 
@@ -34,33 +35,6 @@ struct render_flame {
 	uint32_t rate_hz;
 };
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static int render_flame_utf8_len(const unsigned char *s)
-{
-	int len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0)
-		len = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		len = 3, cp = s[0] & 0x0f;
-	else if ((s[0] & 0xf8) == 0xf0)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * Writes at most max characters of s (max < 0: all) escaped for XML text
  * and attributes.  Invalid UTF-8 and the control bytes XML 1.0 forbids
@@ -71,7 +45,7 @@ static void render_flame_put(FILE *out, const char *str, long max)
 	const unsigned char *s = (const unsigned char *)str;
 
 	for (; *s != '\0' && max != 0; max--) {
-		int len = render_flame_utf8_len(s);
+		int len = (int)format_utf8_len(s);
 
 		if (len == 0 || (len == 1 && (*s < 0x20 || *s == 0x7f))) {
 			fputs("\xef\xbf\xbd", out);
@@ -99,7 +73,7 @@ static long render_flame_chars(const char *str)
 	long n = 0;
 
 	while (*s != '\0') {
-		int len = render_flame_utf8_len(s);
+		int len = (int)format_utf8_len(s);
 
 		s += len > 0 ? len : 1;
 		n++;

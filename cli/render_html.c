@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "html/assets.h"
 #include "mem.h"
 #include "render_html.h"
@@ -97,33 +98,6 @@ static uint32_t render_html_strings_add(struct render_html_strings *t, const cha
 	return (uint32_t)t->n++;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static int render_html_utf8_len(const unsigned char *s)
-{
-	uint32_t cp;
-	int len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0)
-		len = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		len = 3, cp = s[0] & 0x0f;
-	else if ((s[0] & 0xf8) == 0xf0)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (int i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * Writes s as a quoted JSON string that may sit inside a <script> element:
  * besides what JSON needs, '<', '>' and '&' are escaped so that no name
@@ -137,7 +111,7 @@ static void render_html_json_string(FILE *out, const char *str)
 
 	putc('"', out);
 	while (*s != '\0') {
-		int len = render_html_utf8_len(s);
+		int len = (int)format_utf8_len(s);
 
 		if (len == 0) {
 			fputs("\\ufffd", out);
@@ -164,7 +138,7 @@ static void render_html_text(FILE *out, const char *str)
 	const unsigned char *s = (const unsigned char *)(str != NULL ? str : "");
 
 	while (*s != '\0') {
-		int len = render_html_utf8_len(s);
+		int len = (int)format_utf8_len(s);
 
 		if (len == 0 || (len == 1 && (*s < 0x20 || *s == 0x7f))) {
 			s++;

@@ -4,4 +4,6 @@ pkg-config --exists libunwind-generic libunwind libelf libdw libprotobuf-c cmock
 for c in protoc-c protoc cc make perf setpriv python3 nm objcopy xz; do
 	command -v "$c" >/dev/null 2>&1 || exit 1
 done
+# Debian's libc carries no static symbols; its debug file names them.
+dpkg-query -W -f='${Status}' libc6-dbg 2>/dev/null | grep -q 'install ok installed' || exit 1
 exit 0
