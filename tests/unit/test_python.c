@@ -1500,7 +1500,7 @@ int main(void)
 	};
 	const size_t ninterp = sizeof(interps) / sizeof(interps[0]);
 	const size_t nper = sizeof(per_interp) / sizeof(per_interp[0]);
-	struct CMUnitTest tests[6 + sizeof(interps) / sizeof(interps[0]) * 9];
+	struct CMUnitTest tests[7 + sizeof(interps) / sizeof(interps[0]) * 9];
 	char names[sizeof(interps) / sizeof(interps[0]) * 9][64];
 	const char *filter = getenv("PYTHON_TEST_FILTER");
 	size_t n = 0;
