@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 #include "fetch.h"
@@ -167,6 +168,7 @@ static int cmd_tree_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct view *v = NULL;
 	struct client *c;
 	FILE *out = NULL;
+	char page[96], stamp[32];
 	int rc = CMD_EXIT_ERROR;
 
 	(void)argc;
@@ -189,6 +191,16 @@ static int cmd_tree_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = CMD_EXIT_USAGE;
 		goto out;
 	}
+	/* A page goes to a file of its own unless asked otherwise, as pyinstrument does. */
+	if (a.html && a.output == NULL) {
+		time_t now = time(NULL);
+		struct tm tm;
+
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+		snprintf(page, sizeof(page), "profile-%d-%s.html", f.status->status->target_pid, stamp);
+		a.output = page;
+	}
 	out = a.output == NULL || strcmp(a.output, "-") == 0 ? cmd_ctx_out(ctx)
 							    : fopen(a.output, "we");
 	if (out == NULL) {
@@ -201,6 +213,8 @@ static int cmd_tree_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		error_set(err, errno, "writing %s", a.output);
 		rc = CMD_EXIT_ERROR;
 	}
+	if (rc == CMD_EXIT_OK && a.output == page)
+		fprintf(cmd_ctx_out(ctx), "wrote %s\n", page);
 out:
 	view_free(v);
 	fetch_release(&f);
@@ -258,7 +272,9 @@ const struct cmd_entry cmd_tree_entry = {
 	"                     (default 1; 0 with --html)\n"
 	"  --flat             a flat profile instead: one row per function with\n"
 	"                     its own and its total samples (see 'samplectl top')\n"
-	"  --html             a self-contained HTML page instead of text\n"
+	"  --html             a self-contained HTML page instead of text, written\n"
+	"                     to profile-PID-DATE.html unless -o says where\n"
+	"                     (-o - for standard output)\n"
 	"  -o, --output FILE  write to FILE instead of standard output\n"
 	"  --color, --no-color  colour by share (red from 60%, yellow from 20%,\n"
 	"                     green from 5%); by default only on a terminal and\n"
