@@ -384,6 +384,39 @@ page_line=$(cd "$root" && BUILD="$B" bash tests/integration/test_html.sh 2>&1 |
 	echo "- in headless Chromium (\`tests/integration/test_html.sh\`, tests/html/drive.js):"
 	echo "$page_line" | sed 's/^/  - /'
 } >>"$TMP/BENCHMARKS.md"
+
+# 5. Wall mode: how long ptrace holds each thread stopped per sample, for
+# one and for 32 CPU-bound threads (on 2 cores the daemon competes with
+# them for a CPU, and a stopped thread waits for it), at 99 Hz for 5 s.
+say "wall-mode stop times"
+{
+	echo
+	echo "## 5. Wall mode: time a thread stays stopped per sample"
+	echo
+	echo "\`sampled attach --mode wall --rate 99\` on \`build/targets/spin -t N\` for 5 s, then \`samplectl status --json\`"
+	echo "(stop_median_ns, stop_p99_ns: from PTRACE_INTERRUPT, or the sampler's last look, to PTRACE_CONT returning)."
+	echo "Target: median <= 50 us."
+	echo
+	echo "| threads | samples | stop median | stop p99 | daemon CPU |"
+	echo "|---:|---:|---:|---:|---:|"
+} >>"$TMP/BENCHMARKS.md"
+for n in 1 32; do
+	"$B/targets/spin" -t $n -s 30 >/dev/null 2>&1 &
+	spid=$!
+	PIDS+=($spid)
+	sleep 0.5
+	"$B/sampled" attach --mode wall --rate 99 --socket "$TMP/wall.sock" $spid >/dev/null 2>&1
+	sleep 5
+	"$B/samplectl" --socket "$TMP/wall.sock" status --json 2>/dev/null | python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+print('| %d | %d | %.1f us | %.1f us | %.2f%% of one core |' % ($n, s['samples'],
+      s['stop_median_ns'] / 1e3, s['stop_p99_ns'] / 1e3, 100.0 * s['daemon_cpu_ns'] / s['uptime_ns']))
+" >>"$TMP/BENCHMARKS.md"
+	"$B/samplectl" --socket "$TMP/wall.sock" stop >/dev/null 2>&1
+	kill $spid 2>/dev/null
+	wait $spid 2>/dev/null
+done
 cp "$TMP/BENCHMARKS.md" "$OUT"
 if [ -n "${BENCH_RAW:-}" ]; then
 	mkdir -p "$BENCH_RAW" && cp "$RESULTS" "$TMP/meta.json" "$BENCH_RAW/"
