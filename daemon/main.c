@@ -263,14 +263,6 @@ static void log_environment(void)
 	}
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Signals become loop events; SIGPIPE is ignored (writes use MSG_NOSIGNAL anyway). */
 static int setup_signals(struct daemon *d, struct error *err)
 {
@@ -405,7 +397,7 @@ static int serve(struct daemon *d, struct error *err)
 		.rate_hz = d->opt.rate_hz,
 		.stack_bytes = d->opt.stack_bytes,
 		.started_ns = target_now_ns(),
-		.started_mono_ns = mono_ns(),
+		.started_mono_ns = target_mono_ns(),
 	};
 	log_info("attached to pid %d (%s) at %u Hz in %s mode with %s; serving %s",
 		 (int)d->opt.pid, target_comm(d->target), d->opt.rate_hz, d->parts.mode,

@@ -234,14 +234,6 @@ void profile_thread_name(struct profile *p, pid_t tid, const char *name)
 	tree_set_thread_name(p->tree, tid, th->name);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Code the maps do not know yet (a thread mapped it before we watched): reread them. */
 static void maybe_reload(struct profile *p, uint64_t ip)
 {
@@ -250,7 +242,7 @@ static void maybe_reload(struct profile *p, uint64_t ip)
 
 	if (maps_find(p->maps, ip) != NULL)
 		return;
-	now = mono_ns();
+	now = target_mono_ns();
 	if (now - p->last_reload_ns < RELOAD_INTERVAL_NS)
 		return;
 	p->last_reload_ns = now;

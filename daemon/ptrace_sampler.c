@@ -139,15 +139,6 @@ struct ptrace_sampler {
 	uint64_t hist[HIST_BUCKETS];
 };
 
-/* Sample times and stop durations share CLOCK_MONOTONIC with the perf sampler. */
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------ statistics */
 
 /* The histogram bucket of a duration: exact below 64 ns, then 64 per octave. */
@@ -604,13 +595,13 @@ static void sample_describe(struct sample *out, pid_t tid, uint64_t time_ns,
 static void take(struct ptrace_sampler *s, struct pt_thread *th)
 {
 	struct capture *c = capture_get(s);
-	uint64_t seen = mono_ns(), done, from;
+	uint64_t seen = target_mono_ns(), done, from;
 	int rc, cont;
 
 	rc = grab(th->tid, s->cfg.stack_bytes, &s->ranges, &th->stack_lo, &th->stack_hi,
 		  &c->s, c->stack);
 	cont = ptrace(PTRACE_CONT, th->tid, NULL, NULL);
-	done = mono_ns();
+	done = target_mono_ns();
 	from = th->interrupt_ns > s->quiet_ns ? th->interrupt_ns : s->quiet_ns;
 	th->flags &= ~TH_PENDING;
 	if (rc < 0 || cont < 0) {
@@ -642,7 +633,7 @@ static int is_stop_signal(int sig)
  */
 static void on_group_stop(struct ptrace_sampler *s, struct pt_thread *th)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = target_mono_ns();
 
 	if (!s->cfg.only_running) {
 		if (th->stash == NULL)
@@ -843,7 +834,7 @@ static int poll_each(struct ptrace_sampler *s)
 /* Services one pending event of our tracees; 0 when none is pending. */
 static int service_one(struct ptrace_sampler *s)
 {
-	uint64_t t = mono_ns();
+	uint64_t t = target_mono_ns();
 	struct pt_thread *th;
 	siginfo_t si;
 
@@ -895,7 +886,7 @@ static void on_sigchld(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)fd;
 	(void)events;
 	/* The stops that woke us happened before now; we cannot know how long before. */
-	s->quiet_ns = mono_ns();
+	s->quiet_ns = target_mono_ns();
 	drain(s);
 }
 
@@ -957,7 +948,7 @@ static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 		log_warn("reading the ptrace sampler's timer: %s", strerror(errno));
 	s->ticks++;
 	/* As in on_sigchld: stops found now happened while we were not looking. */
-	s->quiet_ns = mono_ns();
+	s->quiet_ns = target_mono_ns();
 	drain(s);
 	sweep_dead(s);
 	if (s->ranges_stale) {
@@ -1005,7 +996,7 @@ static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 
 		if (th == NULL || (th->flags & (TH_PENDING | TH_DEAD | TH_GROUP_STOP)))
 			continue;
-		th->interrupt_ns = mono_ns();
+		th->interrupt_ns = target_mono_ns();
 		if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) < 0)
 			th->flags |= TH_DEAD;
 		else
@@ -1014,7 +1005,7 @@ static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 			;
 	}
 	drain(s);
-	emit_unstopped(s, mono_ns());
+	emit_unstopped(s, target_mono_ns());
 }
 
 /* -------------------------------------------------------- attach, detach */
@@ -1094,7 +1085,7 @@ static int attach_all(struct ptrace_sampler *s, struct error *err)
  */
 static void detach_all(struct ptrace_sampler *s)
 {
-	uint64_t deadline = mono_ns() + (uint64_t)DETACH_TIMEOUT_MS * 1000000u;
+	uint64_t deadline = target_mono_ns() + (uint64_t)DETACH_TIMEOUT_MS * 1000000u;
 
 	s->detaching = 1;
 	/*
@@ -1104,7 +1095,7 @@ static void detach_all(struct ptrace_sampler *s)
 	 */
 	for (size_t i = 0; i < s->nthreads; i++)
 		ptrace(PTRACE_INTERRUPT, s->threads[i]->tid, NULL, NULL);
-	while (s->nthreads > 0 && mono_ns() < deadline) {
+	while (s->nthreads > 0 && target_mono_ns() < deadline) {
 		struct pollfd pfd = { .fd = s->sigfd, .events = POLLIN };
 		struct signalfd_siginfo si[8];
 
@@ -1271,7 +1262,7 @@ static pid_t wait_until(pid_t tid, int sigfd, uint64_t deadline, int *status)
 
 		if (r != 0)
 			return r < 0 ? -1 : r;
-		now = mono_ns();
+		now = target_mono_ns();
 		if (now >= deadline)
 			return 0;
 		ms = (int)((deadline - now) / 1000000u) + 1;
@@ -1288,7 +1279,7 @@ static pid_t wait_until(pid_t tid, int sigfd, uint64_t deadline, int *status)
 static int snapshot_thread(pid_t tid, int sigfd, uint32_t stack_bytes, const struct ranges *r,
 			   struct sample *out, uint8_t *buf)
 {
-	uint64_t deadline = mono_ns() + (uint64_t)SNAPSHOT_WAIT_MS * 1000000u;
+	uint64_t deadline = target_mono_ns() + (uint64_t)SNAPSHOT_WAIT_MS * 1000000u;
 	uint64_t lo = 0, hi = 0;
 	int status;
 
@@ -1350,7 +1341,7 @@ static void *snapshot_main(void *p)
 		if (read_state(snap->pid, tids[i], NULL, NULL, &open_fds, NULL, &smp.state,
 			       &smp.syscall) < 0)
 			continue;
-		sample_describe(&smp, tids[i], mono_ns(), smp.state, smp.syscall);
+		sample_describe(&smp, tids[i], target_mono_ns(), smp.state, smp.syscall);
 		if (smp.state == SAMPLE_STATE_DISK) {
 			/* It might not stop for a long time: report it as it is. */
 			snap->fn(snap->arg, &smp);

@@ -10,17 +10,10 @@
 #include "dump.h"
 #include "mem.h"
 #include "service.h"
+#include "target.h"
 #include "version.h"
 #include "wire.h"
 
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t self_cpu_ns(void)
 {
@@ -78,7 +71,7 @@ static Sampled__Status *build_status(const struct service_parts *p)
 	}
 	st->ended_unix_ns = target_exit_time_ns(p->target);
 	st->started_unix_ns = p->started_ns;
-	st->uptime_ns = mono_ns() - p->started_mono_ns;
+	st->uptime_ns = target_mono_ns() - p->started_mono_ns;
 	st->rate_hz = p->rate_hz;
 	st->mode = (char *)p->mode;
 	st->sampler = (char *)p->sampler_name;

@@ -32,6 +32,14 @@ uint64_t target_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t target_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Reads a small /proc file whole; returns the bytes read or -1 with errno. */
 static ssize_t read_proc(const char *path, char *buf, size_t size)
 {

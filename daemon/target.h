@@ -45,5 +45,7 @@ void target_thread_name(pid_t pid, pid_t tid, char *buf, size_t size);
 
 /* Wall-clock nanoseconds since the epoch, for time stamps shown to users. */
 uint64_t target_now_ns(void);
+/* CLOCK_MONOTONIC nanoseconds, the clock of samples and intervals. */
+uint64_t target_mono_ns(void);
 
 #endif
