@@ -69,6 +69,22 @@ proc_state() {
 # Whether a state letter is a live, not stopped process (running or sleeping).
 live_state() { [ "$1" = R ] || [ "$1" = S ] || [ "$1" = D ]; }
 
+# Prints the state of pid $1 as soon as predicate $2 holds for it, or the
+# last state seen after $3 seconds (default 2).  One look is not enough
+# while a wall-mode sampler runs: every tick holds each thread in a
+# tracing stop (t) for microseconds.
+settled_state() {
+	local st i=0
+	while :; do
+		st=$(proc_state "$1")
+		"$2" "$st" && break
+		i=$((i + 1))
+		[ $i -lt $((${3:-2} * 20)) ] || break
+		sleep 0.05
+	done
+	echo "$st"
+}
+
 # Whether a state letter is a stopped process: job control (T), or the
 # same stop seen through a tracer (t).
 stopped_state() { [ "$1" = T ] || [ "$1" = t ]; }

@@ -30,7 +30,7 @@ for mode in cpu wall; do
 		[ "$(grep -c '^    work (' "$WORK/d2.txt")" = 2 ]
 	"$CTL" --socket "$WORK/s.sock" stop >/dev/null
 done
-st=$(proc_state $pid)
+st=$(settled_state $pid live_state 2)
 check "the target runs on after the daemons ($st)" live_state "$st"
 
 gone=$(($(cat /proc/sys/kernel/pid_max) - 1))

@@ -89,10 +89,7 @@ sleep 0.5
 st=$(proc_state $pid)
 check "wall: SIGSTOP keeps the target stopped ($st)" stopped_state "$st"
 kill -CONT $pid
-# The sampler itself stops the thread briefly at every tick: look a few
-# times rather than once.
-wait_for 'live_state "$(proc_state $pid)"' 2
-st=$(proc_state $pid)
+st=$(settled_state $pid live_state 2)
 check "wall: SIGCONT lets it run again ($st)" live_state "$st"
 dpid=$(json_field "$sock" 's["daemon_pid"]')
 kill -9 "$dpid"
