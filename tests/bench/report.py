@@ -2,11 +2,13 @@
 """Turns the measurements of tests/bench/run.sh into BENCHMARKS.md.
 
   report.py RESULTS.jsonl META.json > BENCHMARKS.md
+  report.py --wall RESULTS.jsonl WORK >> BENCHMARKS.md   (section 6)
 
 RESULTS holds one JSON object per measurement, "sec" naming the part:
   cost   {target, stack, rate, samples, cpu_ns, seconds}   (daemon CPU per sample)
   slow   {config, rep, wall, user, sys, prof_cpu, samples} (target slowdown)
   stack  {target, stack, samples, truncated, note}         (stack copy size)
+  wallslow {threads, config, rep, wall, samples}           (wall-mode slowdown)
 META holds the machine, the date, the commands and the options used.
 """
 import json
@@ -262,7 +264,37 @@ def interpretation(rows, meta):
     return out
 
 
+def wall_section(rows, work):
+    """Section 6: wall mode's slowdown of fixed work on 1 and 32 threads."""
+    out = ["", "## 6. Wall mode: target slowdown at 99 Hz", ""]
+    out.append("A fixed amount of CPU work (%s million xorshift steps: `build/bench/threads -t N "
+               "-w %s`, tests/bench/threads.c) split over N threads and started stopped by "
+               "benchrun as in section 2; alone and under `sampled attach --mode wall --rate 99`, "
+               "the two interleaved, alternating which goes first. Slowdown = median wall time "
+               "under the profiler / median alone - 1; ranges are over the runs. Every tick stops "
+               "every thread, so the cost grows with the number of threads; on 2 cores the daemon "
+               "also takes CPU time from the target's threads." % (work, work))
+    out.append("")
+    out.append("| threads | runs | alone: median (range) | wall 99 Hz: median (range) | slowdown | samples/run (all threads, stopped wait included) |")
+    out.append("|---:|---:|---:|---:|---:|---:|")
+    for n in sorted({r["threads"] for r in rows}):
+        alone = [r["wall"] for r in rows if r["threads"] == n and r["config"] == "none"]
+        wall = [r for r in rows if r["threads"] == n and r["config"] == "wall99"]
+        if not alone or not wall:
+            continue
+        w = [r["wall"] for r in wall]
+        ma, mw = statistics.median(alone), statistics.median(w)
+        out.append("| %d | %d | %.3f s (%.3f-%.3f) | %.3f s (%.3f-%.3f) | %s | %d |" % (
+            n, min(len(alone), len(w)), ma, min(alone), max(alone), mw, min(w), max(w),
+            fmt_pct(mw / ma - 1), statistics.median(r["samples"] for r in wall)))
+    return out
+
+
 def main():
+    if sys.argv[1] == "--wall":
+        rows = [r for r in load(sys.argv[2]) if r["sec"] == "wallslow"]
+        print("\n".join(wall_section(rows, sys.argv[3])))
+        return
     rows = load(sys.argv[1])
     with open(sys.argv[2]) as f:
         meta = json.load(f)

@@ -5,7 +5,9 @@
 #   2. slowdown of a fixed amount of work (xz -9 -T1 on a generated file)
 #      under sampled and under perf record --call-graph dwarf, 99 and 999 Hz,
 #      against no profiler, interleaved, several runs each;
-#   3. the share of [truncated] stacks per --stack-size for deep stacks.
+#   3. the share of [truncated] stacks per --stack-size for deep stacks;
+#   4. rendering a 100k-node tree; 5. wall mode's stop times; 6. wall
+#      mode's slowdown of a fixed amount of work on 1 and 32 threads.
 # Everything runs in one go, in about 5 minutes on a 2-core machine (2 in
 # QUICK mode); on a loaded machine the slowdown rounds stop early once
 # SLOW_BUDGET seconds have gone since the start, so that the whole run
@@ -27,9 +29,9 @@ START=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "$QUICK" = 1 ]; then
-	COST_WINDOW=3 SLOW_REPS=3 SLOW_MB=1.5 STACK_CPU=1.5
+	COST_WINDOW=3 SLOW_REPS=3 SLOW_MB=1.5 STACK_CPU=1.5 WALL_WORK=600
 else
-	COST_WINDOW=6 SLOW_REPS=7 SLOW_MB=6 STACK_CPU=3
+	COST_WINDOW=6 SLOW_REPS=7 SLOW_MB=6 STACK_CPU=3 WALL_WORK=1500
 fi
 COST_WARM=1
 COST_RATE=999
@@ -417,6 +419,54 @@ print('| %d | %d | %.1f us | %.1f us | %.2f%% of one core |' % ($n, s['samples']
 	kill $spid 2>/dev/null
 	wait $spid 2>/dev/null
 done
+
+# 6. Wall mode's cost to the target: a fixed amount of CPU work split over
+# 1 and over 32 threads (tests/bench/threads.c), alone and under wall mode
+# at 99 Hz, interleaved, started stopped by benchrun like section 2.
+say "wall-mode slowdown, $SLOW_REPS rounds ($(elapsed) s)"
+cc -O2 -Wall -Wextra -Werror -pthread -o "$B/bench/threads" "$here/threads.c" || die "building threads"
+# wall_once THREADS CONFIG REP: one timed run; CONFIG none or wall99.
+wall_once() {
+	local n=$1 config=$2 rep=$3 pidfile=$TMP/ws.pid res=$TMP/ws.res sock=$TMP/ws.sock runner pid
+	local wall user sys status samples=0
+	rm -f "$pidfile" "$res"
+	"$B/bench/benchrun" "$pidfile" "$res" "$B/bench/threads" -t "$n" -w "$WALL_WORK" \
+		>/dev/null 2>"$TMP/ws.err" &
+	runner=$!
+	PIDS+=("$runner")
+	wait_for "[ -s '$pidfile' ]" 10 || { say "wall: benchrun did not start"; stop_pid $runner; return; }
+	pid=$(cat "$pidfile")
+	PIDS+=("$pid")
+	if [ "$config" = wall99 ]; then
+		"$SAMPLED" attach --mode wall --rate 99 --socket "$sock" "$pid" >/dev/null ||
+			say "wall: sampled attach failed"
+	fi
+	kill -USR1 $runner
+	wait $runner
+	if [ "$config" = wall99 ]; then
+		samples=$(status_field "$sock" samples)
+		"$CTL" --socket "$sock" stop >/dev/null 2>&1
+	fi
+	read -r wall user sys status <<<"$(sed -n 's/^wall=\([^ ]*\) user=\([^ ]*\) sys=\([^ ]*\) status=\(.*\)$/\1 \2 \3 \4/p' "$res" 2>/dev/null)"
+	[ -n "$status" ] || { say "wall: no result for $n threads, $config"; return; }
+	[ "$rep" -gt 0 ] || return
+	printf '{"sec":"wallslow","threads":%d,"config":"%s","rep":%d,"wall":%s,"samples":%s}\n' \
+		"$n" "$config" "$rep" "$wall" "${samples:-0}" >>"$RESULTS"
+	say "wall: $n threads, $config #$rep: $wall s"
+}
+wall_once 1 none 0	# warm-up, not recorded
+for rep in $(seq 1 "$SLOW_REPS"); do
+	for n in 1 32; do
+		if [ $((rep % 2)) = 0 ]; then
+			wall_once $n none "$rep"
+			wall_once $n wall99 "$rep"
+		else
+			wall_once $n wall99 "$rep"
+			wall_once $n none "$rep"
+		fi
+	done
+done
+python3 "$here/report.py" --wall "$RESULTS" "$WALL_WORK" >>"$TMP/BENCHMARKS.md" || die "report failed"
 cp "$TMP/BENCHMARKS.md" "$OUT"
 if [ -n "${BENCH_RAW:-}" ]; then
 	mkdir -p "$BENCH_RAW" && cp "$RESULTS" "$TMP/meta.json" "$BENCH_RAW/"
