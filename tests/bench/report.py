@@ -82,8 +82,8 @@ def paired(rows, config):
     return statistics.median(w), statistics.median(c)
 
 
-def slow_section(rows, meta):
-    out = ["## 2. Target slowdown", ""]
+def slow_section(rows, meta, title, cmd, what):
+    out = [title, ""]
     out.append("A fixed amount of work, `%s` (%s), run %d times in each configuration, the "
                "configurations interleaved (rotated each round) so that a change in the "
                "machine's load hits them all alike. Wall time is from the start (SIGCONT "
@@ -94,7 +94,7 @@ def slow_section(rows, meta):
                "the machine's speed from round to round. Profiler CPU is the profiler's own CPU time for "
                "the whole run (sampled: `daemon_cpu_ns`; perf: `perf record`'s user + system "
                "time, which does not include unwinding: perf defers that to `perf report`)."
-               % (meta["slow_cmd"], meta["slow_input"], meta["slow_reps"]))
+               % (cmd, what, len({r["rep"] for r in rows})))
     out.append("")
     out.append("| configuration | wall median (min-max) s | wall slowdown | paired | "
                "CPU median (min-max) s | CPU slowdown | paired | profiler CPU median s "
@@ -179,6 +179,39 @@ def stack_section(rows, meta):
     return out
 
 
+def slow_facts(work, slow, meta):
+    """One interpretation line per slowdown workload."""
+    out = []
+    if slow:
+        med = {}
+        for c in {r["config"] for r in slow}:
+            rs = [r for r in slow if r["config"] == c]
+            med[c] = (statistics.median(r["wall"] for r in rs),
+                      statistics.median(r["user"] + r["sys"] for r in rs),
+                      (max(r["wall"] for r in rs) - min(r["wall"] for r in rs)))
+        if "none" in med:
+            bw, bc, bspread = med["none"]
+            parts = []
+            for c in ("sampled99", "sampled999", "perf99", "perf999"):
+                if c in med:
+                    pw, pc = paired(slow, c)
+                    parts.append("%s %s wall / %s CPU" % (meta["slow_labels"].get(c, c),
+                                                          fmt_pct(pw), fmt_pct(pc)))
+            out.append("- Slowdown of the %s workload (paired medians): %s. The baseline "
+                       "alone spreads over %.1f%% of its median wall time between rounds: "
+                       "read smaller differences as noise." % (
+                           work, "; ".join(parts), 100.0 * bspread / bw))
+    return out
+
+
+def xz_rows(rows):
+    return [r for r in rows if r["sec"] == "slow" and r.get("work", "xz") == "xz"]
+
+
+def compute_rows(rows):
+    return [r for r in rows if r["sec"] == "slow" and r.get("work") == "compute"]
+
+
 def interpretation(rows, meta):
     """Short conclusions drawn from the figures themselves."""
     out = []
@@ -209,26 +242,8 @@ def interpretation(rows, meta):
                        "frames a sample costs more than 10 us whatever the fixed part." % (
                            per_frame, lo["target"], lo["frames"], per_sample(lo), hi["target"],
                            hi["frames"], per_sample(hi), 10.0 / per_frame if per_frame > 0 else 0))
-    slow = [r for r in rows if r["sec"] == "slow"]
-    if slow:
-        med = {}
-        for c in {r["config"] for r in slow}:
-            rs = [r for r in slow if r["config"] == c]
-            med[c] = (statistics.median(r["wall"] for r in rs),
-                      statistics.median(r["user"] + r["sys"] for r in rs),
-                      (max(r["wall"] for r in rs) - min(r["wall"] for r in rs)))
-        if "none" in med:
-            bw, bc, bspread = med["none"]
-            parts = []
-            for c in ("sampled99", "sampled999", "perf99", "perf999"):
-                if c in med:
-                    pw, pc = paired(slow, c)
-                    parts.append("%s %s wall / %s CPU" % (meta["slow_labels"].get(c, c),
-                                                          fmt_pct(pw), fmt_pct(pc)))
-            out.append("- Slowdown of the workload (paired medians): %s. The baseline alone "
-                       "spreads over %.0f%% of its median wall time between rounds: read "
-                       "differences of a few percent as noise on this machine." % (
-                           "; ".join(parts), 100.0 * bspread / bw))
+    for work, slow in (("xz", xz_rows(rows)), ("compute loop", compute_rows(rows))):
+        out += slow_facts(work, slow, meta)
     stack = [r for r in rows if r["sec"] == "stack"]
     if stack:
         default = meta.get("default_stack", 32768)
@@ -312,7 +327,12 @@ def main():
     out.append("> %s" % meta["noise_note"])
     out.append("")
     out += cost_section([r for r in rows if r["sec"] == "cost"], meta)
-    out += slow_section([r for r in rows if r["sec"] == "slow"], meta)
+    out += slow_section(xz_rows(rows), meta, "## 2. Target slowdown", meta["slow_cmd"],
+                        meta["slow_input"])
+    if compute_rows(rows):
+        out += slow_section(compute_rows(rows), meta, "## 2b. Target slowdown, compute-bound",
+                            meta["compute_cmd"], "one thread, registers only: the least noisy "
+                            "workload on a shared machine, so the smallest differences show")
     out += stack_section([r for r in rows if r["sec"] == "stack"], meta)
     out.append("## Interpretation")
     out.append("")

@@ -2,7 +2,8 @@
 # The benchmarks behind BENCHMARKS.md (`make bench`; QUICK=1 for a short
 # run).  Usage: tests/bench/run.sh [BUILD_DIR]
 #   1. daemon CPU time per sample at 999 Hz (unwind + symbolize + aggregate);
-#   2. slowdown of a fixed amount of work (xz -9 -T1 on a generated file)
+#   2. slowdown of a fixed amount of work (xz -9 -T1 on a generated file,
+#      then a compute loop)
 #      under sampled and under perf record --call-graph dwarf, 99 and 999 Hz,
 #      against no profiler, interleaved, several runs each;
 #   3. the share of [truncated] stacks per --stack-size for deep stacks;
@@ -29,15 +30,15 @@ START=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "$QUICK" = 1 ]; then
-	COST_WINDOW=3 SLOW_REPS=3 SLOW_MB=1.5 STACK_CPU=1.5 WALL_WORK=600
+	COST_WINDOW=3 SLOW_REPS=3 SLOW_MB=1.5 STACK_CPU=1.5 WALL_WORK=600 COMPUTE_WORK=600
 else
-	COST_WINDOW=6 SLOW_REPS=7 SLOW_MB=6 STACK_CPU=3 WALL_WORK=1500
+	COST_WINDOW=6 SLOW_REPS=7 SLOW_MB=6 STACK_CPU=3 WALL_WORK=1500 COMPUTE_WORK=1500
 fi
 COST_WARM=1
 COST_RATE=999
 STACK_RATE=999
 STACK_SIZES="8192 16384 32768 65528"
-SLOW_BUDGET=${SLOW_BUDGET:-400}
+SLOW_BUDGET=${SLOW_BUDGET:-450}
 
 TMP=$(mktemp -d /tmp/sampled-bench.XXXXXX)
 RESULTS=$TMP/results.jsonl
@@ -74,6 +75,7 @@ mkdir -p "$B/bench"
 cc -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -o "$B/bench/deep" "$here/deep.c" ||
 	die "building deep"
 cc -O2 -Wall -Wextra -Werror -o "$B/bench/benchrun" "$here/benchrun.c" || die "building benchrun"
+cc -O2 -Wall -Wextra -Werror -pthread -o "$B/bench/threads" "$here/threads.c" || die "building threads"
 
 # Fields of one `samplectl status --json`, on one line: status_field SOCKET NAME...
 status_field() {
@@ -205,6 +207,7 @@ with open(sys.argv[1], "w") as f:
         n += len(line)
 EOF
 SLOW_CMD="xz -9 -T1 -c $TMP/input.txt"
+SLOW_WORK=xz
 CONFIGS=(none sampled99 sampled999 perf99 perf999)
 
 # slow_once CONFIG REP: one timed run of the workload under CONFIG,
@@ -264,25 +267,35 @@ slow_once() {
 	[ -n "$status" ] || { say "slow: no result for $config"; return; }
 	[ "$status" = 0 ] || say "slow: $config: the workload exited with $status"
 	[ "$rep" -gt 0 ] || return
-	printf '{"sec":"slow","config":"%s","rep":%d,"wall":%s,"user":%s,"sys":%s,"prof_cpu":%s,"samples":%s}\n' \
-		"$config" "$rep" "$wall" "$user" "$sys" "$prof" "$samples" >>"$RESULTS"
-	say "slow: $config #$rep: wall $wall s, cpu $(python3 -c "print($user + $sys)") s, profiler $prof s"
+	printf '{"sec":"slow","work":"%s","config":"%s","rep":%d,"wall":%s,"user":%s,"sys":%s,"prof_cpu":%s,"samples":%s}\n' \
+		"$SLOW_WORK" "$config" "$rep" "$wall" "$user" "$sys" "$prof" "$samples" >>"$RESULTS"
+	say "slow: $SLOW_WORK $config #$rep: wall $wall s, cpu $(python3 -c "print($user + $sys)") s, profiler $prof s"
 }
 
-say "2/3 target slowdown, $SLOW_REPS rounds ($(elapsed) s)"
-slow_once none 0	# a warm-up, not recorded: the input file into the page cache
-SLOW_DONE=0
-for rep in $(seq 1 "$SLOW_REPS"); do
-	if [ "$(elapsed)" -gt "$SLOW_BUDGET" ]; then
-		say "slow: over the time budget after $SLOW_DONE rounds; skipping the rest"
-		break
-	fi
-	SLOW_DONE=$rep
-	# Rotate the order each round so no configuration always runs first.
-	for i in "${!CONFIGS[@]}"; do
-		slow_once "${CONFIGS[(i + rep - 1) % ${#CONFIGS[@]}]}" "$rep"
+# slow_rounds: SLOW_REPS rounds of every configuration on $SLOW_CMD.
+slow_rounds() {
+	slow_once none 0	# a warm-up, not recorded: the input file into the page cache
+	SLOW_DONE=0
+	for rep in $(seq 1 "$SLOW_REPS"); do
+		if [ "$(elapsed)" -gt "$SLOW_BUDGET" ]; then
+			say "slow: over the time budget after $SLOW_DONE rounds; skipping the rest"
+			break
+		fi
+		SLOW_DONE=$rep
+		# Rotate the order each round so no configuration always runs first.
+		for i in "${!CONFIGS[@]}"; do
+			slow_once "${CONFIGS[(i + rep - 1) % ${#CONFIGS[@]}]}" "$rep"
+		done
 	done
-done
+}
+say "2/3 target slowdown, $SLOW_REPS rounds ($(elapsed) s)"
+slow_rounds
+XZ_DONE=$SLOW_DONE
+# The same on a compute loop that touches no memory: xz's own run-to-run
+# spread on a shared machine hides differences of a few percent.
+SLOW_CMD="$B/bench/threads -t 1 -w $COMPUTE_WORK"
+SLOW_WORK=compute
+slow_rounds
 
 # ---- 3. stack copy size -------------------------------------------------
 # stack_run LABEL STACK NOTE COMMAND...: the share of [truncated] samples.
@@ -340,7 +353,9 @@ meta = {
     "cost_rate": $COST_RATE, "cost_warm": $COST_WARM, "cost_window": $COST_WINDOW,
     "slow_cmd": "xz -9 -T1 -c input.txt >/dev/null",
     "slow_input": "$(stat -c %s "$TMP/input.txt") bytes of generated text",
-    "slow_reps": $SLOW_DONE,
+    "slow_reps": $XZ_DONE,
+    "compute_reps": $SLOW_DONE,
+    "compute_cmd": "build/bench/threads -t 1 -w $COMPUTE_WORK",
     "slow_labels": {"none": "no profiler", "sampled99": "sampled 99 Hz", "sampled999": "sampled 999 Hz",
                     "perf99": "perf record dwarf 99 Hz", "perf999": "perf record dwarf 999 Hz"},
     "stack_rate": $STACK_RATE, "stack_cpu": $STACK_CPU,
@@ -354,6 +369,7 @@ meta = {
         "# 2. each round, configurations rotated; build/bench/benchrun (tests/bench/benchrun.c) starts",
         "#    the workload stopped, the profiler attaches to its pid, then it runs and is timed:",
         "benchrun PIDFILE RESULTFILE xz -9 -T1 -c input.txt >/dev/null",
+        "benchrun PIDFILE RESULTFILE build/bench/threads -t 1 -w $COMPUTE_WORK   # 2b, tests/bench/threads.c",
         "sampled attach --rate R --socket SOCK PID             # R = 99, 999 (default --stack-size)",
         "perf record -N -q -F R -g --call-graph dwarf -o perf.data -p PID",
         "# 3. per target and S in $STACK_SIZES:",
@@ -424,7 +440,6 @@ done
 # 1 and over 32 threads (tests/bench/threads.c), alone and under wall mode
 # at 99 Hz, interleaved, started stopped by benchrun like section 2.
 say "wall-mode slowdown, $SLOW_REPS rounds ($(elapsed) s)"
-cc -O2 -Wall -Wextra -Werror -pthread -o "$B/bench/threads" "$here/threads.c" || die "building threads"
 # wall_once THREADS CONFIG REP: one timed run; CONFIG none or wall99.
 wall_once() {
 	local n=$1 config=$2 rep=$3 pidfile=$TMP/ws.pid res=$TMP/ws.res sock=$TMP/ws.sock runner pid
