@@ -3,6 +3,7 @@
 
   report.py RESULTS.jsonl META.json > BENCHMARKS.md
   report.py --wall RESULTS.jsonl WORK >> BENCHMARKS.md   (section 6)
+  report.py --symcost SYMCOST.jsonl >> BENCHMARKS.md     (section 7)
 
 RESULTS holds one JSON object per measurement, "sec" naming the part:
   cost   {target, stack, rate, samples, cpu_ns, seconds}   (daemon CPU per sample)
@@ -305,7 +306,60 @@ def wall_section(rows, work):
     return out
 
 
+def symcost_section(rows):
+    """Section 7: first-touch and per-frame symbolization cost (tests/bench/symcost.sh)."""
+    out = ["", "## 7. Symbolization cost", ""]
+    out.append("`tests/bench/symcost.sh` (tests/bench/symcost.c, linked with the daemon's own "
+               "modules). First touch: opening an ELF file, reading its symbol table and "
+               "resolving a first address, in a fresh process each run (the file read once "
+               "before, so the disk is not timed), with and without DWARF lines (`--lines`): "
+               "median of the runs (minimum in brackets) and the memory it adds. Per frame: "
+               "2,000 random addresses inside functions, first lookup (new), the next byte of a "
+               "seen address (near), and repeated lookups (warm); then the daemon's own "
+               "address cache. Last, the daemon at 999 Hz: CPU per sample over the first "
+               "second after attach (every file touched for the first time) and over the "
+               "following seconds.")
+    out.append("")
+    name = lambda f: f.rsplit("/", 1)[-1]
+    ft = [r for r in rows if r["measure"] == "first_touch"]
+    if ft:
+        out.append("| file | --lines | symbols | DWARF | first touch, median (min) | of which DWARF | memory |")
+        out.append("|---|---|---:|---|---:|---:|---:|")
+        for r in ft:
+            out.append("| %s (%.0f MiB) | %s | %d | %s | %.1f ms (%.1f) | %s | +%.1f MiB |" % (
+                name(r["file"]), r["size_mib"], "on" if r["lines"] else "off", r["symbols"],
+                ("separate file" if r["debug_file"] else "in the file") if r["dwarf"] else "none",
+                r["total_ms"], r["total_min_ms"],
+                "%.1f ms" % r["lines_ms"] if r["lines"] else "-", r["rss_mib"]))
+        out.append("")
+    fr = [r for r in rows if r["measure"].startswith("frame")]
+    if fr:
+        out.append("| per frame | file | --lines | frames per address | cost |")
+        out.append("|---|---|---|---:|---:|")
+        label = {"frame_cold": "new address (symtab)", "frame_near": "next byte of a seen address",
+                 "frame_warm": "repeated lookup", "frames_new_address": "daemon cache, new address",
+                 "frames_known_address": "daemon cache, known address"}
+        for r in fr:
+            cost = ("%.2f us" % r["us_per_frame"]) if "us_per_frame" in r else "%.0f ns" % r["ns_per_frame"]
+            out.append("| %s | %s | %s | %.2f | %s |" % (label.get(r["measure"], r["measure"]),
+                       name(r["file"]), "on" if r["lines"] else "off", r["mean_depth"], cost))
+        out.append("")
+    dm = [r for r in rows if r["measure"] == "daemon"]
+    if dm:
+        out.append("| daemon at 999 Hz | --lines | first second: CPU, us/sample | then: us/sample | daemon memory |")
+        out.append("|---|---|---:|---:|---:|")
+        for r in dm:
+            out.append("| %s | %s | %.1f ms, %.1f | %.2f | %.1f MiB |" % (
+                r["target"], "on" if r["lines"] else "off", r["first_cpu_ms"],
+                r["first_us_per_sample"], r["steady_us_per_sample"], r["rss_mib"]))
+    return out
+
+
 def main():
+    if sys.argv[1] == "--symcost":
+        rows = [r for r in load(sys.argv[2]) if r.get("bench") == "symcost"]
+        print("\n".join(symcost_section(rows)))
+        return
     if sys.argv[1] == "--wall":
         rows = [r for r in load(sys.argv[2]) if r["sec"] == "wallslow"]
         print("\n".join(wall_section(rows, sys.argv[3])))

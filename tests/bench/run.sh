@@ -8,7 +8,8 @@
 #      against no profiler, interleaved, several runs each;
 #   3. the share of [truncated] stacks per --stack-size for deep stacks;
 #   4. rendering a 100k-node tree; 5. wall mode's stop times; 6. wall
-#      mode's slowdown of a fixed amount of work on 1 and 32 threads.
+#      mode's slowdown of a fixed amount of work on 1 and 32 threads;
+#   7. symbolization cost (tests/bench/symcost.sh).
 # Everything runs in one go, in about 5 minutes on a 2-core machine (2 in
 # QUICK mode); on a loaded machine the slowdown rounds stop early once
 # SLOW_BUDGET seconds have gone since the start, so that the whole run
@@ -66,7 +67,7 @@ say() { echo "bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 elapsed() { echo $(($(date +%s) - START)); }
 
-for f in "$SAMPLED" "$CTL" "$TARGETS/split"; do
+for f in "$SAMPLED" "$CTL" "$TARGETS/split" "$TARGETS/cxx" "$B/libdaemon.a"; do
 	[ -x "$f" ] || die "$f is missing: run make all targets first"
 done
 command -v perf >/dev/null 2>&1 && perf version >/dev/null 2>&1 || die "perf is missing (linux-perf)"
@@ -482,6 +483,17 @@ for rep in $(seq 1 "$SLOW_REPS"); do
 	done
 done
 python3 "$here/report.py" --wall "$RESULTS" "$WALL_WORK" >>"$TMP/BENCHMARKS.md" || die "report failed"
+
+# 7. Symbolization: first touch of big files, per-frame costs, the daemon's
+# first second against its steady state (tests/bench/symcost.sh).
+say "symbolization cost ($(elapsed) s)"
+if "$here/symcost.sh" "$build" >"$TMP/symcost.jsonl" 2>"$TMP/symcost.err"; then
+	python3 "$here/report.py" --symcost "$TMP/symcost.jsonl" >>"$TMP/BENCHMARKS.md" ||
+		die "report failed"
+else
+	cat "$TMP/symcost.err" >&2
+	die "symcost.sh failed"
+fi
 cp "$TMP/BENCHMARKS.md" "$OUT"
 if [ -n "${BENCH_RAW:-}" ]; then
 	mkdir -p "$BENCH_RAW" && cp "$RESULTS" "$TMP/meta.json" "$BENCH_RAW/"
