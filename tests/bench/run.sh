@@ -9,7 +9,8 @@
 #   3. the share of [truncated] stacks per --stack-size for deep stacks;
 #   4. rendering a 100k-node tree; 5. wall mode's stop times; 6. wall
 #      mode's slowdown of a fixed amount of work on 1 and 32 threads;
-#   7. symbolization cost (tests/bench/symcost.sh).
+#   7. symbolization cost (tests/bench/symcost.sh); 8. a Python program's
+#      slowdown and the daemon's cost with Python frames (pyslow.sh).
 # Everything runs in one go, in about 5 minutes on a 2-core machine (2 in
 # QUICK mode); on a loaded machine the slowdown rounds stop early once
 # SLOW_BUDGET seconds have gone since the start, so that the whole run
@@ -493,6 +494,17 @@ if "$here/symcost.sh" "$build" >"$TMP/symcost.jsonl" 2>"$TMP/symcost.err"; then
 else
 	cat "$TMP/symcost.err" >&2
 	die "symcost.sh failed"
+fi
+
+# 8. A Python program: slowdown in both modes, daemon cost per sample with
+# Python frames (tests/bench/pyslow.sh).
+say "python ($(elapsed) s)"
+if QUICK=$QUICK "$here/pyslow.sh" "$build" >"$TMP/pyslow.jsonl" 2>"$TMP/pyslow.err"; then
+	python3 "$here/report.py" --python "$TMP/pyslow.jsonl" >>"$TMP/BENCHMARKS.md" ||
+		die "report failed"
+else
+	cat "$TMP/pyslow.err" >&2
+	die "pyslow.sh failed"
 fi
 cp "$TMP/BENCHMARKS.md" "$OUT"
 if [ -n "${BENCH_RAW:-}" ]; then
