@@ -30,6 +30,7 @@ CLI_SRC    := $(filter-out cli/main.c,$(wildcard cli/*.c))
 HTML_ASSETS := cli/html/page.html cli/html/app.js cli/html/style.css
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TARGET_SRC := $(wildcard tests/targets/*.c)
+TARGET_CXX_SRC := $(wildcard tests/targets/*.cc)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -37,7 +38,8 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC)) $(BUILD)/gen/html_assets.o
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TARGET_BIN := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRC))
+TARGET_BIN := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRC)) \
+              $(patsubst tests/targets/%.cc,$(BUILD)/targets/%,$(TARGET_CXX_SRC))
 
 all: $(BUILD)/sampled $(BUILD)/samplectl
 
@@ -95,13 +97,40 @@ $(BUILD)/targets/%: tests/targets/%.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread -lm
 
+$(BUILD)/targets/%: tests/targets/%.cc
+	$(E) "  CXX     $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CXX) -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread -lm
+
 targets: $(TARGET_BIN)
 units: $(UNIT_BIN)
+
+# libFuzzer harnesses (tests/fuzz) link the daemon's objects rebuilt by clang
+# with the sanitizers in $(BUILD)-libfuzzer, apart from the gcc build:
+# fuzz-build runs this Makefile again there, where `fuzzers` links them.
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+
+$(BUILD)/tests/fuzz/%.o: ALL_CPPFLAGS += -Idaemon
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libdaemon.a $(BUILD)/libcommon.a
+	$(E) "  LD      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(subst fuzzer-no-link,fuzzer,$(ALL_LDFLAGS)) -o $@ $^ $(LDLIBS)
+
+fuzzers: $(FUZZ_BIN)
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)-libfuzzer CC=clang OPT="-O1 -g" \
+	  SAN="$(FUZZ_SAN)" WARN="$(WARN) -Wno-gnu-variable-sized-type-not-at-end" fuzzers
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory targets fuzz-build
+	$(Q)tests/fuzz/run.sh $(BUILD)-libfuzzer $(FUZZ_SECONDS) $(BUILD)/targets
 
 # Build dependencies come from Debian; a fresh machine needs nothing by hand.
 DEB_PKGS := build-essential pkg-config libunwind-dev libelf-dev libdw-dev libprotobuf-c-dev \
             protobuf-c-compiler libcmocka-dev protobuf-compiler zlib1g-dev liblzma-dev elfutils \
-            linux-perf util-linux procps python3 binutils xz-utils libc6-dbg
+            linux-perf util-linux procps python3 binutils xz-utils libc6-dbg clang libclang-rt-dev valgrind
 deps:
 	@if ! tests/have-deps.sh; then \
 	  echo "installing build dependencies: $(DEB_PKGS)"; \
@@ -129,15 +158,27 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all targets units
 	$(Q)tests/bench/run.sh $(BUILD)
 
+# SOAK_SECONDS (default 600) of sampling at 999 Hz with a tree asked every
+# second: the daemon's memory and descriptors must stay flat.
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all targets
+	$(Q)tests/soak.sh $(BUILD)
+
+# SOAK_SECONDS (default 300) of time windows at 999 Hz on thousands of
+# distinct stacks: the buckets must stay within their memory cap.
+soak-window: deps
+	$(Q)$(MAKE) --no-print-directory all targets
+	$(Q)tests/soak-window.sh $(BUILD)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(BUILD)/sampled $(BUILD)/samplectl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 docs/sampled.1 docs/samplectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-libfuzzer build-asan-libfuzzer
 
-.PHONY: all deps check check-asan demo bench install clean targets units
+.PHONY: all deps check check-asan demo bench soak soak-window install clean targets units fuzz fuzz-build fuzzers
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

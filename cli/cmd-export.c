@@ -10,7 +10,8 @@
 #include "fetch.h"
 #include "view.h"
 
-enum { OPT_FORMAT = 'f', OPT_OUTPUT = 'o', OPT_THREADS = 256 };
+enum { OPT_FORMAT = 'f', OPT_OUTPUT = 'o', OPT_THREADS = 256, OPT_GIL, OPT_LAST, OPT_SINCE,
+       OPT_UNTIL };
 
 enum cmd_export_format { CMD_EXPORT_COLLAPSED, CMD_EXPORT_SPEEDSCOPE, CMD_EXPORT_PPROF };
 
@@ -18,6 +19,10 @@ static const struct option export_longopts[] = {
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "output", required_argument, NULL, OPT_OUTPUT },
 	{ "threads", no_argument, NULL, OPT_THREADS },
+	{ "gil", required_argument, NULL, OPT_GIL },
+	{ "last", required_argument, NULL, OPT_LAST },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -103,11 +108,19 @@ static int cmd_export_write(FILE *out, enum cmd_export_format fmt, const struct 
 
 		rc = export_speedscope(out, v, &m, err);
 	} else {
+		const Sampled__TreeWindow *w = f->tree->tree->window;
 		struct export_pprof_meta m = {
 			.rate_hz = st->rate_hz, .mode = st->mode,
 			.start_unix_ns = st->started_unix_ns, .duration_ns = fetch_duration_ns(st),
 			.comment = st->target_cmdline,
 		};
+
+		/* A time range's profile covers the span of its buckets. */
+		if (w != NULL) {
+			m.start_unix_ns = w->start_unix_ns;
+			m.duration_ns = w->end_unix_ns > w->start_unix_ns
+					? w->end_unix_ns - w->start_unix_ns : 0;
+		}
 
 		rc = export_pprof(out, v, &m, err);
 	}
@@ -121,6 +134,9 @@ static int cmd_export_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct error *err = cmd_ctx_error(ctx);
 	const char *path = cmd_ctx_value(ctx, OPT_OUTPUT);
 	enum cmd_export_format fmt;
+	Sampled__GilFilter gil = SAMPLED__GIL_FILTER__GIL_ANY;
+	const char *g = cmd_ctx_value(ctx, OPT_GIL);
+	struct fetch_range range;
 	struct fetch f = { 0 };
 	struct client *c;
 	FILE *out;
@@ -128,7 +144,10 @@ static int cmd_export_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (cmd_export_choose(cmd_ctx_value(ctx, OPT_FORMAT), path, &fmt, err) < 0)
+	if (cmd_export_choose(cmd_ctx_value(ctx, OPT_FORMAT), path, &fmt, err) < 0 ||
+	    (g != NULL && fetch_parse_gil(g, &gil, err) < 0) ||
+	    fetch_parse_range(cmd_ctx_value(ctx, OPT_LAST), cmd_ctx_value(ctx, OPT_SINCE),
+			      cmd_ctx_value(ctx, OPT_UNTIL), &range, err) < 0)
 		return CMD_EXIT_USAGE;
 	if (fmt == CMD_EXPORT_PPROF && to_stdout && isatty(fileno(cmd_ctx_out(ctx)))) {
 		error_set(err, 0, "a pprof profile is binary: write it to a file with -o FILE");
@@ -137,7 +156,8 @@ static int cmd_export_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	c = cmd_ctx_client(ctx);
 	if (c == NULL)
 		return CMD_EXIT_ERROR;
-	if (fetch_profile(c, cmd_ctx_has(ctx, OPT_THREADS), 0, SAMPLED__STATE_FILTER__STATE_ANY, &f, err) < 0)
+	if (fetch_profile_range(c, cmd_ctx_has(ctx, OPT_THREADS), 0,
+				SAMPLED__STATE_FILTER__STATE_ANY, gil, &range, &f, err) < 0)
 		return CMD_EXIT_ERROR;
 	out = to_stdout ? cmd_ctx_out(ctx) : fopen(path, "we");
 	if (out == NULL) {
@@ -162,7 +182,8 @@ const struct cmd_entry cmd_export_entry = {
 	.longopts = export_longopts,
 	.min_args = 0,
 	.max_args = 0,
-	.usage = "[-f collapsed|speedscope|pprof] [-o FILE] [--threads]",
+	.usage = "[-f collapsed|speedscope|pprof] [-o FILE] [--threads] [--gil held|released]\n"
+		 "                        [--last TIME | --since TIME] [--until TIME]",
 	.summary = "write the profile in another tool's format",
 	.help =
 	"Writes the whole call tree collected so far, nothing left out, in a\n"
@@ -185,6 +206,14 @@ const struct cmd_entry cmd_export_entry = {
 	"                       is never written to a terminal)\n"
 	"      --threads        put each thread's stacks under a root frame\n"
 	"                       naming the thread (pprof: a 'thread' label)\n"
+	"      --gil G          Python: only the samples whose thread held the\n"
+	"                       GIL (held) or did not (released); see 'samplectl\n"
+	"                       help tree'\n"
+	"      --last TIME, --since TIME, --until TIME\n"
+	"                       only the samples of a time range, to the\n"
+	"                       precision of the daemon's time buckets (see\n"
+	"                       'samplectl help tree'); pprof's time and duration\n"
+	"                       are the span the buckets cover\n"
 	"\n"
 	"Examples:\n"
 	"  samplectl export > stacks.folded\n"

@@ -19,6 +19,10 @@ enum {
 	OPT_HIDE,
 	OPT_SHOW,
 	OPT_COLLAPSE,
+	OPT_GIL,
+	OPT_LAST,
+	OPT_SINCE,
+	OPT_UNTIL,
 };
 
 /* The narrowest and widest image that makes sense, in pixels. */
@@ -35,12 +39,17 @@ static const struct option flame_longopts[] = {
 	{ "hide", required_argument, NULL, OPT_HIDE },
 	{ "show", required_argument, NULL, OPT_SHOW },
 	{ "collapse", no_argument, NULL, OPT_COLLAPSE },
+	{ "gil", required_argument, NULL, OPT_GIL },
+	{ "last", required_argument, NULL, OPT_LAST },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* Reads the options; -1 with the message set on a usage error. */
 static int cmd_flame_parse(struct cmd_ctx *ctx, struct render_flame_options *o,
-			   struct view_options *vo, pid_t *tid)
+			   struct view_options *vo, pid_t *tid, Sampled__GilFilter *gil,
+			   struct fetch_range *range)
 {
 	struct error *err = cmd_ctx_error(ctx);
 	unsigned long width = 0;
@@ -64,6 +73,13 @@ static int cmd_flame_parse(struct cmd_ctx *ctx, struct render_flame_options *o,
 	v = cmd_ctx_value(ctx, OPT_TID);
 	if (v != NULL && cmd_parse_pid(v, tid, err) < 0)
 		return -1;
+	*gil = SAMPLED__GIL_FILTER__GIL_ANY;
+	v = cmd_ctx_value(ctx, OPT_GIL);
+	if (v != NULL && fetch_parse_gil(v, gil, err) < 0)
+		return -1;
+	if (fetch_parse_range(cmd_ctx_value(ctx, OPT_LAST), cmd_ctx_value(ctx, OPT_SINCE),
+			      cmd_ctx_value(ctx, OPT_UNTIL), range, err) < 0)
+		return -1;
 	view_options_init(vo);
 	vo->hide = cmd_ctx_value(ctx, OPT_HIDE);
 	vo->show = cmd_ctx_value(ctx, OPT_SHOW);
@@ -84,18 +100,22 @@ static int cmd_flame_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	char *title = NULL;
 	struct client *c;
 	FILE *out = NULL;
+	Sampled__GilFilter gil;
+	struct fetch_range range;
+	char window[160];
+	uint64_t window_ns;
 	pid_t tid;
 	int rc = CMD_EXIT_ERROR;
 
 	(void)argc;
 	(void)argv;
-	if (cmd_flame_parse(ctx, &o, &vo, &tid) < 0)
+	if (cmd_flame_parse(ctx, &o, &vo, &tid, &gil, &range) < 0)
 		return CMD_EXIT_USAGE;
 	c = cmd_ctx_client(ctx);
 	if (c == NULL)
 		return CMD_EXIT_ERROR;
-	if (fetch_profile(c, cmd_ctx_has(ctx, OPT_THREADS) || tid != 0, tid,
-			  SAMPLED__STATE_FILTER__STATE_ANY, &f, err) < 0)
+	if (fetch_profile_range(c, cmd_ctx_has(ctx, OPT_THREADS) || tid != 0, tid,
+				SAMPLED__STATE_FILTER__STATE_ANY, gil, &range, &f, err) < 0)
 		goto out;
 	/*
 	 * Not view_apply: a flame graph prunes by pixels, not by share, but a
@@ -107,8 +127,10 @@ static int cmd_flame_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	st = f.status->status;
 	if (o.title == NULL) {
-		title = mem_printf("%s (pid %d): %llu samples at %u Hz", st->target_comm,
-				   st->target_pid, (unsigned long long)view_total(v), st->rate_hz);
+		fetch_window_text(window, sizeof(window), f.tree->tree, &window_ns);
+		title = mem_printf("%s (pid %d): %llu samples at %u Hz%s%s", st->target_comm,
+				   st->target_pid, (unsigned long long)view_total(v), st->rate_hz,
+				   window[0] != '\0' ? ", " : "", window);
 		o.title = title;
 	}
 	o.rate_hz = st->rate_hz;
@@ -138,7 +160,8 @@ const struct cmd_entry cmd_flame_entry = {
 	.min_args = 0,
 	.max_args = 0,
 	.usage = "[-o FILE] [--width PX] [--icicle] [--title TEXT] [--threads | --tid TID]\n"
-		 "                       [--hide RE] [--show RE] [--collapse]",
+		 "                       [--gil held|released] [--hide RE] [--show RE] [--collapse]\n"
+		 "                       [--last TIME | --since TIME] [--until TIME]",
 	.summary = "draw the profile as an SVG flame graph",
 	.help =
 	"Writes the call tree collected so far as a flame graph: one standalone\n"
@@ -154,6 +177,14 @@ const struct cmd_entry cmd_flame_entry = {
 	"  --title TEXT       the title (default: the target and its samples)\n"
 	"  --threads          one tower per thread instead of all threads merged\n"
 	"  --tid TID          only the samples of thread TID\n"
+	"  --gil G            Python: only the samples whose thread held the GIL\n"
+	"                     (held) or did not (released); see 'samplectl help\n"
+	"                     tree'\n"
+	"  --last TIME, --since TIME, --until TIME\n"
+	"                     only the samples of a time range, to the precision\n"
+	"                     of the daemon's time buckets; the default title\n"
+	"                     says which span the graph covers (see 'samplectl\n"
+	"                     help tree')\n"
 	"  --hide RE          hide frames whose function, module or file matches\n"
 	"                     the extended regex RE (see 'samplectl help tree')\n"
 	"  --show RE          never hide or fold matching frames\n"

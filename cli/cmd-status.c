@@ -67,6 +67,23 @@ static void cmd_status_threads(FILE *out, const Sampled__Status *st,
 	}
 }
 
+/* The time buckets in one line: their size, the span kept, the memory, what was dropped. */
+static void cmd_status_window(FILE *out, const Sampled__WindowStatus *w)
+{
+	char a[FORMAT_BUF_SIZE], b[FORMAT_BUF_SIZE], c[FORMAT_BUF_SIZE], d[FORMAT_BUF_SIZE];
+
+	if (w == NULL) {
+		fprintf(out, CMD_STATUS_LABEL "off\n", "window:");
+		return;
+	}
+	fprintf(out, CMD_STATUS_LABEL "%s buckets, %s kept (%u), %s of %s; %" PRIu64
+		" dropped\n", "window:", format_duration(a, sizeof(a), w->bucket_ns),
+		format_duration(b, sizeof(b), w->end_unix_ns > w->start_unix_ns
+					      ? w->end_unix_ns - w->start_unix_ns : 0),
+		w->buckets, format_size(c, sizeof(c), w->memory_bytes),
+		format_size(d, sizeof(d), w->memory_cap_bytes), w->dropped_buckets);
+}
+
 /* The human-readable report; its exact layout is documented in the help text. */
 static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__ThreadStatus **threads,
 			    const char *socket)
@@ -87,12 +104,20 @@ static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__Threa
 	fprintf(out, CMD_STATUS_LABEL "%s\n", "mode:", mode[0] != '\0' ? mode : "-");
 	fprintf(out, CMD_STATUS_LABEL "%s%s%s%s\n", "sampler:", sampler[0] != '\0' ? sampler : "-",
 		note[0] != '\0' ? " (" : "", note, note[0] != '\0' ? ")" : "");
+	fprintf(out, CMD_STATUS_LABEL "%s\n", "kernel:",
+		st->kernel_frames ? "frames on" : "frames off");
+	fprintf(out, CMD_STATUS_LABEL "%s\n", "sampling:", st->paused ? "paused" : "on");
 	if (python[0] != '\0' && st->python_out_of_step > 0)
 		fprintf(out, CMD_STATUS_LABEL "%s; %" PRIu64 " samples (%s) read out of step\n",
 			"python:", python, st->python_out_of_step,
 			format_percent(a, sizeof(a), st->python_out_of_step, st->samples));
 	else if (python[0] != '\0')
 		fprintf(out, CMD_STATUS_LABEL "%s\n", "python:", python);
+	if (st->python_gil != NULL)
+		fprintf(out, CMD_STATUS_LABEL "held in %s of %" PRIu64 " Python samples\n", "gil:",
+			format_percent(a, sizeof(a), st->python_gil->held,
+				       st->python_gil->held + st->python_gil->released),
+			st->python_gil->held + st->python_gil->released);
 	fprintf(out, CMD_STATUS_LABEL "%u Hz\n", "rate:", st->rate_hz);
 	if (st->stop_median_ns > 0)
 		fprintf(out, CMD_STATUS_LABEL "median %s, 99th percentile %s per sample\n",
@@ -104,6 +129,7 @@ static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__Threa
 	fprintf(out, CMD_STATUS_LABEL "%" PRIu64 " (%s of samples)\n", "truncated:",
 		st->truncated_samples,
 		format_percent(a, sizeof(a), st->truncated_samples, st->samples));
+	cmd_status_window(out, st->window);
 	fprintf(out, CMD_STATUS_LABEL "%d\n", "daemon pid:", st->daemon_pid);
 	fprintf(out, CMD_STATUS_LABEL "%s (%s of uptime)\n", "daemon cpu:",
 		format_duration(a, sizeof(a), st->daemon_cpu_ns),
@@ -163,14 +189,31 @@ static void cmd_status_json(FILE *out, const Sampled__Status *st, Sampled__Threa
 	cmd_status_json_str(out, "mode", st->mode);
 	cmd_status_json_str(out, "sampler", st->sampler);
 	cmd_status_json_str(out, "sampler_note", st->sampler_note);
+	fprintf(out, "  \"kernel_frames\": %s,\n", st->kernel_frames ? "true" : "false");
 	cmd_status_json_str(out, "python", st->python);
 	cmd_status_json_u64(out, "python_out_of_step", st->python_out_of_step);
+	/* Only for a Python target, as in the text. */
+	if (st->python_gil != NULL)
+		fprintf(out, "  \"python_gil\": {\"held\": %" PRIu64 ", \"released\": %" PRIu64 "},\n",
+			st->python_gil->held, st->python_gil->released);
 	cmd_status_json_u64(out, "stop_median_ns", st->stop_median_ns);
 	cmd_status_json_u64(out, "stop_p99_ns", st->stop_p99_ns);
 	cmd_status_json_u64(out, "rate_hz", st->rate_hz);
 	cmd_status_json_u64(out, "started_unix_ns", st->started_unix_ns);
 	cmd_status_json_u64(out, "ended_unix_ns", st->ended_unix_ns);
 	cmd_status_json_u64(out, "uptime_ns", st->uptime_ns);
+	fprintf(out, "  \"paused\": %s,\n", st->paused ? "true" : "false");
+	cmd_status_json_u64(out, "sampled_ns", st->sampled_ns);
+	if (st->window != NULL)
+		fprintf(out, "  \"window\": {\"bucket_ns\": %" PRIu64 ", \"memory_bytes\": %" PRIu64
+			", \"memory_cap_bytes\": %" PRIu64 ", \"buckets\": %u, \"start_unix_ns\": %"
+			PRIu64 ", \"end_unix_ns\": %" PRIu64 ", \"dropped_buckets\": %" PRIu64
+			", \"dropped_samples\": %" PRIu64 "},\n", st->window->bucket_ns,
+			st->window->memory_bytes, st->window->memory_cap_bytes, st->window->buckets,
+			st->window->start_unix_ns, st->window->end_unix_ns,
+			st->window->dropped_buckets, st->window->dropped_samples);
+	else
+		fputs("  \"window\": null,\n", out);
 	cmd_status_json_u64(out, "samples", st->samples);
 	cmd_status_json_u64(out, "lost_samples", st->lost_samples);
 	cmd_status_json_u64(out, "truncated_samples", st->truncated_samples);
@@ -245,10 +288,20 @@ const struct cmd_entry cmd_status_entry = {
 	"the target (pid, command name, command line); its state (running, exited\n"
 	"with code N, killed by signal N, or exited with an unknown status); the\n"
 	"sampling mode and the sampler in use, with the daemon's note about it when\n"
-	"there is one (why it fell back from perf to ptrace, say); the sampling\n"
+	"there is one (why it fell back from perf to ptrace, say); whether ticks\n"
+	"that find a thread in the kernel show its kernel functions (kernel frames\n"
+	"on) or end in one [kernel] frame; for a Python\n"
+	"target, the interpreter and the share of its threads' samples that held\n"
+	"the GIL (see --gil in 'samplectl help tree'); the sampling\n"
 	"rate; how long the daemon has been running; how many samples it took,\n"
-	"lost (the kernel's ring was full) and truncated (the stack could not be\n"
-	"followed to the thread's first frame, with their share of all samples);\n"
+	"lost (the kernel's ring was full, or in wall mode a tick came too late to\n"
+	"be taken) and truncated (the stack could not be\n"
+	"followed to the thread's first frame, with their share of all samples;\n"
+	"counted from the last 'samplectl reset'); whether sampling is on or\n"
+	"paused ('samplectl pause'); the time buckets behind --last, --since and\n"
+	"--until (their length, the span they cover, how many, the memory they\n"
+	"use of what they may use, and how many were dropped, oldest first, to\n"
+	"stay within it), or 'off';\n"
 	"the daemon's own pid, CPU time (and its share of the uptime) and resident\n"
 	"memory; the socket it listens on.  A table of the target's threads\n"
 	"follows, most sampled first: tid, name, samples, share of all samples,\n"
@@ -260,9 +313,17 @@ const struct cmd_entry cmd_status_entry = {
 	"               target_comm, target_cmdline, state (\"running\", \"exited\"\n"
 	"               or \"unknown\"), state_text, exit_status_known, exit_code\n"
 	"               and exit_signal (null unless known), mode, sampler,\n"
-	"               sampler_note, python, rate_hz, started_unix_ns,\n"
+	"               sampler_note, kernel_frames (true or false), python,\n"
+	"               python_out_of_step, python_gil\n"
+	"               ({held, released} samples of Python threads; only for\n"
+	"               a Python target), rate_hz, started_unix_ns,\n"
 	"               ended_unix_ns,\n"
-	"               uptime_ns, samples, lost_samples, truncated_samples,\n"
+	"               uptime_ns, paused (true or false), sampled_ns (the\n"
+	"               time sampled since attach or the last reset, pauses\n"
+	"               left out), window ({bucket_ns, memory_bytes,\n"
+	"               memory_cap_bytes, buckets, start_unix_ns, end_unix_ns,\n"
+	"               dropped_buckets, dropped_samples}, or null when off),\n"
+	"               samples, lost_samples, truncated_samples,\n"
 	"               daemon_pid, daemon_cpu_ns, daemon_rss_bytes, socket_path,\n"
 	"               threads [{tid, name, samples, share (0..1), exited}]\n"
 	"\n"

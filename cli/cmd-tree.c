@@ -16,6 +16,7 @@ enum {
 	OPT_MIN_PERCENT = 256,
 	OPT_TID,
 	OPT_STATE,
+	OPT_GIL,
 	OPT_THREADS,
 	OPT_HIDE,
 	OPT_SHOW,
@@ -26,12 +27,16 @@ enum {
 	OPT_ASCII,
 	OPT_FLAT,
 	OPT_HTML,
+	OPT_LAST,
+	OPT_SINCE,
+	OPT_UNTIL,
 };
 
 static const struct option tree_longopts[] = {
 	{ "min-percent", required_argument, NULL, OPT_MIN_PERCENT },
 	{ "tid", required_argument, NULL, OPT_TID },
 	{ "state", required_argument, NULL, OPT_STATE },
+	{ "gil", required_argument, NULL, OPT_GIL },
 	{ "threads", no_argument, NULL, OPT_THREADS },
 	{ "hide", required_argument, NULL, OPT_HIDE },
 	{ "show", required_argument, NULL, OPT_SHOW },
@@ -45,6 +50,9 @@ static const struct option tree_longopts[] = {
 	{ "flat", no_argument, NULL, OPT_FLAT },
 	{ "html", no_argument, NULL, OPT_HTML },
 	{ "output", required_argument, NULL, OPT_OUTPUT },
+	{ "last", required_argument, NULL, OPT_LAST },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -53,6 +61,8 @@ struct cmd_tree_args {
 	struct view_options view;
 	pid_t tid;
 	Sampled__StateFilter state;
+	Sampled__GilFilter gil;
+	struct fetch_range range;
 	int per_thread, flat, html, color, unicode;
 	const char *output;
 };
@@ -98,6 +108,12 @@ static int cmd_tree_parse(struct cmd_ctx *ctx, struct cmd_tree_args *a)
 	v = cmd_ctx_value(ctx, OPT_STATE);
 	if (v != NULL && fetch_parse_state(v, &a->state, err) < 0)
 		return -1;
+	v = cmd_ctx_value(ctx, OPT_GIL);
+	if (v != NULL && fetch_parse_gil(v, &a->gil, err) < 0)
+		return -1;
+	if (fetch_parse_range(cmd_ctx_value(ctx, OPT_LAST), cmd_ctx_value(ctx, OPT_SINCE),
+			      cmd_ctx_value(ctx, OPT_UNTIL), &a->range, err) < 0)
+		return -1;
 	a->view.hide = cmd_ctx_value(ctx, OPT_HIDE);
 	a->view.show = cmd_ctx_value(ctx, OPT_SHOW);
 	/*
@@ -123,16 +139,25 @@ static int cmd_tree_parse(struct cmd_ctx *ctx, struct cmd_tree_args *a)
 
 /* Renders the view the way the options ask, to out. */
 static int cmd_tree_render(FILE *out, const struct cmd_tree_args *a, const struct view *v,
-			   const Sampled__Status *st, struct error *err)
+			   const struct fetch *f, struct error *err)
 {
-	char state[FORMAT_BUF_SIZE];
+	const Sampled__Status *st = f->status->status;
+	const Sampled__TreeWindow *w = f->tree->tree->window;
+	char state[FORMAT_BUF_SIZE], window[160];
+	const char *span = NULL;
+	uint64_t window_ns = 0;
 
+	/* A time range's tree covers its window, not the whole run. */
+	if (w != NULL)
+		span = fetch_window_text(window, sizeof(window), f->tree->tree, &window_ns);
 	if (a->html) {
 		struct render_html_meta m = {
 			.pid = st->target_pid, .comm = st->target_comm,
 			.cmdline = st->target_cmdline, .samples = view_total(v),
 			.rate_hz = st->rate_hz, .mode = st->mode,
-			.duration_ns = fetch_duration_ns(st), .date_unix_ns = st->started_unix_ns,
+			.duration_ns = span != NULL ? window_ns : fetch_duration_ns(st),
+			.date_unix_ns = w != NULL && window_ns > 0 ? w->start_unix_ns
+								   : st->started_unix_ns,
 		};
 
 		return render_html(out, v, &m, err);
@@ -150,6 +175,7 @@ static int cmd_tree_render(FILE *out, const struct cmd_tree_args *a, const struc
 		.rate_hz = st->rate_hz, .duration_ns = fetch_duration_ns(st),
 		.samples = st->samples, .lost = st->lost_samples,
 		.truncated = st->truncated_samples, .tid = a->tid,
+		.window = span, .window_ns = window_ns,
 	};
 	struct render_text_options o = {
 		.color = render_text_want_color(out, a->color), .unicode = a->unicode,
@@ -178,7 +204,7 @@ static int cmd_tree_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	c = cmd_ctx_client(ctx);
 	if (c == NULL)
 		return CMD_EXIT_ERROR;
-	if (fetch_profile(c, a.per_thread, a.tid, a.state, &f, err) < 0)
+	if (fetch_profile_range(c, a.per_thread, a.tid, a.state, a.gil, &a.range, &f, err) < 0)
 		goto out;
 	v = view_new(f.tree->tree, err);
 	if (v == NULL)
@@ -207,7 +233,7 @@ static int cmd_tree_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		error_set(err, errno, "cannot write %s", a.output);
 		goto out;
 	}
-	if (cmd_tree_render(out, &a, v, f.status->status, err) == 0)
+	if (cmd_tree_render(out, &a, v, &f, err) == 0)
 		rc = CMD_EXIT_OK;
 	if (out != cmd_ctx_out(ctx) && fclose(out) != 0 && rc == CMD_EXIT_OK) {
 		error_set(err, errno, "writing %s", a.output);
@@ -228,8 +254,9 @@ const struct cmd_entry cmd_tree_entry = {
 	.longopts = tree_longopts,
 	.min_args = 0,
 	.max_args = 0,
-	.usage = "[--threads | --tid TID] [--state S] [--min-percent P] [--show-all]\n"
-		 "                      [--hide RE] [--show RE] [--flat | --html] [-o FILE]\n"
+	.usage = "[--threads | --tid TID] [--state S] [--gil G] [--min-percent P]\n"
+		 "                      [--last TIME | --since TIME] [--until TIME]\n"
+		 "                      [--show-all] [--hide RE] [--show RE] [--flat | --html] [-o FILE]\n"
 		 "                      [--color | --no-color] [--unicode | --ascii]",
 	.summary = "print the call tree collected so far",
 	.help =
@@ -241,7 +268,8 @@ const struct cmd_entry cmd_tree_entry = {
 	"and its file:line or module.  Code whose function is unknown shows as\n"
 	"module+0xoffset.  Stacks that could not be followed to the thread's\n"
 	"first frame hang under [truncated] or [unknown]; ticks that caught a\n"
-	"thread in the kernel end in [kernel].\n"
+	"thread in the kernel end in the kernel's own frames (module kernel),\n"
+	"or in one [kernel] frame where kernel frames are off or not permitted.\n"
 	"\n"
 	"Before printing, the tree goes through these steps in order:\n"
 	"  1. --hide RE removes the frames whose function, module or source file\n"
@@ -265,6 +293,20 @@ const struct cmd_entry cmd_tree_entry = {
 	"  --state STATE      wall mode: only the samples whose thread was running\n"
 	"                     (on a CPU or runnable) or idle (sleeping, waiting\n"
 	"                     on disk, stopped)\n"
+	"  --gil G            Python: only the samples whose thread held the GIL\n"
+	"                     (held) or did not (released: it had let go of it,\n"
+	"                     or waited for it); other threads' samples are in\n"
+	"                     neither\n"
+	"  --last TIME        only the samples of the last TIME (30s, 5m, 2h), to\n"
+	"                     the precision of the daemon's time buckets (10 s\n"
+	"                     unless it was started with --window-bucket): the\n"
+	"                     header's Window line says which span the tree covers\n"
+	"  --since TIME, --until TIME\n"
+	"                     only the samples from TIME on, or up to TIME:\n"
+	"                     HH:MM[:SS] today, a date and time\n"
+	"                     (2026-11-25T10:00:00, local time unless it ends in Z\n"
+	"                     or +HH:MM), or -DURATION (-5m: that long ago); a\n"
+	"                     saved profile (--load) has no time buckets\n"
 	"  --hide RE          hide matching frames (one regex; combine with |)\n"
 	"  --show RE          never hide or fold matching frames\n"
 	"  --show-all         fold no libraries and leave nothing out\n"
@@ -286,6 +328,9 @@ const struct cmd_entry cmd_tree_entry = {
 	"  samplectl tree\n"
 	"  samplectl --pid 4242 tree --threads --min-percent 2\n"
 	"  samplectl tree --hide '^_?PyEval' --show 'qsort'\n"
+	"  samplectl tree --gil held --min-percent 5\n"
+	"  samplectl tree --last 1m\n"
+	"  samplectl tree --since 10:00 --until 10:05\n"
 	"  samplectl tree --html -o profile.html\n"
 	"\n"
 	"Exit status: 0 on success, 1 when there is no daemon or it failed,\n"

@@ -8,11 +8,17 @@
 #include "cmd.h"
 #include "mem.h"
 #include "paths.h"
+#include "saved_server.h"
 
+extern const struct cmd_entry cmd_diff_entry;
 extern const struct cmd_entry cmd_export_entry;
 extern const struct cmd_entry cmd_flame_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_list_entry;
+extern const struct cmd_entry cmd_pause_entry;
+extern const struct cmd_entry cmd_reset_entry;
+extern const struct cmd_entry cmd_resume_entry;
+extern const struct cmd_entry cmd_save_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_stop_entry;
 extern const struct cmd_entry cmd_top_entry;
@@ -25,7 +31,12 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_dump_entry,
 	&cmd_top_entry,
 	&cmd_flame_entry,
+	&cmd_diff_entry,
 	&cmd_export_entry,
+	&cmd_save_entry,
+	&cmd_reset_entry,
+	&cmd_pause_entry,
+	&cmd_resume_entry,
 	&cmd_stop_entry,
 	&cmd_list_entry,
 	&cmd_help_entry,
@@ -34,6 +45,17 @@ const struct cmd_entry *const cmd_table[] = {
 
 /* The longest timeout --timeout takes: anything longer is a typo. */
 #define CMD_MAX_TIMEOUT_S 86400
+
+/*
+ * --load FILE, which the commands that read a profile take besides their
+ * own options: its value is out of the way of every command's (letters,
+ * and long-only values from 256 up).
+ */
+#define CMD_OPT_LOAD 0x10000
+
+static const char *const cmd_load_commands[] = {
+	"status", "tree", "top", "flame", "export", "save", NULL
+};
 
 struct cmd_option {
 	int opt;
@@ -48,6 +70,7 @@ struct cmd_ctx {
 	FILE *out;
 	FILE *errout;
 	struct client *client;
+	struct saved_server *saved;	/* --load: the file, served to client */
 	struct error err;
 	struct cmd_option *opts;	/* of the command being run */
 	size_t nopts;
@@ -188,6 +211,16 @@ void cmd_print_overview(FILE *out)
 	      "Run 'samplectl help COMMAND' for the options and examples of a command.\n", out);
 }
 
+/* Whether e reads a profile, and so takes --load. */
+static int cmd_takes_load(const struct cmd_entry *e)
+{
+	for (const char *const *n = cmd_load_commands; *n != NULL; n++) {
+		if (strcmp(*n, e->name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 void cmd_print_help(FILE *out, const struct cmd_entry *e)
 {
 	fprintf(out, "samplectl %s - %s\n\n", e->name, e->summary);
@@ -196,6 +229,12 @@ void cmd_print_help(FILE *out, const struct cmd_entry *e)
 		fprintf(out, "alias: %s\n", e->alias);
 	fputs("\n", out);
 	fputs(e->help, out);
+	if (cmd_takes_load(e))
+		fputs("\n"
+		      "Saved profiles:\n"
+		      "  --load FILE  read the profile from FILE, written by 'samplectl save'\n"
+		      "               (or 'sampled record -o FILE.sprof'), instead of asking a\n"
+		      "               daemon; --pid and --socket do not go with it\n", out);
 }
 
 struct cmd_ctx *cmd_ctx_new(pid_t pid, const char *socket_path, int timeout_ms)
@@ -215,6 +254,7 @@ void cmd_ctx_free(struct cmd_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	client_free(ctx->client);
+	saved_server_free(ctx->saved);
 	free(ctx->socket_path);
 	free(ctx->socket_dir);
 	free(ctx->opts);
@@ -260,12 +300,37 @@ struct error *cmd_ctx_error(struct cmd_ctx *ctx)
 	return &ctx->err;
 }
 
+/*
+ * --load: the file is read and served by a thread of our own on a private
+ * socket (saved_server.h), and the command talks to that as to a daemon.
+ */
+static struct client *cmd_ctx_load(struct cmd_ctx *ctx, const char *file)
+{
+	struct saved_profile *sp;
+
+	if (ctx->pid > 0 || ctx->socket_path != NULL) {
+		error_set(&ctx->err, 0, "--load reads a file: --pid and --socket do not go with it");
+		return NULL;
+	}
+	sp = saved_profile_read(file, &ctx->err);
+	if (sp == NULL)
+		return NULL;
+	ctx->saved = saved_server_start(sp, &ctx->err);
+	if (ctx->saved == NULL)
+		return NULL;
+	ctx->client = client_connect(saved_server_path(ctx->saved), ctx->timeout_ms, &ctx->err);
+	return ctx->client;
+}
+
 struct client *cmd_ctx_client(struct cmd_ctx *ctx)
 {
+	const char *load = cmd_ctx_value(ctx, CMD_OPT_LOAD);
 	char *path;
 
 	if (ctx->client != NULL)
 		return ctx->client;
+	if (load != NULL)
+		return cmd_ctx_load(ctx, load);
 	path = client_find_socket_in(cmd_ctx_socket_dir(ctx), ctx->pid, ctx->socket_path,
 				     &ctx->err);
 	if (path == NULL)
@@ -293,19 +358,25 @@ const char *cmd_ctx_value(const struct cmd_ctx *ctx, int opt)
 	return NULL;
 }
 
-/* The command's long options plus the --help every command takes (newly allocated). */
+/*
+ * The command's long options plus the --help every command takes, and
+ * --load for those that read a profile (newly allocated).
+ */
 static struct option *cmd_longopts(const struct cmd_entry *e)
 {
 	static const struct option help = { "help", no_argument, NULL, 'h' };
+	static const struct option load = { "load", required_argument, NULL, CMD_OPT_LOAD };
 	size_t n = 0;
 	struct option *all;
 
 	while (e->longopts != NULL && e->longopts[n].name != NULL)
 		n++;
-	all = mem_calloc(n + 2, sizeof(*all));
+	all = mem_calloc(n + 3, sizeof(*all));
 	if (n > 0)
 		memcpy(all, e->longopts, n * sizeof(*all));
 	all[n] = help;
+	if (cmd_takes_load(e))
+		all[n + 1] = load;
 	return all;
 }
 

@@ -33,7 +33,11 @@ struct render_flame {
 	int icicle;
 	uint64_t whole;
 	uint32_t rate_hz;
+	const struct render_flame_options *o;	/* for the fill and note hooks */
 };
+
+/* A tooltip's closing note from the hook is this long at most. */
+#define RENDER_FLAME_NOTE 256
 
 /*
  * Writes at most max characters of s (max < 0: all) escaped for XML text
@@ -146,9 +150,22 @@ static void render_flame_bar(const struct render_flame *fl, const struct view_no
 		fl->whole > 0 ? 100.0 * (double)n->total / (double)fl->whole : 0.0);
 	if (fl->rate_hz > 0)
 		fprintf(out, ", %.3f s", (double)n->total / fl->rate_hz);
+	if (fl->o->note != NULL) {
+		char note[RENDER_FLAME_NOTE] = "";
+
+		fl->o->note(n, fl->o->arg, note, sizeof(note));
+		fputs("; ", out);
+		render_flame_put(out, note, -1);
+	}
 	fprintf(out, "</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"",
 		x, y, w, RENDER_FLAME_BAR - 1.0);
-	render_flame_color(out, f);
+	if (fl->o->fill != NULL) {
+		uint32_t rgb = fl->o->fill(n, fl->o->arg);
+
+		fprintf(out, "rgb(%u,%u,%u)", rgb >> 16 & 0xff, rgb >> 8 & 0xff, rgb & 0xff);
+	} else {
+		render_flame_color(out, f);
+	}
 	fputs("\"/>", out);
 	if (fit >= 3) {
 		long len = render_flame_chars(name);
@@ -220,6 +237,7 @@ int render_flame(FILE *out, const struct view *v, const struct render_flame_opti
 		.icicle = o->icicle,
 		.whole = view_total(v),
 		.rate_hz = o->rate_hz,
+		.o = o,
 	};
 	unsigned levels;
 

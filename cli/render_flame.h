@@ -19,7 +19,8 @@
  * (their parent's bar spans their place).  Colours: warm hues for native
  * code, green for Python, orange for the kernel, blue for threads, grey
  * for collapsed groups; the hue is a hash of the name, so the same
- * function has the same colour in every graph.
+ * function has the same colour in every graph; the fill hook below
+ * replaces all that.
  */
 
 struct render_flame_options {
@@ -28,6 +29,15 @@ struct render_flame_options {
 	const char *title;		/* NULL: "Flame graph" */
 	uint32_t rate_hz;		/* 0: no seconds in the tooltips */
 	double min_width;		/* pixels; 0: 0.1 */
+	/*
+	 * Hooks for another colouring (a differential flame graph, diff.h);
+	 * NULL: none.  fill gives a bar's colour as 0xRRGGBB instead of the
+	 * colour by kind; note writes text (escaped here) that ends the bar's
+	 * tooltip after "; ".  Both get arg.
+	 */
+	uint32_t (*fill)(const struct view_node *n, void *arg);
+	void (*note)(const struct view_node *n, void *arg, char *buf, size_t size);
+	void *arg;
 };
 
 /* Writes the SVG; -1 with err if out fails. */

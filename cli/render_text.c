@@ -88,11 +88,14 @@ static void render_text_amount(FILE *out, uint64_t n, uint32_t rate_hz)
 		fprintf(out, "%" PRIu64, n);
 }
 
-/* The four header lines; the CPU share only makes sense in cpu mode. */
+/*
+ * The four header lines (five with a time window); the CPU share only
+ * makes sense in cpu mode.
+ */
 static void render_text_header(FILE *out, const struct render_text_meta *m, uint64_t shown)
 {
 	char dur[FORMAT_BUF_SIZE], pct[FORMAT_BUF_SIZE];
-	double secs = (double)m->duration_ns / 1e9;
+	double secs = (double)(m->window != NULL ? m->window_ns : m->duration_ns) / 1e9;
 
 	fprintf(out, "Target:    pid %d", m->pid);
 	if (m->comm != NULL) {
@@ -107,6 +110,8 @@ static void render_text_header(FILE *out, const struct render_text_meta *m, uint
 	fprintf(out, "\nDuration:  %s", format_duration(dur, sizeof(dur), m->duration_ns));
 	if (m->state != NULL)
 		fprintf(out, ", %s", m->state);
+	if (m->window != NULL)
+		fprintf(out, "\nWindow:    %s", m->window);
 	fprintf(out, "\nSamples:   %" PRIu64, shown);
 	if (m->tid != 0)
 		fprintf(out, " of thread %d (%" PRIu64 " in all)", m->tid, m->samples);
@@ -116,7 +121,8 @@ static void render_text_header(FILE *out, const struct render_text_meta *m, uint
 	if (m->mode != NULL && strcmp(m->mode, "cpu") == 0 && m->rate_hz > 0 && secs > 0) {
 		double cpu = (double)shown / m->rate_hz;
 
-		fprintf(out, "; CPU %.3f s, %.0f%% of the duration", cpu, 100.0 * cpu / secs);
+		fprintf(out, "; CPU %.3f s, %.0f%% of the %s", cpu, 100.0 * cpu / secs,
+			m->window != NULL ? "window" : "duration");
 	}
 	fprintf(out, "\nLost:      %" PRIu64 "; truncated %" PRIu64 " (%s)\n\n", m->lost,
 		m->truncated, format_percent(pct, sizeof(pct), m->truncated, m->samples));

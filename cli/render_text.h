@@ -40,6 +40,8 @@ struct render_text_meta {
 	uint64_t lost;
 	uint64_t truncated;
 	int tid;			/* the thread shown, 0 for all */
+	const char *window;		/* a time range's span (fetch_window_text), NULL: all */
+	uint64_t window_ns;		/* its length, for the CPU share */
 };
 
 struct render_text_options {

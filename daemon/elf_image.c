@@ -116,7 +116,11 @@ static int elf_image_in_bounds(uint64_t off, uint64_t len, size_t size)
 	return off <= size && len <= size - off;
 }
 
-/* Records the PT_LOAD segments; a broken program header table leaves none. */
+/*
+ * Records the PT_LOAD segments; a broken program header table leaves none.
+ * A segment whose file or address range wraps around 2^64 is skipped: the
+ * translations would land on unrelated bytes.
+ */
 static void elf_image_read_loads(struct elf_image *img)
 {
 	size_t phnum, cap = 0;
@@ -128,7 +132,8 @@ static void elf_image_read_loads(struct elf_image *img)
 
 		if (gelf_getphdr(img->elf, (int)i, &ph) == NULL)
 			break;
-		if (ph.p_type != PT_LOAD)
+		if (ph.p_type != PT_LOAD || ph.p_offset + ph.p_filesz < ph.p_offset ||
+		    ph.p_vaddr + ph.p_filesz < ph.p_vaddr || ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
 			continue;
 		img->loads = mem_grow(img->loads, &cap, img->nloads + 1, sizeof(*img->loads));
 		img->loads[img->nloads++] = (struct elf_load){

@@ -26,6 +26,7 @@ struct frames {
 	uint8_t *cls;		/* enum python_native_class by frame id */
 	size_t cls_cap;
 	uint64_t unmapped;
+	int no_lines;		/* symbol tables only (frames_set_lines) */
 };
 
 static void table_alloc(struct frames *f, size_t size)
@@ -79,6 +80,11 @@ static uint32_t classify(struct frames *f, uint32_t id, const struct tree_frame 
 enum python_native_class frames_class(const struct frames *f, uint32_t id)
 {
 	return id < f->cls_cap ? (enum python_native_class)f->cls[id] : PYTHON_NATIVE_OTHER;
+}
+
+void frames_set_lines(struct frames *f, int on)
+{
+	f->no_lines = !on;
 }
 
 void frames_flush(struct frames *f)
@@ -152,7 +158,7 @@ static size_t symbolize(struct frames *f, uint64_t pc, uint32_t *out)
 		return 1;
 	}
 	tf.module = r.module;
-	n = symtab_resolve_inline(f->maps, pc, lines, FRAMES_MAX_INLINE);
+	n = f->no_lines ? 0 : symtab_resolve_inline(f->maps, pc, lines, FRAMES_MAX_INLINE);
 	if (n > 0) {
 		for (size_t i = 0; i < n; i++) {
 			/*

@@ -34,6 +34,13 @@ void frames_free(struct frames *f);
 size_t frames_ids(struct frames *f, uint64_t pc, const uint32_t **ids);
 /* What a frame id returned here is to the Python merge (python_classify). */
 enum python_native_class frames_class(const struct frames *f, uint32_t id);
+/*
+ * Whether addresses are looked up in DWARF (default on): off, frames come
+ * from the symbol tables alone, one per real function, without file:line
+ * or inlined functions, and no DWARF is ever opened.  Set it before the
+ * first frames_ids.
+ */
+void frames_set_lines(struct frames *f, int on);
 /* Forgets every cached address (after the tree's frames were reset). */
 void frames_flush(struct frames *f);
 /* Addresses that fell in no known mapping (a hint that the maps are stale). */

@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/utsname.h>
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +26,7 @@
 
 #include "dump.h"
 #include "dump_text.h"
+#include "launch.h"
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
@@ -33,6 +36,7 @@
 #include "procconn.h"
 #include "profile.h"
 #include "ptrace_sampler.h"
+#include "report.h"
 #include "server.h"
 #include "service.h"
 #include "sigbus.h"
@@ -40,6 +44,9 @@
 #include "unwind.h"
 #include "version.h"
 
+
+/* How long a dynamic loader takes to map a program's libraries after execve, at most. */
+#define EXEC_SETTLE_NS (20 * 1000000ull)
 
 struct daemon {
 	struct options opt;
@@ -55,8 +62,20 @@ struct daemon {
 	struct procconn *procconn;	/* NULL without CAP_NET_ADMIN */
 	struct server *server;
 	struct service_parts parts;
+	struct service_control control;	/* pause, resume and reset, for the service */
 	int sigfd;
 	int ready_fd;		/* write end of the start-up pipe, -1 once ready */
+	uint64_t reread_maps_ns;	/* ptrace: read the maps again at a sample from then, 0 never */
+	/* One-shot runs (record, attach --duration); see finish_oneshot. */
+	struct launch *launch;	/* record: the command */
+	char *title;		/* record: main's argument area, for the held command */
+	size_t title_len;
+	int duration_fd;	/* attach --duration: its timerfd, -1 without */
+	int sampling_done;	/* the samplers are closed: the target ended, or time is up */
+	int status_pending;	/* record: the command's exit status is still to come */
+	struct report *report;	/* samplectl writing the outputs */
+	int finishing;		/* the outputs are being written */
+	int exit_code;
 };
 
 static void on_sample(void *arg, const struct perf_sample *ps)
@@ -86,7 +105,8 @@ static void on_comm(void *arg, pid_t tid, const char *comm, int exec)
 {
 	struct daemon *d = arg;
 
-	if (exec)
+	/* A target already gone has no maps left to read again: its last records come after its exit. */
+	if (exec && !target_exited(d->target))
 		profile_exec(d->profile);
 	profile_thread_name(d->profile, tid, comm);
 }
@@ -109,14 +129,25 @@ static void on_traced_sample(void *arg, const struct sample *s)
 {
 	struct daemon *d = arg;
 
+	if (d->reread_maps_ns != 0 && s->time_ns >= d->reread_maps_ns) {
+		d->reread_maps_ns = 0;
+		profile_exec(d->profile);
+	}
 	profile_sample(d->profile, s);
 }
 
+/*
+ * ptrace reports an execve before the new program's loader has mapped its
+ * libraries (libc, libpython), and, unlike perf events, never reports
+ * those mappings: the maps are read again (and Python looked for again)
+ * with the first sample taken once the loader is done.
+ */
 static void on_exec(void *arg)
 {
 	struct daemon *d = arg;
 
 	profile_exec(d->profile);
+	d->reread_maps_ns = target_mono_ns() + EXEC_SETTLE_NS;
 }
 
 static const struct ptrace_sampler_ops tracer_ops = {
@@ -124,6 +155,7 @@ static const struct ptrace_sampler_ops tracer_ops = {
 	.thread_start = on_thread_start,
 	.thread_exit = on_thread_exit,
 	.exec = on_exec,
+	.lost = on_lost,
 };
 
 static const struct perf_sampler_ops sampler_ops = {
@@ -135,11 +167,20 @@ static const struct perf_sampler_ops sampler_ops = {
 	.lost = on_lost,
 };
 
+static void stop_sampling(struct daemon *d);
+static void finish_oneshot(struct daemon *d);
+
+/* A one-shot run stops sampling and still ends with its output (record: at its command's end). */
 static void on_stop_request(void *arg)
 {
 	struct daemon *d = arg;
 
 	log_info("stop requested by a client");
+	if (options_oneshot(&d->opt)) {
+		stop_sampling(d);
+		finish_oneshot(d);
+		return;
+	}
 	loop_stop(d->loop);
 }
 
@@ -157,19 +198,218 @@ static void on_response_sent(void *arg, Sampled__Response *resp)
 	service_release(&d->parts, resp);
 }
 
+/*
+ * samplectl pause and resume.  Disabled perf events report no mappings, so
+ * at resume the maps are read again (as after an execve, which may have
+ * happened too).
+ */
+static int on_set_paused(void *arg, int paused, struct error *err)
+{
+	struct daemon *d = arg;
+
+	if (d->sampling_done || (d->sampler == NULL && d->tracer == NULL)) {
+		error_set(err, 0, "sampling has ended%s: there is nothing to %s",
+			  target_exited(d->target) ? " (the target exited)" : "",
+			  paused ? "pause" : "resume");
+		return -1;
+	}
+	if (d->tracer != NULL)
+		return ptrace_sampler_pause(d->tracer, paused, err);
+	perf_sampler_pause(d->sampler, paused);
+	if (!paused && !target_exited(d->target))
+		profile_exec(d->profile);
+	return 0;
+}
+
+/* samplectl reset: the samples waiting in the rings belong to the profile being emptied. */
+static void on_drain(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->sampler != NULL)
+		perf_sampler_drain(d->sampler);
+}
+
 static const struct server_ops server_ops = {
 	.handle = on_request,
 	.release = on_response_sent,
 	.stop = on_stop_request,
 };
 
+/* Closes the samplers, reading what their rings still hold first; the profile stays served. */
+static void stop_sampling(struct daemon *d)
+{
+	if (d->sampler != NULL) {
+		perf_sampler_drain(d->sampler);
+		perf_sampler_free(d->sampler);
+		d->sampler = NULL;
+	}
+	if (d->tracer != NULL) {
+		uint64_t stops;
+
+		ptrace_sampler_stop_stats(d->tracer, &d->parts.stop_median_ns, &d->parts.stop_p99_ns,
+					  &stops);
+		ptrace_sampler_free(d->tracer);
+		d->tracer = NULL;
+	}
+	d->sampling_done = 1;
+}
+
+/* record's exit code is its command's; attach --duration's says whether the output was written. */
+static void on_report_done(void *arg, int ok)
+{
+	struct daemon *d = arg;
+
+	if (d->launch == NULL)
+		d->exit_code = ok ? 0 : 1;
+	loop_stop(d->loop);
+}
+
+/*
+ * A one-shot run ends once sampling is over (the target exited, or the
+ * duration passed, or a signal cut it short) and, for record, the
+ * command's exit status is known.  Then samplectl, run against our own
+ * socket while the loop serves it, writes -o FILE and prints the tree
+ * (report.h); the loop stops when it is done.
+ */
+static void finish_oneshot(struct daemon *d)
+{
+	struct report_config rc = {
+		.socket_path = d->socket_path,
+		.output = d->opt.output,
+		/* record prints its tree, as pyinstrument does; --duration unless it writes a file */
+		.print_tree = d->launch != NULL || d->opt.output == NULL,
+	};
+	struct error err;
+
+	if (!options_oneshot(&d->opt) || !d->sampling_done || d->status_pending || d->finishing)
+		return;
+	d->finishing = 1;
+	if (d->launch != NULL && d->opt.python == PROFILE_PYTHON_ON && !profile_has_python(d->profile))
+		log_warn("--python on: %s", profile_python_note(d->profile));
+	error_clear(&err);
+	d->report = report_start(d->loop, &rc, on_report_done, d, &err);
+	if (d->report == NULL) {
+		log_error("%s", err.msg);
+		if (d->launch == NULL)
+			d->exit_code = 1;
+		loop_stop(d->loop);
+	}
+}
+
+/*
+ * record passes signals on to its command, the way a shell does, and the
+ * command decides how to end: one sent to sampled alone is forwarded
+ * (through the pidfd, so never to a recycled pid); one from the terminal
+ * (SI_KERNEL) went to the whole foreground process group and reached the
+ * command already.  attach --duration takes a signal as the end of the
+ * sampling and still writes its output.  Returns 1 when the signal was
+ * dealt with so.
+ */
+static int oneshot_signal(struct daemon *d, const struct signalfd_siginfo *si)
+{
+	if (d->launch != NULL && !target_exited(d->target)) {
+		if (si->ssi_code != SI_KERNEL &&
+		    syscall(SYS_pidfd_send_signal, target_pidfd(d->target), (int)si->ssi_signo, NULL,
+			    0) < 0)
+			log_warn("passing signal %u on to the command: %s", si->ssi_signo,
+				 strerror(errno));
+		return 1;
+	}
+	if (d->opt.duration_ns != 0 && !d->sampling_done) {
+		log_info("received signal %u (%s): ending the sampling early", si->ssi_signo,
+			 strsignal((int)si->ssi_signo));
+		stop_sampling(d);
+		finish_oneshot(d);
+		return 1;
+	}
+	return 0;
+}
+
+/* record: the reaper tells how the command ended. */
+static void on_command_status(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct daemon *d = arg;
+	int status, r = launch_read_status(d->launch, &status);
+
+	(void)events;
+	if (r == 0)
+		return;
+	loop_del(loop, fd);
+	d->status_pending = 0;
+	if (r > 0) {
+		target_set_exit_status(d->target, status);
+		d->exit_code = launch_exit_code(status);
+	} else {
+		log_warn("the exit status of the command is unknown");
+		d->exit_code = 1;
+	}
+	finish_oneshot(d);
+}
+
+/* attach --duration: the time is up. */
+static void on_duration(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)events;
+	loop_del(loop, fd);
+	if (d->sampling_done)
+		return;
+	log_info("sampled pid %d for the duration asked: detaching", (int)d->opt.pid);
+	stop_sampling(d);
+	finish_oneshot(d);
+}
+
+/* record lets its command run now that it is sampled; attach --duration starts its clock. */
+static int start_oneshot(struct daemon *d, struct error *err)
+{
+	struct itimerspec its = { 0 };
+
+	if (d->launch != NULL) {
+		if (launch_release(d->launch, &d->exit_code, err) < 0)
+			return -1;
+		d->status_pending = 1;
+		return loop_add(d->loop, launch_status_fd(d->launch), EPOLLIN, on_command_status, d,
+				err);
+	}
+	if (d->opt.duration_ns == 0)
+		return 0;
+	d->duration_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	its.it_value.tv_sec = (time_t)(d->opt.duration_ns / 1000000000u);
+	its.it_value.tv_nsec = (long)(d->opt.duration_ns % 1000000000u);
+	if (d->duration_fd < 0 || timerfd_settime(d->duration_fd, 0, &its, NULL) < 0) {
+		error_set(err, errno, "setting the --duration timer");
+		return -1;
+	}
+	return loop_add(d->loop, d->duration_fd, EPOLLIN, on_duration, d, err);
+}
+
+/* A launched command: its pid becomes the target's, held until start_oneshot. */
+static int start_command(struct daemon *d, struct error *err)
+{
+	struct launch_config cfg = {
+		.argv = d->opt.run_argv,
+		.title = d->title,
+		.title_len = d->title_len,
+	};
+
+	d->launch = launch_new(&cfg, err);
+	if (d->launch == NULL)
+		return -1;
+	d->opt.pid = launch_pid(d->launch);
+	return 0;
+}
+
 static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
 {
+	struct daemon *d = arg;
 	struct signalfd_siginfo si;
 
 	(void)events;
-	(void)arg;
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (oneshot_signal(d, &si))
 		return;
 	log_info("received signal %u (%s): shutting down", si.ssi_signo, strsignal((int)si.ssi_signo));
 	loop_stop(loop);
@@ -186,24 +426,13 @@ static void on_target_exit(struct loop *loop, int fd, uint32_t events, void *arg
 	if (d->procconn != NULL && procconn_read(d->procconn, &status))
 		target_set_exit_status(d->target, status);
 	target_note_exit(d->target);
-	if (d->sampler != NULL) {
-		perf_sampler_drain(d->sampler);
-		perf_sampler_free(d->sampler);
-		d->sampler = NULL;
-	}
-	if (d->tracer != NULL) {
-		uint64_t stops;
-
-		ptrace_sampler_stop_stats(d->tracer, &d->parts.stop_median_ns, &d->parts.stop_p99_ns,
-					  &stops);
-		ptrace_sampler_free(d->tracer);
-		d->tracer = NULL;
-	}
+	stop_sampling(d);
 	if (target_exit_status(d->target, &status))
 		log_info("target %d exited (wait status 0x%x); still serving its profile",
 			 (int)target_pid(d->target), status);
 	else
 		log_info("target %d exited; still serving its profile", (int)target_pid(d->target));
+	finish_oneshot(d);
 }
 
 static void on_procconn(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -359,12 +588,16 @@ static int serve(struct daemon *d, struct error *err)
 		.ring_bytes = ring_size(&d->opt),
 		.stack_bytes = d->opt.stack_bytes,
 		.regs_mask = UNWIND_REGS_MASK,
+		.kernel_frames = !d->opt.no_kernel,
 	};
 	struct profile_config pcfg = {
 		.pid = d->opt.pid,
 		.python = d->opt.python,
 		.python_internals = d->opt.python_internals,
 		.no_demangle = d->opt.no_demangle,
+		.no_lines = d->opt.no_lines,
+		.window_bucket_ns = d->opt.window_bucket_ns,
+		.window_memory = d->opt.window_memory,
 	};
 
 	d->loop = loop_new(err);
@@ -372,10 +605,14 @@ static int serve(struct daemon *d, struct error *err)
 		return -1;
 	if (setup_signals(d, err) < 0 || sigbus_guard_install(err) < 0)
 		return -1;
+	/* A held command is not yet what it will run: Python is looked for at its execve. */
+	if (d->launch != NULL && pcfg.python == PROFILE_PYTHON_ON)
+		pcfg.python = PROFILE_PYTHON_AUTO;
 	d->profile = profile_new(&pcfg, err);
 	if (d->profile == NULL)
 		return -1;
-	cfg.wake_every_sample = profile_has_python(d->profile);
+	cfg.wake_every_sample = profile_has_python(d->profile) ||
+				(d->launch != NULL && d->opt.python != PROFILE_PYTHON_OFF);
 	d->server = server_new(d->loop, d->socket_path, &server_ops, d, err);
 	if (d->server == NULL)
 		return -1;
@@ -394,11 +631,21 @@ static int serve(struct daemon *d, struct error *err)
 		.socket_path = d->socket_path,
 		.mode = d->opt.wall ? "wall" : "cpu",
 		.sampler_name = d->sampler != NULL ? "perf cpu-clock" : "ptrace",
+		.kernel_frames = d->sampler != NULL && perf_sampler_kernel_frames(d->sampler),
 		.rate_hz = d->opt.rate_hz,
 		.stack_bytes = d->opt.stack_bytes,
 		.started_ns = target_now_ns(),
 		.started_mono_ns = target_mono_ns(),
+		.control = &d->control,
 	};
+	d->control = (struct service_control){
+		.set_paused = on_set_paused,
+		.drain = on_drain,
+		.arg = d,
+		.profile_mono_ns = d->parts.started_mono_ns,
+	};
+	if (start_oneshot(d, err) < 0)
+		return -1;
 	log_info("attached to pid %d (%s) at %u Hz in %s mode with %s; serving %s",
 		 (int)d->opt.pid, target_comm(d->target), d->opt.rate_hz, d->parts.mode,
 		 d->parts.sampler_name, d->socket_path);
@@ -407,7 +654,7 @@ static int serve(struct daemon *d, struct error *err)
 			log_warn("telling the launcher we are ready: %s", strerror(errno));
 		close(d->ready_fd);
 		d->ready_fd = -1;
-	} else {
+	} else if (!options_oneshot(&d->opt)) {
 		printf("%s\n", d->socket_path);
 		fflush(stdout);
 	}
@@ -416,6 +663,12 @@ static int serve(struct daemon *d, struct error *err)
 
 static void teardown(struct daemon *d)
 {
+	report_free(d->report);
+	launch_free(d->launch);
+	if (d->duration_fd >= 0) {
+		loop_del(d->loop, d->duration_fd);
+		close(d->duration_fd);
+	}
 	perf_sampler_free(d->sampler);
 	ptrace_sampler_free(d->tracer);
 	server_free(d->server);
@@ -541,6 +794,8 @@ static int attach(struct daemon *d)
 	int code, rc;
 
 	error_clear(&err);
+	if (d->opt.command == OPTIONS_RECORD && start_command(d, &err) < 0)
+		goto fail_early;
 	d->target = target_open(d->opt.pid, &err);
 	if (d->target == NULL)
 		goto fail_early;
@@ -575,9 +830,11 @@ static int attach(struct daemon *d)
 	if (serve(d, &err) < 0)
 		goto fail;
 	log_info("daemon for pid %d stopping", (int)d->opt.pid);
-	return 0;
+	return d->exit_code;
 fail:
-	log_error("%s", err.msg);
+	/* In the foreground without a log file, the message below is the log. */
+	if (d->ready_fd >= 0 || d->log_file != NULL)
+		log_error("%s", err.msg);
 	if (d->ready_fd >= 0) {
 		char msg[sizeof(err.msg) + 1];
 
@@ -588,7 +845,7 @@ fail:
 	} else {
 		fprintf(stderr, "sampled: %s\n", err.msg);
 	}
-	return 1;
+	return d->exit_code != 0 ? d->exit_code : 1;
 fail_early:
 	fprintf(stderr, "sampled: %s\n", err.msg);
 	return 1;
@@ -599,7 +856,7 @@ static int dump_once(const struct options *o)
 {
 	struct profile_config pcfg = { .pid = o->pid, .python = o->python,
 				       .python_internals = o->python_internals,
-				       .no_demangle = o->no_demangle };
+				       .no_demangle = o->no_demangle, .no_lines = o->no_lines };
 	struct target *t;
 	struct profile *p = NULL;
 	Sampled__Dump *dump = NULL;
@@ -630,7 +887,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { .sigfd = -1, .ready_fd = -1 };
+	struct daemon d = { .sigfd = -1, .ready_fd = -1, .duration_fd = -1 };
 	struct error err;
 	int code;
 
@@ -648,6 +905,10 @@ int main(int argc, char **argv)
 		return 0;
 	case OPTIONS_DUMP:
 		return dump_once(&d.opt);
+	case OPTIONS_RECORD:
+		d.title_len = launch_title_area(argc, argv);
+		d.title = d.title_len > 0 ? argv[0] : NULL;
+		break;
 	case OPTIONS_ATTACH:
 		break;
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "report.h"
 
 static const char usage_main[] =
 	"Usage: sampled COMMAND [OPTIONS]\n"
@@ -15,6 +16,8 @@ static const char usage_main[] =
 	"\n"
 	"Commands:\n"
 	"  attach PID     sample a running process (see 'sampled attach --help')\n"
+	"  record -- CMD  run CMD under the profiler and show its profile when it\n"
+	"                 ends (see 'sampled record --help')\n"
 	"  dump PID       print every thread's stack once and exit\n"
 	"  help [COMMAND] show this text, or the usage of COMMAND\n"
 	"\n"
@@ -64,14 +67,84 @@ static const char usage_attach[] =
 	"                         keep the interpreter's own call machinery\n"
 	"                         (vectorcall, _PyEval_* helpers) in Python stacks\n"
 	"      --no-demangle      show C++ functions by their mangled names\n"
+	"      --lines, --no-lines\n"
+	"                         --lines (default): code with DWARF debug\n"
+	"                         information (in its binary or a separate debug\n"
+	"                         file) shows each function's source file and line,\n"
+	"                         and functions inlined into it as frames of their\n"
+	"                         own; --no-lines: names from the symbol tables only,\n"
+	"                         one frame per real function, DWARF never read\n"
+	"      --kernel, --no-kernel\n"
+	"                         cpu mode: --kernel (default): a tick that finds a\n"
+	"                         thread in the kernel shows the kernel functions\n"
+	"                         it was in, below the user frames that entered\n"
+	"                         the kernel, where the system permits it (root,\n"
+	"                         CAP_PERFMON or perf_event_paranoid <= 1);\n"
+	"                         --no-kernel, or where not permitted: the tick\n"
+	"                         ends in one [kernel] frame\n"
+	"      --window-bucket TIME\n"
+	"                         time windows: count the samples of every TIME\n"
+	"                         apart (100ms to 1h; default 10s), so that\n"
+	"                         samplectl's --last, --since and --until can show\n"
+	"                         a part of the profile, to this precision\n"
+	"      --window-memory SIZE\n"
+	"                         keep at most SIZE of those counts (64K, 64M, 1G;\n"
+	"                         at least 16K; default 64M), dropping the oldest\n"
+	"                         intervals first; 0: keep none (no time windows)\n"
+	"  -d, --duration TIME    one-shot: sample for TIME (500ms, 30s, 5m, 1h; a\n"
+	"                         bare number is seconds) or until the target exits,\n"
+	"                         in the foreground, then write -o FILE (or print\n"
+	"                         the call tree without -o), detach and exit;\n"
+	"                         SIGINT or SIGTERM end the sampling early\n"
+	"  -o, --output FILE      with --duration: the file to write, its format\n"
+	"                         from its ending: .html page, .svg flame graph,\n"
+	"                         .txt text tree, .json speedscope, .pb.gz or\n"
+	"                         .pprof pprof, .folded or .collapsed stacks,\n"
+	"                         .sprof saved profile (samplectl --load)\n"
 	"  -h, --help             show this text\n"
 	"\n"
 	"Examples:\n"
 	"  sampled attach 4242 && samplectl status\n"
 	"  sampled attach --rate 999 --foreground $(pidof myserver)\n"
+	"  sampled attach --duration 30s -o profile.html $(pidof myserver)\n"
 	"\n"
 	"Exit status: 0 once the daemon serves, 1 if it could not attach (no such\n"
 	"process, permission denied, already attached), 2 on a usage error.\n";
+
+static const char usage_record[] =
+	"Usage: sampled record [OPTIONS] [-o FILE] [--] COMMAND [ARGS...]\n"
+	"\n"
+	"Run COMMAND under the profiler from its first instruction, in the\n"
+	"foreground: its threads, including later ones, and whatever program it\n"
+	"becomes through execve are sampled (the processes it forks are not).\n"
+	"While it runs the daemon serves its socket as 'sampled attach' does, so\n"
+	"samplectl can look at the profile live.  When COMMAND exits, the call\n"
+	"tree is printed on standard output, after COMMAND's own output, and\n"
+	"written to FILE when -o is given.  SIGINT, SIGTERM and SIGHUP sent to\n"
+	"sampled are passed on to COMMAND (the terminal's reach it directly);\n"
+	"'samplectl stop' ends the sampling, and COMMAND runs on to its end.\n"
+	"\n"
+	"Options: those of 'sampled attach' (--mode, --rate, --socket, --python,\n"
+	"--stack-size, --log, --log-level, ...; the log level is warn unless\n"
+	"given), and\n"
+	"  -o, --output FILE      also write the profile to FILE, its format from\n"
+	"                         its ending: .html page, .svg flame graph, .txt\n"
+	"                         text tree, .json speedscope, .pb.gz or .pprof\n"
+	"                         pprof, .folded or .collapsed stacks, .sprof saved\n"
+	"                         profile (samplectl --load)\n"
+	"\n"
+	"Nothing is known of COMMAND before it runs: in cpu mode each sample is\n"
+	"read at once, in case it turns out to be Python (--python off reads\n"
+	"them in batches, for less of the daemon's time), and with --python on a\n"
+	"command that is not a supported Python gets a warning at the end.\n"
+	"\n"
+	"Examples:\n"
+	"  sampled record -- python3 script.py --input data.csv\n"
+	"  sampled record --mode wall -o profile.html -- ./server --once\n"
+	"\n"
+	"Exit status: COMMAND's: its exit code, or 128 + the signal that killed\n"
+	"it; 127 when COMMAND is not found, 126 when it cannot be run; 1 when it\n"
+	"could not be profiled, 2 on a usage error.\n";
 
 static const char usage_dump[] =
 	"Usage: sampled dump [--python auto|on|off] PID\n"
@@ -91,6 +164,8 @@ const char *options_usage(const char *topic)
 		return usage_dump;
 	if (topic != NULL && strcmp(topic, "attach") == 0)
 		return usage_attach;
+	if (topic != NULL && strcmp(topic, "record") == 0)
+		return usage_record;
 	return usage_main;
 }
 
@@ -111,10 +186,130 @@ static int parse_number(const char *s, unsigned long long min, unsigned long lon
 	return 0;
 }
 
+/* A number with an optional fraction, then an optional unit. */
+int options_parse_duration(const char *s, uint64_t *ns, struct error *err)
+{
+	static const struct {
+		const char *unit;
+		double ns;
+	} units[] = {
+		{ "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 }, { "m", 60e9 }, { "h", 3600e9 },
+	};
+	const char *p = s;
+	int digits = 0, dots = 0;
+	double v;
+
+	for (; (*p >= '0' && *p <= '9') || *p == '.'; p++) {
+		if (*p == '.')
+			dots++;
+		else
+			digits++;
+	}
+	if (digits == 0 || dots > 1)
+		goto bad;
+	v = strtod(s, NULL);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		v *= units[i].ns;
+		if (v < 1e6 || v > (double)OPTIONS_MAX_DURATION_NS) {
+			error_set(err, 0, "invalid duration '%s': expected at least 1ms and at most "
+				  "168h", s);
+			return -1;
+		}
+		*ns = (uint64_t)v;
+		return 0;
+	}
+bad:
+	error_set(err, 0, "invalid duration '%s': expected a number and a unit, ms, s, m or h "
+		  "(500ms, 30s, 5m, 1h)", s);
+	return -1;
+}
+
+/* Digits, then nothing or a binary unit. */
+int options_parse_size(const char *s, size_t *bytes, struct error *err)
+{
+	static const struct {
+		const char *unit;
+		unsigned shift;
+	} units[] = {
+		{ "", 0 }, { "B", 0 },
+		{ "K", 10 }, { "k", 10 }, { "KiB", 10 }, { "kB", 10 }, { "KB", 10 },
+		{ "M", 20 }, { "MiB", 20 }, { "MB", 20 },
+		{ "G", 30 }, { "GiB", 30 }, { "GB", 30 },
+	};
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		goto bad;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > (1ull << 40) >> units[i].shift)
+			goto bad;
+		*bytes = (size_t)(v << units[i].shift);
+		return 0;
+	}
+bad:
+	error_set(err, 0, "invalid size '%s': expected a whole number of bytes with an optional "
+		  "unit, K, M or G (64K, 64M)", s);
+	return -1;
+}
+
+/* record always; attach only with --duration (dump never: it has no daemon). */
+int options_oneshot(const struct options *o)
+{
+	return o->command == OPTIONS_RECORD || (o->command == OPTIONS_ATTACH && o->duration_ns != 0);
+}
+
+/*
+ * What record and attach --duration add to attach: the command to run
+ * (record), an output file whose ending says its format, and the
+ * foreground with only warnings logged, so that the terminal shows the
+ * program and its profile, not the daemon's chatter.
+ */
+static int parse_oneshot(int argc, char **argv, struct options *o, int level_given,
+			 struct error *err)
+{
+	if (o->command == OPTIONS_RECORD) {
+		if (o->duration_ns != 0) {
+			error_set(err, 0, "record samples its command until it exits: --duration "
+				  "is for attach");
+			return -1;
+		}
+		if (optind >= argc) {
+			error_set(err, 0, "record needs a command to run");
+			return -1;
+		}
+		o->run_argv = argv + optind;
+	}
+	if (o->command == OPTIONS_ATTACH && o->output != NULL && o->duration_ns == 0) {
+		error_set(err, 0, "-o needs --duration: a daemon that goes on has no end to write at");
+		return -1;
+	}
+	if (o->output != NULL && !report_output_known(o->output)) {
+		error_set(err, 0, "cannot tell the format of '%s' from its name: use %s", o->output,
+			  REPORT_SUFFIXES);
+		return -1;
+	}
+	if (options_oneshot(o)) {
+		o->foreground = 1;
+		if (!level_given)
+			o->log_level = LOG_WARN;
+	}
+	return 0;
+}
+
 static int parse_attach(int argc, char **argv, struct options *o, struct error *err)
 {
 	enum { OPT_LOG = 256, OPT_LOG_LEVEL, OPT_BUFFER, OPT_STACK, OPT_PYTHON, OPT_INTERNALS,
-	       OPT_NO_DEMANGLE };
+	       OPT_NO_DEMANGLE, OPT_LINES, OPT_NO_LINES, OPT_KERNEL, OPT_NO_KERNEL,
+	       OPT_WINDOW_BUCKET, OPT_WINDOW_MEMORY };
 	static const struct option longopts[] = {
 		{ "rate", required_argument, NULL, 'r' },
 		{ "socket", required_argument, NULL, 's' },
@@ -127,16 +322,35 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 		{ "mode", required_argument, NULL, 'm' },
 		{ "native-python-internals", no_argument, NULL, OPT_INTERNALS },
 		{ "no-demangle", no_argument, NULL, OPT_NO_DEMANGLE },
+		{ "lines", no_argument, NULL, OPT_LINES },
+		{ "no-lines", no_argument, NULL, OPT_NO_LINES },
+		{ "kernel", no_argument, NULL, OPT_KERNEL },
+		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
+		{ "window-bucket", required_argument, NULL, OPT_WINDOW_BUCKET },
+		{ "window-memory", required_argument, NULL, OPT_WINDOW_MEMORY },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
-	int c;
+	int c, level_given = 0;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:m:r:s:fh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:m:r:s:fd:o:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'd':
+			if (options_parse_duration(optarg, &o->duration_ns, err) < 0)
+				return -1;
+			break;
+		case 'o':
+			if (optarg[0] == '\0') {
+				error_set(err, 0, "empty output file name");
+				return -1;
+			}
+			o->output = optarg;
+			break;
 		case 'm':
 			if (strcmp(optarg, "cpu") == 0 || strcmp(optarg, "wall") == 0) {
 				o->wall = optarg[0] == 'w';
@@ -167,6 +381,7 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 			o->log_path = optarg;
 			break;
 		case OPT_LOG_LEVEL:
+			level_given = 1;
 			if (log_level_parse(optarg, &o->log_level) < 0) {
 				error_set(err, 0, "invalid log level '%s': expected debug, info, warn or error",
 					  optarg);
@@ -209,6 +424,37 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 		case OPT_NO_DEMANGLE:
 			o->no_demangle = 1;
 			break;
+		case OPT_LINES:
+			o->no_lines = 0;
+			break;
+		case OPT_NO_LINES:
+			o->no_lines = 1;
+			break;
+		case OPT_KERNEL:
+			o->no_kernel = 0;
+			break;
+		case OPT_NO_KERNEL:
+			o->no_kernel = 1;
+			break;
+		case OPT_WINDOW_BUCKET:
+			if (options_parse_duration(optarg, &o->window_bucket_ns, err) < 0)
+				return -1;
+			if (o->window_bucket_ns < OPTIONS_MIN_WINDOW_BUCKET_NS ||
+			    o->window_bucket_ns > OPTIONS_MAX_WINDOW_BUCKET_NS) {
+				error_set(err, 0, "invalid --window-bucket '%s': expected 100ms to 1h",
+					  optarg);
+				return -1;
+			}
+			break;
+		case OPT_WINDOW_MEMORY:
+			if (options_parse_size(optarg, &o->window_memory, err) < 0)
+				return -1;
+			if (o->window_memory != 0 && o->window_memory < OPTIONS_MIN_WINDOW_MEMORY) {
+				error_set(err, 0, "invalid --window-memory '%s': expected 0 (no time "
+					  "windows) or at least 16K", optarg);
+				return -1;
+			}
+			break;
 
 		case 'h':
 			o->command = OPTIONS_HELP;
@@ -222,6 +468,10 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 			return -1;
 		}
 	}
+	if (parse_oneshot(argc, argv, o, level_given, err) < 0)
+		return -1;
+	if (o->command == OPTIONS_RECORD)
+		return 0;
 	if (optind >= argc) {
 		error_set(err, 0, "attach needs the PID of the process to profile");
 		return -1;
@@ -247,6 +497,8 @@ int options_parse(int argc, char **argv, struct options *o, struct error *err)
 	o->log_level = LOG_INFO;
 	o->buffer_bytes = 0;	/* sized from the rate and stack size by the daemon */
 	o->stack_bytes = OPTIONS_DEFAULT_STACK;
+	o->window_bucket_ns = OPTIONS_DEFAULT_WINDOW_BUCKET_NS;
+	o->window_memory = OPTIONS_DEFAULT_WINDOW_MEMORY;
 	o->command = OPTIONS_HELP;
 	if (argc < 2) {
 		error_set(err, 0, "no command given");
@@ -256,7 +508,8 @@ int options_parse(int argc, char **argv, struct options *o, struct error *err)
 	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
 		return 0;
 	if (strcmp(cmd, "help") == 0) {
-		if (argc > 2 && strcmp(argv[2], "attach") != 0 && strcmp(argv[2], "dump") != 0) {
+		if (argc > 2 && strcmp(argv[2], "attach") != 0 && strcmp(argv[2], "dump") != 0 &&
+		    strcmp(argv[2], "record") != 0) {
 			error_set(err, 0, "no help on '%s': unknown command", argv[2]);
 			return -1;
 		}
@@ -270,6 +523,14 @@ int options_parse(int argc, char **argv, struct options *o, struct error *err)
 	if (strcmp(cmd, "attach") == 0) {
 		o->command = OPTIONS_ATTACH;
 		return parse_attach(argc - 1, argv + 1, o, err);
+	}
+	if (strcmp(cmd, "record") == 0) {
+		o->command = OPTIONS_RECORD;
+		if (parse_attach(argc - 1, argv + 1, o, err) < 0)
+			return -1;
+		if (o->command == OPTIONS_HELP)
+			o->help_topic = "record";
+		return 0;
 	}
 	if (strcmp(cmd, "dump") == 0) {
 		/* dump takes attach's options that make sense for it; the rest are harmless. */

@@ -13,6 +13,7 @@
 
 #include <linux/perf_event.h>
 
+#include "kallsyms.h"
 #include "log.h"
 #include "mem.h"
 #include "perf_ring.h"
@@ -26,6 +27,7 @@
 struct perf_thread {
 	pid_t tid;
 	int fd;
+	uint64_t sample_type;	/* of this thread's event: the layout of its samples */
 	void *map;
 	size_t map_len;
 	struct perf_ring ring;
@@ -42,6 +44,7 @@ struct perf_sampler {
 	int timerfd;
 	unsigned drains;
 	uint64_t corrupt;
+	int kernel_frames;	/* the events carry kernel call chains */
 	struct perf_thread **threads;
 	size_t nthreads, cap;
 	char note[256];
@@ -63,6 +66,22 @@ static int read_paranoid(void)
 		fclose(f);
 	}
 	return level;
+}
+
+/* How deep a kernel call chain is asked for: ours, or the system's limit if lower. */
+static uint16_t kernel_stack_depth(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_max_stack", "re");
+	int limit = SAMPLE_MAX_KERNEL;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &limit) != 1)
+			limit = SAMPLE_MAX_KERNEL;
+		fclose(f);
+	}
+	if (limit < 0)
+		limit = 0;
+	return (uint16_t)(limit < SAMPLE_MAX_KERNEL ? limit : SAMPLE_MAX_KERNEL);
 }
 
 /* Fields are read in the order the kernel writes them for sample_type. */
@@ -135,6 +154,7 @@ void perf_sample_to_sample(const struct perf_sample *ps, struct sample *out)
 {
 	uint64_t mask = ps->regs_mask;
 	size_t j = 0;
+	int kernel = 0;
 
 	out->tid = ps->tid;
 	out->time_ns = ps->time;
@@ -144,6 +164,20 @@ void perf_sample_to_sample(const struct perf_sample *ps, struct sample *out)
 	out->has_regs = ps->regs != NULL;
 	out->stack = ps->stack;
 	out->stack_len = ps->stack_size;
+	out->nkernel = 0;
+	/*
+	 * The chain is ours without its user part (exclude_callchain_user):
+	 * a PERF_CONTEXT_KERNEL marker, then the interrupted instruction and
+	 * the return addresses.  Other contexts (guest, user) are skipped.
+	 */
+	for (uint64_t i = 0; i < ps->callchain_nr && !ps->user; i++) {
+		uint64_t ip = ps->callchain[i];
+
+		if (ip >= PERF_CONTEXT_MAX)
+			kernel = ip == PERF_CONTEXT_KERNEL;
+		else if (kernel && out->nkernel < SAMPLE_MAX_KERNEL)
+			out->kernel_pcs[out->nkernel++] = ip;
+	}
 	memset(out->regs, 0, sizeof(out->regs));
 	if (!out->has_regs)
 		return;
@@ -216,7 +250,7 @@ static void on_record(const struct perf_event_header *hdr, const void *rec, void
 
 	switch (hdr->type) {
 	case PERF_RECORD_SAMPLE:
-		if (perf_sample_parse(rec, hdr->size, s->attr.sample_type, s->attr.sample_regs_user,
+		if (perf_sample_parse(rec, hdr->size, th->sample_type, s->attr.sample_regs_user,
 				      &sample) < 0) {
 			s->corrupt++;
 			return;
@@ -318,15 +352,45 @@ static void on_ring(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)loop;
 	(void)fd;
 	drain_thread(th);
-	if (events & (EPOLLHUP | EPOLLERR))
-		close_thread(th->owner, th);
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		struct perf_sampler *s = th->owner;
+		pid_t tid = th->tid;
+
+		close_thread(s, th);
+		/*
+		 * An event opened while its thread was exiting never sees the
+		 * EXIT record: the hang-up is then the only word of the end.
+		 */
+		s->ops->thread_exit(s->arg, tid);
+	}
 }
 
-/* Opens the event for one thread, degrading to user-only ticks if refused. */
+/*
+ * Opens the event for one thread, degrading if refused: first without
+ * kernel call chains, then to user-only ticks.  Later threads open with
+ * what the first one got.
+ */
 static int open_event(struct perf_sampler *s, pid_t tid, struct error *err)
 {
 	int fd = sys_perf_event_open(&s->attr, tid);
 
+	if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EOVERFLOW) &&
+	    s->kernel_frames) {
+		int why = errno;
+
+		s->attr.sample_type &= ~(uint64_t)PERF_SAMPLE_CALLCHAIN;
+		s->attr.exclude_callchain_user = 0;
+		s->attr.sample_max_stack = 0;
+		s->kernel_frames = 0;
+		fd = sys_perf_event_open(&s->attr, tid);
+		if (fd >= 0) {
+			snprintf(s->note, sizeof(s->note),
+				 "no kernel frames: their call chains were refused (%s; "
+				 "perf_event_paranoid=%d); run as root to see them",
+				 strerror(why), read_paranoid());
+			log_info("%s", s->note);
+		}
+	}
 	if (fd < 0 && (errno == EACCES || errno == EPERM) && !s->attr.exclude_kernel) {
 		s->attr.exclude_kernel = 1;
 		fd = sys_perf_event_open(&s->attr, tid);
@@ -359,6 +423,7 @@ static void add_thread(struct perf_sampler *s, pid_t tid, struct error *err)
 {
 	struct perf_thread *th;
 	size_t len = s->page_size + s->cfg.ring_bytes;
+	uint64_t sample_type;
 	void *map;
 	int fd;
 
@@ -370,6 +435,7 @@ static void add_thread(struct perf_sampler *s, pid_t tid, struct error *err)
 			log_warn("%s", err->msg);
 		return;
 	}
+	sample_type = s->attr.sample_type;
 	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		error_set(err, errno,
@@ -382,6 +448,7 @@ static void add_thread(struct perf_sampler *s, pid_t tid, struct error *err)
 	th = mem_zalloc(sizeof(*th));
 	th->tid = tid;
 	th->fd = fd;
+	th->sample_type = sample_type;
 	th->map = map;
 	th->map_len = len;
 	th->owner = s;
@@ -452,6 +519,7 @@ struct perf_sampler *perf_sampler_new(const struct perf_sampler_config *cfg, str
 	struct itimerspec its = { 0 };
 	struct perf_sampler *s;
 	pid_t *tids = NULL;
+	uint16_t depth = 0;
 	size_t n = 0;
 
 	if (cfg->rate_hz == 0 || cfg->ring_bytes == 0 ||
@@ -480,6 +548,30 @@ struct perf_sampler *perf_sampler_new(const struct perf_sampler_config *cfg, str
 	if (cfg->stack_bytes != 0) {
 		s->attr.sample_type |= PERF_SAMPLE_STACK_USER;
 		s->attr.sample_stack_user = cfg->stack_bytes;
+	}
+	/*
+	 * Kernel ticks are always counted (exclude_kernel stays 0 unless
+	 * refused), and with kernel frames on they carry the kernel's own call
+	 * chain; the user part of the stack comes from our unwinding of the
+	 * copied stack, so the kernel does not walk it.
+	 */
+	if (cfg->kernel_frames) {
+		struct error why;
+
+		error_clear(&why);
+		/* Frames that could not be named would be no better than [kernel]. */
+		if (kallsyms_readable(&why)) {
+			depth = kernel_stack_depth();
+		} else {
+			snprintf(s->note, sizeof(s->note), "no kernel frames: %.200s", why.msg);
+			log_info("%s", s->note);
+		}
+	}
+	if (depth > 0) {
+		s->attr.sample_type |= PERF_SAMPLE_CALLCHAIN;
+		s->attr.exclude_callchain_user = 1;
+		s->attr.sample_max_stack = depth;
+		s->kernel_frames = 1;
 	}
 	s->attr.exclude_hv = 1;
 	s->attr.mmap = 1;
@@ -553,7 +645,30 @@ const char *perf_sampler_note(const struct perf_sampler *s)
 	return s->note;
 }
 
+int perf_sampler_kernel_frames(const struct perf_sampler *s)
+{
+	return s->kernel_frames;
+}
+
 uint64_t perf_sampler_corrupt(const struct perf_sampler *s)
 {
 	return s->corrupt;
+}
+
+/* Disables or enables every event; later events open as attr.disabled says. */
+void perf_sampler_pause(struct perf_sampler *s, int paused)
+{
+	unsigned long req = paused ? PERF_EVENT_IOC_DISABLE : PERF_EVENT_IOC_ENABLE;
+
+	s->attr.disabled = paused != 0;
+	for (size_t i = 0; i < s->nthreads; i++) {
+		if (ioctl(s->threads[i]->fd, req, 0) < 0)
+			log_warn("%s the perf event of thread %d: %s",
+				 paused ? "disabling" : "enabling", (int)s->threads[i]->tid,
+				 strerror(errno));
+	}
+	if (paused)
+		perf_sampler_drain(s);
+	else
+		perf_sampler_scan(s);
 }

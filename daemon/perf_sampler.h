@@ -61,6 +61,13 @@ struct perf_sampler_config {
 	 * matches them (Python frames are read from the live process).
 	 */
 	int wake_every_sample;
+	/*
+	 * Ask for the kernel call chain of each kernel-mode tick (up to
+	 * SAMPLE_MAX_KERNEL frames).  Where the kernel refuses it (it takes
+	 * root, CAP_PERFMON or perf_event_paranoid <= 1), sampling goes on
+	 * without, and the note says so.
+	 */
+	int kernel_frames;
 };
 
 struct perf_sampler;
@@ -83,10 +90,24 @@ void perf_sampler_drain(struct perf_sampler *s);
 size_t perf_sampler_threads(const struct perf_sampler *s);
 /* A sentence on any degradation ("kernel-mode ticks are not sampled ..."), or "". */
 const char *perf_sampler_note(const struct perf_sampler *s);
+/* Whether samples carry kernel call chains (asked for and permitted). */
+int perf_sampler_kernel_frames(const struct perf_sampler *s);
 /* Records the kernel reported as unreadable or malformed. */
 uint64_t perf_sampler_corrupt(const struct perf_sampler *s);
+/*
+ * Stops (paused 1) or restarts sampling: every event is disabled or
+ * enabled, and threads found meanwhile get disabled events.  Pausing reads
+ * what the rings hold first.  A disabled event writes no side-band records
+ * either: threads started while paused are found by the rescan, and the
+ * caller should read the target's mappings again at resume.  A thread that
+ * refuses is logged and skipped.
+ */
+void perf_sampler_pause(struct perf_sampler *s, int paused);
 
-/* Gives a decoded record the sampler-neutral shape the profile takes. */
+/*
+ * Gives a decoded record the sampler-neutral shape the profile takes,
+ * with the kernel part of its call chain, if any.
+ */
 void perf_sample_to_sample(const struct perf_sample *ps, struct sample *out);
 
 /* Decodes a sample record; 0 on success, -1 when the record is malformed. */

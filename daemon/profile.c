@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "frames.h"
+#include "kallsyms.h"
 #include "log.h"
 #include "maps.h"
 #include "mem.h"
@@ -13,6 +14,7 @@
 #include "syscalls.h"
 #include "target.h"
 #include "unwind.h"
+#include "window.h"
 
 /* Deeper stacks end in a [truncated] frame. */
 #define MAX_DEPTH 1024
@@ -20,6 +22,8 @@
 #define MAX_PYTHON 1024
 /* A sample in no known mapping reloads the maps, at most this often. */
 #define RELOAD_INTERVAL_NS 1000000000ull
+/* Samples handled within this long of a GIL read share it (one batch). */
+#define GIL_BATCH_NS 250000ull
 
 struct profile {
 	struct profile_config cfg;
@@ -30,12 +34,18 @@ struct profile {
 	uint64_t lost;
 	uint64_t truncated;
 	uint64_t python_out_of_step;	/* samples whose Python frames had moved on */
+	size_t last_npy;		/* Python frames of the latest sample */
+	uint64_t gil_read_ns;		/* when the GIL holder was last read */
+	pid_t gil_holder;		/* what that read found (0: nobody) */
+	int gil_known;			/* whether it could be read */
 	int keep_last;			/* remember each thread's latest stack */
 	struct elf_cache *elfs;
 	struct maps *maps;
 	struct unwinder *unwinder;
 	struct tree *tree;
 	struct frames *frames;
+	struct kallsyms_frames *kframes;	/* kernel call chains; shared by all threads */
+	struct window *window;			/* NULL: no time windows */
 	uint32_t frame_truncated, frame_unknown, frame_kernel;
 	uint32_t frame_syscall[512];	/* id + 1 of "name [kernel]" by number, 0 unmade */
 	uint64_t last_reload_ns;
@@ -44,7 +54,7 @@ struct profile {
 	enum python_native_class classes[MAX_NATIVE];
 	struct python_frame pyframes[MAX_PYTHON];
 	struct python_merged merged[MAX_NATIVE + MAX_PYTHON];
-	uint32_t ids[MAX_NATIVE + MAX_PYTHON + 2];	/* root first */
+	uint32_t ids[MAX_NATIVE + MAX_PYTHON + 2 + SAMPLE_MAX_KERNEL];	/* root first */
 	struct profile_thread *threads;	/* in order of appearance */
 	size_t nthreads, cap;
 	/* tid -> index + 1 into threads; open addressing, 0 = empty */
@@ -147,6 +157,8 @@ static int attach_python(struct profile *p, struct error *err)
 
 	python_free(p->py);
 	p->py = NULL;
+	p->gil_read_ns = 0;
+	p->gil_known = 0;
 	if (p->cfg.python == PROFILE_PYTHON_OFF) {
 		p->python_note[0] = '\0';
 		return 0;
@@ -186,6 +198,10 @@ struct profile *profile_new(const struct profile_config *cfg, struct error *err)
 		goto fail;
 	p->tree = tree_new();
 	p->frames = frames_new(p->maps, p->tree);
+	p->kframes = kallsyms_frames_new(p->tree, NULL);
+	frames_set_lines(p->frames, !cfg->no_lines);
+	if (cfg->window_memory > 0)
+		p->window = window_new(cfg->window_bucket_ns, cfg->window_memory);
 	add_markers(p);
 	if (attach_python(p, err) < 0)
 		goto fail;
@@ -203,6 +219,8 @@ void profile_free(struct profile *p)
 		free(p->threads[i].last);
 	python_free(p->py);
 	frames_free(p->frames);
+	kallsyms_frames_free(p->kframes);
+	window_free(p->window);
 	tree_free(p->tree);
 	unwind_free(p->unwinder);
 	maps_free(p->maps);
@@ -345,6 +363,7 @@ static size_t add_frames(struct profile *p, pid_t tid, size_t n, size_t k)
 	}
 	if (p->py != NULL)
 		npy = python_stack(p->py, tid, p->pyframes, MAX_PYTHON);
+	p->last_npy = npy;
 	if (npy == 0) {
 		while (nn > 0)
 			p->ids[k++] = p->native[--nn];
@@ -370,8 +389,10 @@ static size_t add_frames(struct profile *p, pid_t tid, size_t n, size_t k)
  * The stack goes into the tree root first.  A stack the unwinder could not
  * follow to the thread's first frame still counts: it hangs under an
  * explicit [truncated] or [unknown] root, so nothing is dropped silently.
- * A tick that caught the thread in the kernel ends in a [kernel] leaf under
- * the user stack that made the system call.
+ * A tick that caught the thread in the kernel ends in the kernel's call
+ * chain under the user stack that made the system call (outermost first),
+ * or, without one (kernel frames off or unnamed, wall mode), in a single
+ * [kernel] leaf.
  */
 /*
  * Turns a sample into frame ids, root first, in p->ids; returns how many.
@@ -395,7 +416,10 @@ static size_t sample_frames(struct profile *p, const struct sample *s, int *root
 		p->ids[k++] = end == UNWIND_END_FAILED && n <= 1 ? p->frame_unknown
 							       : p->frame_truncated;
 	k = add_frames(p, s->tid, n, k);
-	if (s->in_kernel)
+	if (s->nkernel > 0 && kallsyms_frames_ids(p->kframes, s->kernel_pcs, s->nkernel,
+						  p->ids + k) > 0)
+		k += s->nkernel;
+	else if (s->in_kernel)
 		p->ids[k++] = s->syscall >= 0 ? syscall_frame(p, s->syscall) : p->frame_kernel;
 	return k;
 }
@@ -413,9 +437,35 @@ static void remember(struct profile_thread *th, const struct sample *s, const ui
 	th->last_time_ns = s->time_ns;
 }
 
+/*
+ * Whether the thread of the sample just turned into frames held the GIL:
+ * unknown unless it had Python frames and the holder could be read.  The
+ * holder is one pointer in the target, read when the sample is handled,
+ * like the Python frames and with the same caveat in cpu mode (the thread
+ * may have taken or dropped the GIL since the tick).  One read serves
+ * every sample handled within GIL_BATCH_NS of it: the samples a wall-mode
+ * tick hands over together share it.
+ */
+static enum tree_gil sample_gil(struct profile *p, pid_t tid)
+{
+	uint64_t now;
+
+	if (p->py == NULL || p->last_npy == 0)
+		return TREE_GIL_UNKNOWN;
+	now = target_mono_ns();
+	if (p->gil_read_ns == 0 || now - p->gil_read_ns >= GIL_BATCH_NS) {
+		p->gil_known = python_gil_read(p->py, &p->gil_holder) == 0;
+		p->gil_read_ns = now;
+	}
+	if (!p->gil_known)
+		return TREE_GIL_UNKNOWN;
+	return p->gil_holder == tid ? TREE_GIL_HELD : TREE_GIL_RELEASED;
+}
+
 void profile_sample(struct profile *p, const struct sample *s)
 {
 	struct profile_thread *th = thread_get(p, s->tid);
+	uint32_t leaf;
 	int rooted;
 	size_t k;
 
@@ -424,8 +474,12 @@ void profile_sample(struct profile *p, const struct sample *s)
 	k = sample_frames(p, s, &rooted);
 	if (!rooted)
 		p->truncated++;
-	tree_add(p->tree, s->tid, s->state == SAMPLE_STATE_RUNNING ? TREE_STATE_RUNNING : TREE_STATE_IDLE,
-		 p->ids, k, 1);
+	leaf = tree_add_gil(p->tree, s->tid,
+			    s->state == SAMPLE_STATE_RUNNING ? TREE_STATE_RUNNING : TREE_STATE_IDLE,
+			    sample_gil(p, s->tid), p->ids, k, 1);
+	/* Both samplers stamp their samples; a sample without a time is counted now. */
+	if (p->window != NULL)
+		window_add(p->window, s->time_ns != 0 ? s->time_ns : target_mono_ns(), leaf, 1);
 	if (p->keep_last)
 		remember(th, s, p->ids, k, rooted);
 }
@@ -479,6 +533,57 @@ void profile_exec(struct profile *p)
 Sampled__Tree *profile_tree(const struct profile *p, const struct tree_query *q)
 {
 	return tree_to_message(p->tree, q);
+}
+
+/* Sums the buckets of the range per node and builds the tree from those counts. */
+Sampled__Tree *profile_tree_window(const struct profile *p, const struct tree_query *q,
+				   uint64_t from_ns, uint64_t to_ns, struct window_span *span)
+{
+	size_t n = tree_node_count(p->tree);
+	uint64_t *counts;
+	Sampled__Tree *msg;
+
+	if (p->window == NULL)
+		return NULL;
+	counts = mem_calloc(n ? n : 1, sizeof(*counts));
+	window_sum(p->window, from_ns, to_ns, counts, n, span);
+	msg = tree_to_message_counts(p->tree, q, counts, n);
+	free(counts);
+	return msg;
+}
+
+int profile_window_stats(const struct profile *p, struct window_stats *out)
+{
+	if (p->window == NULL)
+		return -1;
+	window_stats(p->window, out);
+	return 0;
+}
+
+/*
+ * Frame ids die with the tree's content, so every cache of them goes too:
+ * the address cache, the kernel's (made anew; it reads /proc/kallsyms again
+ * at the next kernel frame), the marker frames and the threads' latest
+ * stacks.  The maps, the unwinder and Python's state stay: the process is
+ * the same.
+ */
+void profile_reset(struct profile *p)
+{
+	tree_reset(p->tree);
+	frames_flush(p->frames);
+	kallsyms_frames_free(p->kframes);
+	p->kframes = kallsyms_frames_new(p->tree, NULL);
+	add_markers(p);
+	for (size_t i = 0; i < p->nthreads; i++) {
+		p->threads[i].samples = 0;
+		p->threads[i].last_len = 0;
+	}
+	p->samples = 0;
+	p->lost = 0;
+	p->truncated = 0;
+	p->python_out_of_step = 0;
+	if (p->window != NULL)
+		window_reset(p->window);
 }
 
 uint64_t profile_truncated_samples(const struct profile *p)

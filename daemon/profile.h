@@ -9,6 +9,7 @@
 #include "perf_sampler.h"
 #include "sample.h"
 #include "tree.h"
+#include "window.h"
 
 /*
  * What the daemon has learnt about the target so far: samples per thread
@@ -43,6 +44,9 @@ struct profile_config {
 	enum profile_python python;
 	int python_internals;	/* keep the interpreter's own native frames */
 	int no_demangle;	/* show C++ names as the linker sees them */
+	int no_lines;		/* no DWARF lookups: function-level frames only */
+	uint64_t window_bucket_ns;	/* time windows: samples counted per interval this long */
+	size_t window_memory;		/* at most this much memory for them; 0: no windows */
 };
 
 /*
@@ -76,6 +80,20 @@ void profile_mmap(struct profile *p, const struct perf_mmap_event *m);
 void profile_exec(struct profile *p);
 /* The call tree so far, as a wire message (free with tree_message_free). */
 Sampled__Tree *profile_tree(const struct profile *p, const struct tree_query *q);
+/*
+ * The call tree of the samples taken in [from_ns, to_ns) (the samples'
+ * clock), served by the time buckets that overlap it (*span says which);
+ * NULL when the profile keeps no windows (window_memory 0).
+ */
+Sampled__Tree *profile_tree_window(const struct profile *p, const struct tree_query *q,
+				   uint64_t from_ns, uint64_t to_ns, struct window_span *span);
+/* The time windows' ring; -1 when the profile keeps none. */
+int profile_window_stats(const struct profile *p, struct window_stats *out);
+/*
+ * Starts the profile afresh while sampling goes on: the tree, the windows
+ * and every counter are emptied (threads and their names stay).
+ */
+void profile_reset(struct profile *p);
 
 uint64_t profile_samples(const struct profile *p);
 uint64_t profile_lost_samples(const struct profile *p);

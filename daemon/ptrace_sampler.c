@@ -133,6 +133,7 @@ struct ptrace_sampler {
 	struct ranges ranges;
 	int ranges_stale;
 	uint64_t ticks;
+	int paused;		/* no ticks until resumed */
 	uint64_t quiet_ns;	/* last look that found no stop pending */
 	int detaching;
 	uint64_t hist_count;
@@ -939,13 +940,16 @@ static void emit_unstopped(struct ptrace_sampler *s, uint64_t now)
 static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct ptrace_sampler *s = arg;
-	uint64_t expirations;
+	uint64_t expirations = 1;
 	size_t nwant = 0;
 
 	(void)loop;
 	(void)events;
 	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_warn("reading the ptrace sampler's timer: %s", strerror(errno));
+	/* A tick that expired just before the pause may still be reported. */
+	if (s->paused)
+		return;
 	s->ticks++;
 	/* As in on_sigchld: stops found now happened while we were not looking. */
 	s->quiet_ns = target_mono_ns();
@@ -984,6 +988,19 @@ static void on_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 			continue;
 		s->want = mem_grow(s->want, &s->want_cap, nwant + 1, sizeof(*s->want));
 		s->want[nwant++] = th->tid;
+	}
+	/*
+	 * The loop came late (a busy daemon or machine): the ticks it slept
+	 * through sampled no one.  Each would have given a sample to every
+	 * thread this one samples; they are lost, and counted as such.
+	 */
+	if (expirations > 1 && s->ops->lost != NULL) {
+		size_t n = nwant;
+
+		for (size_t i = 0; i < s->nthreads; i++)
+			n += (s->threads[i]->flags & (TH_EMIT_STASH | TH_PENDING)) != 0;
+		if (n > 0)
+			s->ops->lost(s->arg, (expirations - 1) * n);
 	}
 	/*
 	 * A thread that was on a CPU stops within microseconds: look for stops
@@ -1222,6 +1239,25 @@ void ptrace_sampler_free(struct ptrace_sampler *s)
 	free(s->want);
 	free(s->ranges.r);
 	free(s);
+}
+
+/* Disarms or rearms the tick timer. */
+int ptrace_sampler_pause(struct ptrace_sampler *s, int paused, struct error *err)
+{
+	struct itimerspec its = { 0 };
+	uint64_t interval = 1000000000ull / s->cfg.rate_hz;
+
+	if (!paused) {
+		its.it_interval.tv_sec = (time_t)(interval / 1000000000u);
+		its.it_interval.tv_nsec = (long)(interval % 1000000000u);
+		its.it_value = its.it_interval;
+	}
+	if (timerfd_settime(s->timerfd, 0, &its, NULL) < 0) {
+		error_set(err, errno, "%s the ptrace sampler's timer", paused ? "stopping" : "starting");
+		return -1;
+	}
+	s->paused = paused != 0;
+	return 0;
 }
 
 /* Counts the target's threads we still trace (not the dying or foreign ones). */

@@ -60,6 +60,9 @@ struct ptrace_sampler_ops {
 	/* The target called execve: its other threads are gone (each gets
 	   thread_exit) and the address space is new. */
 	void (*exec)(void *arg);
+	/* Samples not taken because the loop ran a tick late: ticks missed
+	   times the threads each would have sampled. */
+	void (*lost)(void *arg, uint64_t samples);
 };
 
 struct ptrace_sampler_config {
@@ -95,6 +98,13 @@ struct ptrace_sampler *ptrace_sampler_new(const struct ptrace_sampler_config *cf
 void ptrace_sampler_free(struct ptrace_sampler *s);
 /* Threads currently traced and sampled. */
 size_t ptrace_sampler_threads(const struct ptrace_sampler *s);
+/*
+ * Stops (paused 1) or restarts the ticks.  The threads stay traced (their
+ * signals, clones and exits are still handled); stops already asked for
+ * are serviced and handed over, no new one is asked for.  -1 with err
+ * when the timer cannot be set.
+ */
+int ptrace_sampler_pause(struct ptrace_sampler *s, int paused, struct error *err);
 /*
  * How long threads stayed stopped per sample, in ns: median, 99th
  * percentile (within 1.6%) and the number of stops measured.  A stop is

@@ -990,21 +990,24 @@ static uint64_t python_main_interp(struct python *py)
 }
 
 /*
- * 3.11 keeps the current thread state in the runtime; 3.12+ have one GIL
- * per interpreter (the main one's is used) whose last_holder is the holder
- * while locked is set.  The GIL lives as long as the main interpreter, so
- * its address is looked up once.  The holder's tid comes from the thread
- * map when it knows the thread state, else from reading it.
+ * 3.11 keeps the current thread state in the runtime, NULL while nobody
+ * holds the GIL (it is cleared before the GIL is dropped and set after it
+ * is taken); 3.12+ have one GIL per interpreter (the main one's is used)
+ * whose last_holder is the holder while locked is set.  The GIL lives as
+ * long as the main interpreter, so its address is looked up once.  The
+ * holder's tid comes from the thread map when it knows the thread state,
+ * else from reading it.
  */
-pid_t python_gil_holder(struct python *py)
+int python_gil_read(struct python *py, pid_t *holder)
 {
 	const struct python_layout *l = &py->lay;
 	uint8_t buf[PYTHON_READ_MAX];
 	uint64_t ts, tid, interp;
 
+	*holder = 0;
 	if (l->rt_tstate_current != PYTHON_NONE) {
-		if (python_read_word(py, py->runtime + l->rt_tstate_current, &ts) != 0 || ts == 0)
-			return 0;
+		if (python_read_word(py, py->runtime + l->rt_tstate_current, &ts) != 0)
+			return -1;
 	} else {
 		uint32_t lo = l->gil_holder < l->gil_locked ? l->gil_holder : l->gil_locked;
 		uint32_t hi = l->gil_holder < l->gil_locked ? l->gil_locked : l->gil_holder;
@@ -1016,21 +1019,37 @@ pid_t python_gil_holder(struct python *py)
 			    python_read_word(py, interp + l->is_ceval_gil, &py->gil) != 0 ||
 			    !python_ptr_ok(py->gil)) {
 				py->gil = 0;
-				return 0;
+				return -1;
 			}
 		}
-		if (hi + 8 - lo > sizeof(gil) || python_read(py, py->gil + lo, gil, hi + 8 - lo) != 0 ||
-		    python_ld32(gil, l->gil_locked - lo) == 0)
-			return 0;
-		ts = python_ld64(gil, l->gil_holder - lo);
+		if (hi + 8 - lo > sizeof(gil) || python_read(py, py->gil + lo, gil, hi + 8 - lo) != 0)
+			return -1;
+		ts = python_ld32(gil, l->gil_locked - lo) != 0 ? python_ld64(gil, l->gil_holder - lo)
+							       : 0;
 	}
-	for (size_t i = 0; i < py->threads_size; i++)
-		if (py->threads[i].tid != 0 && py->threads[i].tstate == ts)
-			return py->threads[i].tid;
-	if (python_tstate_read(py, ts, 0, 0, buf) != 0)
+	if (ts == 0)
 		return 0;
+	for (size_t i = 0; i < py->threads_size; i++) {
+		if (py->threads[i].tid != 0 && py->threads[i].tstate == ts) {
+			*holder = py->threads[i].tid;
+			return 0;
+		}
+	}
+	if (python_tstate_read(py, ts, 0, 0, buf) != 0)
+		return -1;
 	tid = python_ld64(buf, l->ts_native_tid);
-	return tid > 0 && tid <= INT_MAX ? (pid_t)tid : 0;
+	if (tid == 0 || tid > INT_MAX)
+		return -1;
+	*holder = (pid_t)tid;
+	return 0;
+}
+
+/* The holder, with "cannot tell" folded into "nobody". */
+pid_t python_gil_holder(struct python *py)
+{
+	pid_t holder;
+
+	return python_gil_read(py, &holder) == 0 ? holder : 0;
 }
 
 /* Copies the counters out. */

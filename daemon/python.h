@@ -104,10 +104,19 @@ const char *python_module(const struct python *py);
 size_t python_stack(struct python *py, pid_t tid, struct python_frame *out, size_t max);
 
 /*
- * The OS thread id of the thread holding the GIL of the main interpreter, 0
- * when nobody holds it or it cannot be read.  3.11: the runtime's current
- * thread state; 3.12+: the GIL's last holder while the GIL is locked.
+ * Who holds the GIL of the main interpreter: 0 with *holder its OS thread
+ * id, or 0 when nobody holds it (between a release and the next take);
+ * -1 with *holder 0 when it cannot be read (the runtime is not
+ * initialized, the target is gone, the holder's thread state does not
+ * read back).  3.11: the runtime's current thread state; 3.12+: the GIL's
+ * last holder while the GIL is locked.  Cost: one process_vm_readv (one
+ * pointer on 3.11, the GIL's two fields on 3.12+), and one more for the
+ * holder's thread state when the thread map (python_stack's) does not
+ * know it.  The target runs meanwhile: the answer is that of the moment
+ * of the read.
  */
+int python_gil_read(struct python *py, pid_t *holder);
+/* The same, 0 when nobody holds the GIL or it cannot be read. */
 pid_t python_gil_holder(struct python *py);
 
 void python_stats(const struct python *py, struct python_stats *out);

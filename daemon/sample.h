@@ -14,6 +14,9 @@
  * a brief stop; from here on the two paths are one.
  */
 
+/* The deepest kernel call chain kept (kernel.perf_event_max_stack may lower it). */
+#define SAMPLE_MAX_KERNEL 64
+
 enum sample_state {
 	SAMPLE_STATE_RUNNING,	/* on CPU or runnable (R) */
 	SAMPLE_STATE_SLEEPING,	/* interruptible sleep (S) */
@@ -32,6 +35,13 @@ struct sample {
 	size_t stack_len;
 	enum sample_state state;
 	long syscall;			/* blocked in this system call, -1 if none */
+	/*
+	 * A kernel-mode tick's kernel call chain (perf sampler with kernel
+	 * frames on), innermost first: the interrupted instruction, then
+	 * return addresses.  nkernel == 0: none (the tick ends in [kernel]).
+	 */
+	size_t nkernel;
+	uint64_t kernel_pcs[SAMPLE_MAX_KERNEL];
 };
 
 #endif

@@ -38,6 +38,86 @@ static uint64_t self_rss_bytes(void)
 	return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+/*
+ * Samples carry CLOCK_MONOTONIC times, users speak of the wall clock:
+ * one reading of both per request maps one onto the other (a clock set
+ * or a suspend since a sample shifts it by as much).
+ */
+static uint64_t real_to_mono(uint64_t real, uint64_t now_real, uint64_t now_mono)
+{
+	if (real >= now_real)
+		return real - now_real > UINT64_MAX - now_mono ? UINT64_MAX
+							       : now_mono + (real - now_real);
+	return now_real - real > now_mono ? 0 : now_mono - (now_real - real);
+}
+
+/* The inverse of real_to_mono. */
+static uint64_t mono_to_real(uint64_t mono, uint64_t now_real, uint64_t now_mono)
+{
+	if (mono >= now_mono)
+		return now_real + (mono - now_mono);
+	return now_mono - mono > now_real ? 0 : now_real - (now_mono - mono);
+}
+
+/* The monotonic time the profile stopped growing: now, or the target's exit. */
+static uint64_t profile_end_mono(const struct service_parts *p, uint64_t now_real,
+				 uint64_t now_mono)
+{
+	uint64_t exit_real = target_exit_time_ns(p->target), exit_mono;
+
+	if (exit_real == 0)
+		return now_mono;
+	exit_mono = real_to_mono(exit_real, now_real, now_mono);
+	return exit_mono < now_mono ? exit_mono : now_mono;
+}
+
+/* The profile's start: attach, or the last reset. */
+static uint64_t profile_start_mono(const struct service_parts *p)
+{
+	return p->control != NULL ? p->control->profile_mono_ns : p->started_mono_ns;
+}
+
+/* How long the profile served was sampled, pauses left out. */
+static uint64_t sampled_ns(const struct service_parts *p, uint64_t now_real, uint64_t now_mono)
+{
+	uint64_t start = profile_start_mono(p), end = profile_end_mono(p, now_real, now_mono);
+	uint64_t paused = 0;
+
+	if (p->control != NULL) {
+		paused = p->control->paused_ns;
+		if (p->control->paused && end > p->control->paused_mono_ns)
+			paused += end - p->control->paused_mono_ns;
+	}
+	return end > start + paused ? end - start - paused : 0;
+}
+
+/* The time buckets for status; NULL when the profile keeps none. */
+static Sampled__WindowStatus *build_window_status(const struct service_parts *p,
+						  uint64_t now_real, uint64_t now_mono)
+{
+	Sampled__WindowStatus *ws;
+	struct window_stats w;
+	uint64_t start = profile_start_mono(p), end = profile_end_mono(p, now_real, now_mono);
+
+	if (profile_window_stats(p->profile, &w) < 0)
+		return NULL;
+	ws = mem_alloc(sizeof(*ws));
+	sampled__window_status__init(ws);
+	ws->bucket_ns = w.bucket_ns;
+	ws->memory_bytes = w.memory_bytes;
+	ws->memory_cap_bytes = w.memory_cap;
+	ws->buckets = (uint32_t)w.buckets;
+	if (w.buckets > 0) {
+		ws->start_unix_ns = mono_to_real(w.oldest_ns > start ? w.oldest_ns : start, now_real,
+						 now_mono);
+		ws->end_unix_ns = mono_to_real(w.newest_end_ns < end ? w.newest_end_ns : end,
+					       now_real, now_mono);
+	}
+	ws->dropped_buckets = w.dropped_buckets;
+	ws->dropped_samples = w.dropped_samples;
+	return ws;
+}
+
 static Sampled__HelloReply *build_hello(const struct service_parts *p)
 {
 	Sampled__HelloReply *h = mem_alloc(sizeof(*h));
@@ -54,6 +134,7 @@ static Sampled__Status *build_status(const struct service_parts *p)
 {
 	Sampled__Status *st = mem_alloc(sizeof(*st));
 	size_t n = profile_thread_count(p->profile);
+	uint64_t now_real = target_now_ns(), now_mono = target_mono_ns();
 	int wait_status;
 
 	sampled__status__init(st);
@@ -76,6 +157,7 @@ static Sampled__Status *build_status(const struct service_parts *p)
 	st->mode = (char *)p->mode;
 	st->sampler = (char *)p->sampler_name;
 	st->sampler_note = (char *)p->sampler_note;
+	st->kernel_frames = p->kernel_frames;
 	st->stop_median_ns = p->stop_median_ns;
 	st->stop_p99_ns = p->stop_p99_ns;
 	if (*p->tracer != NULL) {
@@ -88,6 +170,17 @@ static Sampled__Status *build_status(const struct service_parts *p)
 	st->truncated_samples = profile_truncated_samples(p->profile);
 	st->python = (char *)profile_python_note(p->profile);
 	st->python_out_of_step = profile_python_out_of_step(p->profile);
+	if (profile_has_python(p->profile)) {
+		const struct tree *t = profile_tree_of(p->profile);
+
+		st->python_gil = mem_alloc(sizeof(*st->python_gil));
+		sampled__python_gil__init(st->python_gil);
+		st->python_gil->held = tree_gil_total(t, TREE_GIL_HELD);
+		st->python_gil->released = tree_gil_total(t, TREE_GIL_RELEASED);
+	}
+	st->paused = p->control != NULL && p->control->paused;
+	st->window = build_window_status(p, now_real, now_mono);
+	st->sampled_ns = sampled_ns(p, now_real, now_mono);
 	st->daemon_cpu_ns = self_cpu_ns();
 	st->daemon_rss_bytes = self_rss_bytes();
 	st->daemon_pid = getpid();
@@ -117,6 +210,129 @@ static Sampled__Error *build_error(Sampled__ErrorCode code, const char *msg)
 	return e;
 }
 
+/* Answers with an error. */
+static void reply_error(Sampled__Response *resp, Sampled__ErrorCode code, const char *msg)
+{
+	resp->result_case = SAMPLED__RESPONSE__RESULT_ERROR;
+	resp->error = build_error(code, msg);
+}
+
+/*
+ * A tree request with a time range: the range in the samples' clock, the
+ * tree of the buckets that overlap it, and the span they cover, clipped
+ * to the profile's start and end (the newest bucket reaches into the
+ * future, the oldest may begin before the attach).
+ */
+static void tree_window(const struct service_parts *p, const Sampled__TreeRequest *tr,
+			const struct tree_query *q, Sampled__Response *resp)
+{
+	uint64_t now_real = target_now_ns(), now_mono = target_mono_ns();
+	uint64_t from = 0, to = UINT64_MAX, start, end;
+	struct window_span span;
+	Sampled__TreeWindow *w;
+	Sampled__Tree *tree;
+
+	if (tr->last_ns != 0 && (tr->since_unix_ns != 0 || tr->until_unix_ns != 0)) {
+		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_BAD_REQUEST,
+			    "a range is either the last so long or since/until, not both");
+		return;
+	}
+	if (tr->until_unix_ns != 0 && tr->since_unix_ns >= tr->until_unix_ns) {
+		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_BAD_REQUEST,
+			    "the range ends before it starts (until <= since)");
+		return;
+	}
+	if (tr->last_ns != 0) {
+		to = now_mono + 1;
+		from = tr->last_ns < now_mono ? now_mono - tr->last_ns : 0;
+	}
+	if (tr->since_unix_ns != 0)
+		from = real_to_mono(tr->since_unix_ns, now_real, now_mono);
+	if (tr->until_unix_ns != 0)
+		to = real_to_mono(tr->until_unix_ns, now_real, now_mono);
+	tree = profile_tree_window(p->profile, q, from, to, &span);
+	if (tree == NULL) {
+		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_UNSUPPORTED,
+			    "this daemon keeps no time windows (it was started with "
+			    "--window-memory 0)");
+		return;
+	}
+	w = mem_alloc(sizeof(*w));
+	sampled__tree_window__init(w);
+	start = profile_start_mono(p);
+	end = profile_end_mono(p, now_real, now_mono);
+	if (span.buckets > 0) {
+		start = span.start_ns > start ? span.start_ns : start;
+		end = span.end_ns < end ? span.end_ns : end;
+		w->start_unix_ns = mono_to_real(start, now_real, now_mono);
+		w->end_unix_ns = mono_to_real(end > start ? end : start, now_real, now_mono);
+		w->buckets = (uint32_t)span.buckets;
+	}
+	tree->window = w;
+	resp->result_case = SAMPLED__RESPONSE__RESULT_TREE;
+	resp->tree = tree;
+}
+
+/*
+ * samplectl reset: what the samplers hold goes in first, so that the
+ * emptied profile holds only samples taken after the request; the
+ * profile's start moves to now and its pauses are forgotten.
+ */
+static void reset_profile(const struct service_parts *p, Sampled__Response *resp)
+{
+	struct service_control *c = p->control;
+	uint64_t now = target_mono_ns();
+
+	if (c == NULL) {
+		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_UNSUPPORTED,
+			    "this daemon cannot reset its profile");
+		return;
+	}
+	if (c->drain != NULL)
+		c->drain(c->arg);
+	profile_reset(p->profile);
+	c->profile_mono_ns = now;
+	c->paused_ns = 0;
+	if (c->paused)
+		c->paused_mono_ns = now;
+	resp->result_case = SAMPLED__RESPONSE__RESULT_RESET;
+	resp->reset = mem_alloc(sizeof(*resp->reset));
+	sampled__reset_reply__init(resp->reset);
+}
+
+/* samplectl pause and resume; asking for the state sampling is in already changes nothing. */
+static void set_paused(const struct service_parts *p, int paused, Sampled__Response *resp)
+{
+	struct service_control *c = p->control;
+	uint64_t now = target_mono_ns();
+	struct error err;
+	int changed;
+
+	if (c == NULL || c->set_paused == NULL) {
+		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_UNSUPPORTED,
+			    "this daemon cannot pause its sampling");
+		return;
+	}
+	changed = c->paused != paused;
+	if (changed) {
+		error_clear(&err);
+		if (c->set_paused(c->arg, paused, &err) < 0) {
+			reply_error(resp, SAMPLED__ERROR_CODE__ERROR_UNSUPPORTED, err.msg);
+			return;
+		}
+		if (paused)
+			c->paused_mono_ns = now;
+		else if (now > c->paused_mono_ns)
+			c->paused_ns += now - c->paused_mono_ns;
+		c->paused = paused;
+	}
+	resp->result_case = SAMPLED__RESPONSE__RESULT_SAMPLING;
+	resp->sampling = mem_alloc(sizeof(*resp->sampling));
+	sampled__sampling_reply__init(resp->sampling);
+	resp->sampling->paused = c->paused;
+	resp->sampling->changed = changed;
+}
+
 int service_handle(const struct service_parts *p, const Sampled__Request *req,
 		   Sampled__Response *resp)
 {
@@ -136,6 +352,7 @@ int service_handle(const struct service_parts *p, const Sampled__Request *req,
 			.tid = tr->tid,
 			.min_share = tr->min_share,
 			.state = (enum tree_state_filter)tr->state,
+			.gil = (enum tree_gil_filter)tr->gil,
 		};
 
 		if (!(q.min_share >= 0 && q.min_share <= 1)) {
@@ -144,10 +361,23 @@ int service_handle(const struct service_parts *p, const Sampled__Request *req,
 						  "min_share must lie between 0 and 1");
 			return 0;
 		}
+		if (tr->last_ns != 0 || tr->since_unix_ns != 0 || tr->until_unix_ns != 0) {
+			tree_window(p, tr, &q, resp);
+			return 0;
+		}
 		resp->result_case = SAMPLED__RESPONSE__RESULT_TREE;
 		resp->tree = profile_tree(p->profile, &q);
 		return 0;
 	}
+	case SAMPLED__REQUEST__COMMAND_RESET:
+		reset_profile(p, resp);
+		return 0;
+	case SAMPLED__REQUEST__COMMAND_PAUSE:
+		set_paused(p, 1, resp);
+		return 0;
+	case SAMPLED__REQUEST__COMMAND_RESUME:
+		set_paused(p, 0, resp);
+		return 0;
 	case SAMPLED__REQUEST__COMMAND_DUMP: {
 		struct error err;
 
@@ -194,10 +424,21 @@ void service_release(const struct service_parts *p, Sampled__Response *resp)
 		for (size_t i = 0; i < resp->status->n_threads; i++)
 			free(resp->status->threads[i]);
 		free(resp->status->threads);
+		free(resp->status->python_gil);
+		free(resp->status->window);
 		free(resp->status);
 		break;
 	case SAMPLED__RESPONSE__RESULT_TREE:
+		/* Added to the message after tree_to_message; only ours to free. */
+		free(resp->tree->window);
+		resp->tree->window = NULL;
 		tree_message_free(resp->tree);
+		break;
+	case SAMPLED__RESPONSE__RESULT_RESET:
+		free(resp->reset);
+		break;
+	case SAMPLED__RESPONSE__RESULT_SAMPLING:
+		free(resp->sampling);
 		break;
 	case SAMPLED__RESPONSE__RESULT_DUMP:
 		dump_free(resp->dump);

@@ -13,6 +13,23 @@
  * sampler and the profile.  It owns none of them; main.c wires them in.
  */
 
+/*
+ * What pause, resume and reset change, kept by main.c and updated here:
+ * whether sampling is paused, and the times that make the time sampled
+ * (from the profile's start, attach or the last reset, pauses left out).
+ */
+struct service_control {
+	/* Stops (paused 1) or restarts the samplers; -1 with err when it cannot. */
+	int (*set_paused)(void *arg, int paused, struct error *err);
+	/* Hands the profile the samples the samplers still hold (before a reset). */
+	void (*drain)(void *arg);
+	void *arg;
+	int paused;
+	uint64_t paused_mono_ns;	/* when the current pause began */
+	uint64_t paused_ns;		/* pauses ended since the profile's start */
+	uint64_t profile_mono_ns;	/* the profile's start */
+};
+
 struct service_parts {
 	struct target *target;
 	struct profile *profile;
@@ -23,10 +40,12 @@ struct service_parts {
 	const char *socket_path;
 	const char *mode;		/* "cpu" */
 	const char *sampler_name;	/* "perf cpu-clock" */
+	int kernel_frames;		/* kernel-mode ticks carry the kernel's call chain */
 	unsigned rate_hz;
 	uint32_t stack_bytes;		/* stack copied per thread for dumps */
 	uint64_t started_ns;		/* wall clock, at attach */
 	uint64_t started_mono_ns;
+	struct service_control *control;	/* NULL: no pause, resume or reset */
 };
 
 /* Answers a request; returns 1 when the daemon should stop once it is sent. */

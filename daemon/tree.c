@@ -13,14 +13,18 @@
  *
  *   strings  pool of copied strings; id 0 is always "" and stands for "none"
  *   frames   (kind, function, module, file, line, offset) as string ids
- *   nodes    (parent, frame) -> node; one root node per thread and state,
- *            held by the thread's record, not by the child table
- *   threads  tid -> record (a root per state, name), kept across resets for
+ *   nodes    (parent, frame) -> node; one root node per thread and class
+ *            (state x GIL), held by the thread's record, not by the child
+ *            table
+ *   threads  tid -> record (a root per class, name), kept across resets for
  *            names
  *
- * Keeping a thread's states apart as two roots costs the hot path nothing
- * (the state picks the root, then the walk is the same); the views merge
- * the selected roots, which they do across threads anyway.
+ * Keeping a thread's classes apart as roots costs the hot path nothing
+ * (the class picks the root, then the walk is the same) and a node no
+ * bytes; the views merge the selected roots, which they do across threads
+ * anyway.  The price is a stack seen in two classes stored twice: states
+ * split the samples of a thread that both runs and waits, the GIL only
+ * those of a Python thread (others are always of unknown GIL class).
  *
  * A node is always appended after its parent, so walking the node array in
  * index order visits parents before children; the merged view and the
@@ -30,9 +34,13 @@
 #define TREE_NONE UINT32_MAX
 #define TREE_MIN_SLOTS 64
 #define TREE_N_STATES 2		/* the values of enum tree_state */
+#define TREE_N_GIL 3		/* the values of enum tree_gil */
+#define TREE_N_CLASSES (TREE_N_STATES * TREE_N_GIL)
 
 _Static_assert(TREE_STATE_RUNNING == 0 && TREE_STATE_IDLE == TREE_N_STATES - 1,
 	       "enum tree_state indexes the per-state arrays");
+_Static_assert(TREE_GIL_UNKNOWN == 0 && TREE_GIL_RELEASED == TREE_N_GIL - 1,
+	       "enum tree_gil indexes the per-class arrays");
 
 struct tree_string {
 	char *s;
@@ -84,7 +92,8 @@ struct tree_index {
 
 struct tree_thread {
 	pid_t tid;
-	uint32_t root[TREE_N_STATES];	/* by enum tree_state; TREE_NONE: no sample in it */
+	/* by tree_class(state, gil); TREE_NONE: no sample in it */
+	uint32_t root[TREE_N_CLASSES];
 	char *name;		/* NULL when unnamed */
 };
 
@@ -105,7 +114,14 @@ struct tree {
 	size_t last_thread;	/* samples come in runs of one thread */
 
 	uint64_t state_total[TREE_N_STATES];	/* samples by enum tree_state */
+	uint64_t gil_total[TREE_N_GIL];		/* samples by enum tree_gil */
 };
+
+/* The index of a thread's root for samples of one state and GIL class. */
+static size_t tree_class(size_t state, size_t gil)
+{
+	return state * TREE_N_GIL + gil;
+}
 
 /* Spreads the bits of a 64-bit key so that the low bits index a table well. */
 static uint64_t tree_mix(uint64_t x)
@@ -366,6 +382,7 @@ static void tree_init_content(struct tree *t)
 	t->strings[0].hash = tree_hash_bytes("", 0);
 	t->n_strings = 1;
 	memset(t->state_total, 0, sizeof(t->state_total));
+	memset(t->gil_total, 0, sizeof(t->gil_total));
 }
 
 /* Frees what tree_init_content set up and everything added since. */
@@ -540,22 +557,32 @@ void tree_set_thread_name(struct tree *t, pid_t tid, const char *name)
 	th->name = name != NULL ? mem_strdup(name) : NULL;
 }
 
+/* Counts a stack of unknown GIL class. */
+uint32_t tree_add(struct tree *t, pid_t tid, enum tree_state state, const uint32_t *ids,
+		  size_t n, uint64_t count)
+{
+	return tree_add_gil(t, tid, state, TREE_GIL_UNKNOWN, ids, n, count);
+}
+
 /* Counts one stack: every node on the path gets count in total, the leaf in self. */
-void tree_add(struct tree *t, pid_t tid, enum tree_state state, const uint32_t *ids, size_t n,
-	      uint64_t count)
+uint32_t tree_add_gil(struct tree *t, pid_t tid, enum tree_state state, enum tree_gil gil,
+		      const uint32_t *ids, size_t n, uint64_t count)
 {
 	struct tree_thread *th;
 	uint32_t node;
-	size_t i;
+	size_t i, c;
 
 	if ((unsigned)state >= TREE_N_STATES)
 		mem_fatal("call tree: thread state %d out of range", (int)state);
+	if ((unsigned)gil >= TREE_N_GIL)
+		mem_fatal("call tree: GIL class %d out of range", (int)gil);
 	if (count == 0)
-		return;
+		return TREE_NODE_NONE;
 	th = tree_thread_get(t, tid);
-	if (th->root[state] == TREE_NONE)
-		th->root[state] = tree_nodes_append(&t->nodes, TREE_NONE, TREE_NONE);
-	node = th->root[state];
+	c = tree_class(state, gil);
+	if (th->root[c] == TREE_NONE)
+		th->root[c] = tree_nodes_append(&t->nodes, TREE_NONE, TREE_NONE);
+	node = th->root[c];
 	t->nodes.v[node].total += count;
 	for (i = 0; i < n; i++) {
 		if (ids[i] >= t->n_frames)
@@ -565,6 +592,8 @@ void tree_add(struct tree *t, pid_t tid, enum tree_state state, const uint32_t *
 	}
 	t->nodes.v[node].self += count;
 	t->state_total[state] += count;
+	t->gil_total[gil] += count;
+	return node;
 }
 
 /* Returns the samples counted since creation or the last reset. */
@@ -581,6 +610,14 @@ uint64_t tree_state_total(const struct tree *t, enum tree_state s)
 	return t->state_total[s];
 }
 
+/* Returns the samples counted in one GIL class since creation or the last reset. */
+uint64_t tree_gil_total(const struct tree *t, enum tree_gil g)
+{
+	if ((unsigned)g >= TREE_N_GIL)
+		return 0;
+	return t->gil_total[g];
+}
+
 /* Returns the nodes held (roots included), a measure of the tree's memory. */
 size_t tree_node_count(const struct tree *t)
 {
@@ -592,7 +629,7 @@ size_t tree_node_count(const struct tree *t)
  *
  * The view is a node set whose top node's children are the top level to
  * emit: the tree's own nodes when one root is shown (a thread sampled in
- * one selected state, per-thread or alone), or a merged node set built for
+ * one selected class, per-thread or alone), or a merged node set built for
  * the occasion.
  * Emission is an explicit-stack preorder walk (stacks can be deep; no
  * recursion): pop a node, give it the next output index, push its kept
@@ -614,10 +651,10 @@ struct tree_sort_key {
 	uint32_t frame;
 };
 
-/* A thread as the query selects it: the roots of its selected states, summed. */
+/* A thread as the query selects it: the roots of its selected classes, summed. */
 struct tree_pick {
 	uint32_t thread;	/* record index */
-	uint32_t roots[TREE_N_STATES];
+	uint32_t roots[TREE_N_CLASSES];
 	uint32_t n_roots;
 	uint32_t top;		/* per-thread, n_roots > 1: its top node in the merged set */
 	uint64_t self;
@@ -631,6 +668,7 @@ struct tree_walk {
 
 struct tree_builder {
 	const struct tree *t;
+	const struct tree_nodes *src;	/* the tree's nodes, or a recounted copy */
 	double threshold;	/* keep nodes whose total is at least this */
 	uint32_t *frame_out;	/* frame id -> output frame, TREE_NONE if unused */
 	uint32_t *string_out;	/* string id -> output string, TREE_NONE if unused */
@@ -744,7 +782,8 @@ static void tree_builder_push_children(struct tree_builder *b, const struct tree
 	uint32_t c;
 
 	for (c = view->v[node].first_child; c != TREE_NONE; c = view->v[c].next_sibling) {
-		if ((double)view->v[c].total < b->threshold)
+		/* No samples: a node only other counts than the tree's can leave empty. */
+		if ((double)view->v[c].total < b->threshold || view->v[c].total == 0)
 			continue;
 		b->keys = mem_grow(b->keys, &b->cap_keys, n + 1, sizeof(*b->keys));
 		b->keys[n].total = view->v[c].total;
@@ -781,15 +820,14 @@ static void tree_builder_walk(struct tree_builder *b, const struct tree_nodes *v
 /*
  * Combines roots of the tree into a node set with n_tops top nodes, 0 to
  * n_tops - 1: roots[i] and its subtree go under top tops[i], so roots that
- * share a top are merged (all threads into one, or one thread's states).
+ * share a top are merged (all threads into one, or one thread's classes).
  * Source nodes are visited in index order, so a node's parent is already
  * mapped when the node comes up; nodes under roots not listed map to
  * TREE_NONE and so do their descendants.  One pass serves every top.
  */
-static void tree_merge(const struct tree *t, const uint32_t *roots, const uint32_t *tops,
+static void tree_merge(const struct tree_nodes *src, const uint32_t *roots, const uint32_t *tops,
 		       size_t n_roots, size_t n_tops, struct tree_nodes *out)
 {
-	const struct tree_nodes *src = &t->nodes;
 	uint32_t *map = mem_alloc((src->n ? src->n : 1) * sizeof(*map));
 	uint32_t m;
 	size_t i;
@@ -875,7 +913,7 @@ static void tree_builder_threads(struct tree_builder *b, const struct tree_pick 
 		f->kind = SAMPLED__FRAME_KIND__FRAME_THREAD;
 		ref = tree_builder_node(b, 0, (uint32_t)(b->n_frames - 1), pk->self, pk->total);
 		if (pk->n_roots == 1)
-			tree_builder_walk(b, &t->nodes, pk->roots[0], ref);
+			tree_builder_walk(b, b->src, pk->roots[0], ref);
 		else
 			tree_builder_walk(b, merged, pk->top, ref);
 	}
@@ -935,16 +973,30 @@ static unsigned tree_state_mask(enum tree_state_filter f)
 	return 0;
 }
 
-/*
- * Picks the threads a query shows, with the roots of their selected states;
- * a thread with no samples in those states is left out.  Returns the count
- * and adds the picked samples to *total.
- */
-static size_t tree_pick_threads(const struct tree *t, const struct tree_query *q,
-				struct tree_pick *picks, uint64_t *total)
+/* The GIL classes a filter selects, a bit per enum tree_gil; none for an unknown filter. */
+static unsigned tree_gil_mask(enum tree_gil_filter f)
 {
-	unsigned mask = tree_state_mask(q->state);
-	size_t n = 0, i, s;
+	switch (f) {
+	case TREE_GIL_ANY:
+		return 1u << TREE_GIL_UNKNOWN | 1u << TREE_GIL_HELD | 1u << TREE_GIL_RELEASED;
+	case TREE_GIL_ONLY_HELD:
+		return 1u << TREE_GIL_HELD;
+	case TREE_GIL_ONLY_RELEASED:
+		return 1u << TREE_GIL_RELEASED;
+	}
+	return 0;
+}
+
+/*
+ * Picks the threads a query shows, with the roots of their selected
+ * classes; a thread with no samples in those classes is left out.  Returns
+ * the count and adds the picked samples to *total.
+ */
+static size_t tree_pick_threads(const struct tree *t, const struct tree_nodes *src,
+				const struct tree_query *q, struct tree_pick *picks, uint64_t *total)
+{
+	unsigned mask = tree_state_mask(q->state), gmask = tree_gil_mask(q->gil);
+	size_t n = 0, i, s, g, c;
 
 	for (i = 0; i < t->n_threads; i++) {
 		const struct tree_thread *th = &t->threads[i];
@@ -956,11 +1008,15 @@ static size_t tree_pick_threads(const struct tree *t, const struct tree_query *q
 		pk->thread = (uint32_t)i;
 		pk->top = TREE_NONE;
 		for (s = 0; s < TREE_N_STATES; s++) {
-			if (!(mask & 1u << s) || th->root[s] == TREE_NONE)
-				continue;
-			pk->roots[pk->n_roots++] = th->root[s];
-			pk->self += t->nodes.v[th->root[s]].self;
-			pk->total += t->nodes.v[th->root[s]].total;
+			for (g = 0; g < TREE_N_GIL; g++) {
+				c = tree_class(s, g);
+				if (!(mask & 1u << s) || !(gmask & 1u << g) ||
+				    th->root[c] == TREE_NONE || src->v[th->root[c]].total == 0)
+					continue;
+				pk->roots[pk->n_roots++] = th->root[c];
+				pk->self += src->v[th->root[c]].self;
+				pk->total += src->v[th->root[c]].total;
+			}
 		}
 		if (pk->n_roots == 0)
 			continue;
@@ -976,11 +1032,11 @@ static size_t tree_pick_threads(const struct tree *t, const struct tree_query *q
  * its own (recorded in its pick).  Returns 0 when the view needs none: a
  * single root is walked in the tree itself.
  */
-static int tree_pick_merge(const struct tree *t, struct tree_pick *picks, size_t n_sel,
+static int tree_pick_merge(const struct tree_nodes *src, struct tree_pick *picks, size_t n_sel,
 			   int per_thread, struct tree_nodes *out)
 {
-	uint32_t *roots = mem_calloc(n_sel * TREE_N_STATES + 1, sizeof(*roots));
-	uint32_t *tops = mem_calloc(n_sel * TREE_N_STATES + 1, sizeof(*tops));
+	uint32_t *roots = mem_calloc(n_sel * TREE_N_CLASSES + 1, sizeof(*roots));
+	uint32_t *tops = mem_calloc(n_sel * TREE_N_CLASSES + 1, sizeof(*tops));
 	size_t n_roots = 0, n_tops = 0, i, s;
 	int merged = 0;
 
@@ -1000,7 +1056,7 @@ static int tree_pick_merge(const struct tree *t, struct tree_pick *picks, size_t
 	if (!per_thread && n_roots > 1)
 		n_tops = 1;
 	if (n_tops > 0) {
-		tree_merge(t, roots, tops, n_roots, n_tops, out);
+		tree_merge(src, roots, tops, n_roots, n_tops, out);
 		merged = 1;
 	}
 	free(roots);
@@ -1008,12 +1064,44 @@ static int tree_pick_merge(const struct tree *t, struct tree_pick *picks, size_t
 	return merged;
 }
 
+/*
+ * A copy of the tree's nodes (without their child table) carrying other
+ * self counts, with totals summed bottom-up: children come after their
+ * parents, so a walk from the last node adds every subtree before its root.
+ */
+static void tree_nodes_recount(const struct tree *t, const uint64_t *self, size_t n,
+			       struct tree_nodes *out)
+{
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->n = out->cap = t->nodes.n;
+	out->v = mem_alloc((out->n ? out->n : 1) * sizeof(*out->v));
+	if (out->n > 0)
+		memcpy(out->v, t->nodes.v, out->n * sizeof(*out->v));
+	for (i = 0; i < out->n; i++) {
+		out->v[i].self = i < n ? self[i] : 0;
+		out->v[i].total = out->v[i].self;
+	}
+	for (i = out->n; i-- > 0;) {
+		if (out->v[i].parent != TREE_NONE)
+			out->v[out->v[i].parent].total += out->v[i].total;
+	}
+}
+
 /* Builds the wire form of the tree for one query; see tree.h for the format. */
 Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q)
 {
-	static const struct tree_query all = { 0, 0, 0.0, TREE_STATE_ANY };
+	return tree_to_message_counts(t, q, NULL, 0);
+}
+
+/* The same, from other counts when self is given. */
+Sampled__Tree *tree_to_message_counts(const struct tree *t, const struct tree_query *q,
+				      const uint64_t *self, size_t n)
+{
+	static const struct tree_query all = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	struct tree_builder b;
-	struct tree_nodes merged = { 0 };
+	struct tree_nodes merged = { 0 }, recounted = { 0 };
 	struct tree_pick *picks;
 	Sampled__Tree *msg;
 	size_t n_sel, i;
@@ -1024,10 +1112,15 @@ Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q)
 		q = &all;
 	memset(&b, 0, sizeof(b));
 	b.t = t;
+	b.src = &t->nodes;
+	if (self != NULL) {
+		tree_nodes_recount(t, self, n, &recounted);
+		b.src = &recounted;
+	}
 
-	/* The threads considered: sampled ones, through the tid and state filters. */
+	/* The threads considered: sampled ones, through the tid, state and gil filters. */
 	picks = mem_calloc(t->n_threads ? t->n_threads : 1, sizeof(*picks));
-	n_sel = tree_pick_threads(t, q, picks, &total);
+	n_sel = tree_pick_threads(t, b.src, q, picks, &total);
 	b.threshold = q->min_share > 0 ? q->min_share * (double)total : 0.0;
 
 	b.frame_out = mem_alloc((t->n_frames ? t->n_frames : 1) * sizeof(*b.frame_out));
@@ -1036,13 +1129,13 @@ Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q)
 	memset(b.string_out, 0xff, t->n_strings * sizeof(*b.string_out));
 	tree_builder_string(&b, 0);	/* strings[0] = "" */
 
-	have_merged = tree_pick_merge(t, picks, n_sel, q->per_thread, &merged);
+	have_merged = tree_pick_merge(b.src, picks, n_sel, q->per_thread, &merged);
 	if (q->per_thread)
 		tree_builder_threads(&b, picks, n_sel, &merged);
 	else if (have_merged)
 		tree_builder_walk(&b, &merged, 0, 0);
 	else if (n_sel == 1)
-		tree_builder_walk(&b, &t->nodes, picks[0].roots[0], 0);
+		tree_builder_walk(&b, b.src, picks[0].roots[0], 0);
 	msg = tree_builder_finish(&b, total, q->per_thread);
 
 	for (i = 0; i < b.n_labels; i++)
@@ -1054,6 +1147,7 @@ Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q)
 	free(b.frame_out);
 	free(b.string_out);
 	tree_nodes_release(&merged);
+	tree_nodes_release(&recounted);
 	free(picks);
 	return msg;
 }

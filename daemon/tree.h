@@ -9,14 +9,19 @@
 
 /*
  * The call tree: frames interned once, nodes keyed by (parent, frame), self
- * and total counts, one root per thread and state class.  Memory grows with
+ * and total counts, one root per thread and sample class.  Memory grows with
  * the number of unique stacks, not with the number of samples; adding a
  * stack whose nodes exist allocates nothing and makes no syscall (one hash
  * probe per frame).
  *
  * Every sample carries the state its thread was in (running or idle), so
- * that a wall-clock profile can be viewed as a whole or by state.  The two
- * states of a thread are separate subtrees inside; views merge them.
+ * that a wall-clock profile can be viewed as a whole or by state, and
+ * whether its thread held Python's GIL (held, released, or unknown for
+ * threads that run no Python), so that it can be viewed by that too.  Each
+ * class of a thread (state x GIL) is a separate subtree inside; views merge
+ * them.  A stack seen in two classes has its nodes twice; since a thread
+ * without Python is always "unknown", only Python threads can pay this, and
+ * at most twice over (held and released).
  *
  * A node's total counts the samples whose stack passes through it, its self
  * the samples whose stack ends there.  Recursion needs no special case: the
@@ -69,7 +74,32 @@ enum tree_state_filter {
 	TREE_STATE_ONLY_IDLE = SAMPLED__STATE_FILTER__STATE_IDLE,
 };
 
+/*
+ * Whether the sampled thread held the GIL of the Python interpreter it
+ * runs.  Unknown: not a Python thread, or the holder could not be read.
+ */
+enum tree_gil {
+	TREE_GIL_UNKNOWN,
+	TREE_GIL_HELD,
+	TREE_GIL_RELEASED,	/* released it, or waiting to take it */
+};
+
+/*
+ * Which GIL classes a view shows: any (every sample), or only the samples
+ * known to hold it or known not to (samples of unknown class are in
+ * neither).  The values are those of the protocol's GilFilter
+ * (TreeRequest.gil); any other value selects no samples.
+ */
+enum tree_gil_filter {
+	TREE_GIL_ANY = SAMPLED__GIL_FILTER__GIL_ANY,
+	TREE_GIL_ONLY_HELD = SAMPLED__GIL_FILTER__GIL_HELD,
+	TREE_GIL_ONLY_RELEASED = SAMPLED__GIL_FILTER__GIL_RELEASED,
+};
+
 struct tree;
+
+/* No node: what tree_add returns for nothing added. */
+#define TREE_NODE_NONE UINT32_MAX
 
 struct tree *tree_new(void);
 void tree_free(struct tree *t);
@@ -98,13 +128,27 @@ void tree_set_thread_name(struct tree *t, pid_t tid, const char *name);
  * on the thread's root only (they show as the self of the thread node in
  * per-thread trees).  count == 0 does nothing.  An id not from tree_frame_id
  * or a state outside enum tree_state is a broken invariant (fatal).
+ *
+ * Returns the id of the node the stack ends at (the thread's root when n
+ * is 0), which stands for the thread, class and stack together (see
+ * tree_to_message_counts); TREE_NODE_NONE when count is 0.  Node ids are
+ * dense, counting from 0, and stay valid until tree_reset/tree_free.
  */
-void tree_add(struct tree *t, pid_t tid, enum tree_state state, const uint32_t *ids, size_t n,
-	      uint64_t count);
+uint32_t tree_add(struct tree *t, pid_t tid, enum tree_state state, const uint32_t *ids,
+		  size_t n, uint64_t count);
+/*
+ * The same, for a sample whose GIL class is known (tree_add counts its
+ * samples as TREE_GIL_UNKNOWN).  A gil outside enum tree_gil is a broken
+ * invariant (fatal).
+ */
+uint32_t tree_add_gil(struct tree *t, pid_t tid, enum tree_state state, enum tree_gil gil,
+		      const uint32_t *ids, size_t n, uint64_t count);
 /* Samples added since creation or the last reset, all threads, both states. */
 uint64_t tree_total(const struct tree *t);
 /* Samples added in state s since creation or the last reset, all threads (0 for no such state). */
 uint64_t tree_state_total(const struct tree *t, enum tree_state s);
+/* Samples added in GIL class g since creation or the last reset, all threads (0 for no such class). */
+uint64_t tree_gil_total(const struct tree *t, enum tree_gil g);
 /*
  * Nodes held, roots included (one per thread and state that has samples):
  * a measure of memory.
@@ -116,6 +160,7 @@ struct tree_query {
 	pid_t tid;		/* 0: every thread; else only this one */
 	double min_share;	/* leave out nodes below this share of the total */
 	enum tree_state_filter state;	/* TREE_STATE_ANY (0): both states */
+	enum tree_gil_filter gil;	/* TREE_GIL_ANY (0): every sample */
 };
 
 /*
@@ -133,6 +178,8 @@ struct tree_query {
  *   filter, a thread's states are never shown apart: the view merges them
  *   (with ANY, a thread sampled both running and idle shows its stacks
  *   once, counts summed).
+ * - gil: likewise, only the samples of the selected GIL class(es); the two
+ *   filters combine (a sample must pass both).
  * - per_thread: the top level holds one node per thread with samples in
  *   the selected state(s) (kind FRAME_THREAD, function "name (tid)" or
  *   "thread tid" when unnamed) whose self counts the thread's empty stacks.
@@ -145,9 +192,18 @@ struct tree_query {
  *   self is unchanged, so a parent's total can exceed its self plus its
  *   emitted children's totals, and total_samples still counts every sample
  *   considered.  The difference is what was cut, for a client to show.
- * - total_samples: samples considered, i.e. after the tid and state filters.
+ * - total_samples: samples considered, i.e. after the tid, state and gil filters.
  */
 Sampled__Tree *tree_to_message(const struct tree *t, const struct tree_query *q);
+/*
+ * The same message with other counts than the tree's own, such as the
+ * samples of a time window: self[id] is the self count of node id (as
+ * returned by tree_add; n entries, ids from n on count 0), totals are
+ * summed from them, and a node whose total comes to 0 is left out with its
+ * subtree (a thread with none too).  self == NULL is tree_to_message.
+ */
+Sampled__Tree *tree_to_message_counts(const struct tree *t, const struct tree_query *q,
+				      const uint64_t *self, size_t n);
 /*
  * Frees a message from tree_to_message (NULL is fine).  Only this may free
  * it: not protobuf_c_message_free_unpacked, and a Response embedding it must

@@ -3,15 +3,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfi.h"
 #include "mem.h"
 #include "unwind.h"
 
 /*
- * How this works.  libunwind's remote API (one address space per target)
- * does the DWARF CFI work; we give it a view of the sampled thread that never
- * touches the live process:
+ * How this works.  Two unwinders share one view of the sampled thread, which
+ * never touches the live process.  The fast one steps frames itself with
+ * CFI rows (cfi.c: the CFA rule and where the caller's registers are, per
+ * code address, cached); libunwind's remote API (one address space per
+ * target) takes over the rest of a stack at the first frame rows cannot
+ * express (DWARF expressions: signal trampolines, PLT stubs; no FDE: JIT
+ * code, which its heuristics and our frame-pointer fallback handle).  The
+ * view libunwind gets:
  *
- *   - registers come from the sample (access_reg);
+ *   - registers of the frame it starts from: the sample's, or those the
+ *     fast path located (access_reg);
  *   - memory in [SP, SP + stack_len) comes from the sample's stack copy;
  *     .eh_frame_hdr, .eh_frame and code come from the bytes of the ELF
  *     files behind the mappings (access_mem);
@@ -20,10 +27,10 @@
  *     handed to libunwind's own table search.
  *
  * libunwind keeps a per-address-space cache of register rules keyed by IP
- * (UNW_CACHE_GLOBAL), so a warm unwind mostly reads the stack copy.  Known
- * cost: Debian's libunwind 1.6.2 is built with signal blocking, so every
- * unw_step takes that cache's lock with two rt_sigprocmask syscalls; they
- * are most of the time of a warm unwind (see the unit test's benchmark).
+ * (UNW_CACHE_GLOBAL), but Debian's libunwind 1.6.2 is built with signal
+ * blocking: every unw_step takes that cache's lock with two rt_sigprocmask
+ * syscalls, most of the time of a warm libunwind unwind.  Hence the fast
+ * path, which must give exactly libunwind's answer: see unwind_fast.
  */
 
 /*
@@ -37,12 +44,6 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip
 /* libunwind numbers x86-64 registers RAX RDX RCX RBX RSI RDI RBP RSP R8..R15 RIP. */
 #define UNWIND_UNW_NREGS 17
 
-/* DWARF exception-header pointer encodings (LSB, .eh_frame_hdr). */
-#define UNWIND_PE_OMIT 0xff
-#define UNWIND_PE_FORMAT_MASK 0x0f
-#define UNWIND_PE_APPL_MASK 0x70
-#define UNWIND_PE_DATAREL_SDATA4 0x3b
-
 /* Recently read mappings remembered across calls (cleared when maps change). */
 #define UNWIND_SPANS 8
 
@@ -52,17 +53,32 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip
 /* Register-state cache entries libunwind keeps per target (its default is 128). */
 #define UNWIND_RS_CACHE 1024
 
-/* What find_proc_info needs from an image's .eh_frame_hdr, parsed once. */
+/* CFI rows cached per target (64 bytes each). */
+#define UNWIND_ROWS 8192
+
+/* Executable mappings remembered for the fast path (cleared when maps change). */
+#define UNWIND_CODES 8
+
+/* What a register of the frame being unwound is, as libunwind would locate it. */
+enum unwind_reg_kind {
+	UNWIND_REG_VALUE,	/* known value (the sample's, or set by a fallback) */
+	UNWIND_REG_MEMORY,	/* saved at an address, read when needed */
+	UNWIND_REG_UNDEFINED,	/* the CFI says undefined (libunwind: a null location) */
+	UNWIND_REG_UNKNOWN,	/* not known after a frame-pointer step */
+};
+
+/* An image's unwind tables (.eh_frame_hdr, .eh_frame), found once. */
 struct unwind_table {
 	const struct elf_image *key; /* NULL = free slot */
-	uint64_t hdr_vaddr;	/* .eh_frame_hdr in the image's address space */
-	uint64_t table_vaddr;	/* the sorted (initial location, FDE) pairs */
-	uint64_t fde_count;	/* 0: no usable table, lookups fail fast */
-	const uint8_t *hdr_data;
-	size_t hdr_size;
-	uint64_t frame_vaddr;	/* .eh_frame, where the FDEs and CIEs are */
-	const uint8_t *frame_data;
-	size_t frame_size;	/* 0 when absent (reads then go through the image) */
+	struct cfi_table cfi;	/* fde_count 0: no usable table, lookups fail fast */
+};
+
+/* An executable mapping with an image, as the fast path looks code up. */
+struct unwind_code {
+	uint64_t start, end;	/* end 0: free slot */
+	uint64_t pgoff;
+	const struct elf_image *image;
+	const struct unwind_table *table;
 };
 
 /* A target range whose bytes we hold (a section or a mapping of an ELF file). */
@@ -71,10 +87,19 @@ struct unwind_span {
 	const uint8_t *bytes;	/* the byte for start */
 };
 
-/* The thread being unwound, as the accessors see it. */
+/*
+ * The thread being unwound, as the accessors see it.  Registers are
+ * indexed in libunwind's numbering, which is DWARF's.  They mirror
+ * libunwind's register locations: the fast path keeps them current frame
+ * by frame, so that libunwind can take over at any frame and see what it
+ * would have seen had it unwound from the start.
+ */
 struct unwind_frame_state {
-	uint64_t regs[UNWIND_UNW_NREGS]; /* libunwind numbering */
-	uint32_t known;		/* bit per valid regs[] entry */
+	uint64_t val[UNWIND_UNW_NREGS];	/* value, or address for UNWIND_REG_MEMORY */
+	uint8_t kind[UNWIND_UNW_NREGS];	/* enum unwind_reg_kind */
+	uint64_t sample[UNWIND_UNW_NREGS]; /* the registers at the sample */
+	int init_active;	/* unw_init_remote is reading IP and SP: */
+	uint64_t init_ip, init_sp; /* what it must read */
 	const uint8_t *stack;
 	uint64_t stack_start, stack_end; /* [SP, SP + stack_len) at the sample */
 	uint64_t stack_map_end;	/* end of the mapping holding SP, 0 if unknown */
@@ -98,6 +123,18 @@ struct unwinder {
 	const struct elf_image *cur_image;
 	uint64_t cur_bias;
 	struct unwind_frame_state st;
+	struct cfi_cache *rows;
+	struct unwind_code codes[UNWIND_CODES];
+	unsigned code_last, code_next;
+	size_t fast_limit;	/* steps with rows per stack before libunwind takes over */
+	struct unwind_stats stats;
+};
+
+/* Where a walk is when the fast path hands it to libunwind. */
+struct unwind_pos {
+	uint64_t ip, sp;	/* the frame's IP and SP (libunwind's CFA) */
+	int use_prev;		/* look its CFI up at ip - 1 (a return address) */
+	size_t n;		/* frames written so far */
 };
 
 /* Perf register index for each libunwind register number (see unwind.h). */
@@ -109,80 +146,6 @@ static const uint8_t unwind_perf_index[UNWIND_UNW_NREGS] = {
 	[UNW_X86_64_R11] = 19, [UNW_X86_64_R12] = 20, [UNW_X86_64_R13] = 21,
 	[UNW_X86_64_R14] = 22, [UNW_X86_64_R15] = 23, [UNW_X86_64_RIP] = UNWIND_REG_IP,
 };
-
-/* Reads a little-endian unsigned value of n bytes (no alignment needed). */
-static uint64_t unwind_read_le(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = n; i > 0; i--)
-		v = (v << 8) | p[i - 1];
-	return v;
-}
-
-/*
- * Reads one encoded value of .eh_frame_hdr at *off and advances past it.
- * Only fixed-size formats are accepted (all the header's first two fields
- * use in practice); the value comes back raw, its pcrel/datarel application
- * ignored: we need eh_frame_ptr only to skip it, fde_count is absolute.
- */
-static int unwind_read_encoded(const uint8_t *data, size_t size, size_t *off, uint8_t enc,
-			       uint64_t *val)
-{
-	size_t n;
-	int is_signed = 0;
-
-	if (enc == UNWIND_PE_OMIT) {
-		*val = 0;
-		return 0;
-	}
-	switch (enc & UNWIND_PE_FORMAT_MASK) {
-	case 0x00: n = 8; break;			/* absptr */
-	case 0x02: n = 2; break;			/* udata2 */
-	case 0x03: n = 4; break;			/* udata4 */
-	case 0x04: n = 8; break;			/* udata8 */
-	case 0x0a: n = 2; is_signed = 1; break;		/* sdata2 */
-	case 0x0b: n = 4; is_signed = 1; break;		/* sdata4 */
-	case 0x0c: n = 8; is_signed = 1; break;		/* sdata8 */
-	default: return -1;				/* uleb128/sleb128: never seen here */
-	}
-	if (*off > size || size - *off < n)
-		return -1;
-	*val = unwind_read_le(data + *off, n);
-	if (is_signed && n < 8 && (*val >> (n * 8 - 1)) != 0)
-		*val |= ~0ULL << (n * 8);
-	*off += n;
-	return 0;
-}
-
-/*
- * Parses the .eh_frame_hdr whose bytes and address t holds.  A header we
- * cannot use leaves fde_count at 0, so the image is remembered as having no
- * table and never parsed again.
- */
-static void unwind_parse_hdr(struct unwind_table *t)
-{
-	const uint8_t *data = t->hdr_data;
-	uint64_t eh_frame_ptr, fde_count;
-	size_t size = t->hdr_size, off = 4;
-
-	t->fde_count = 0;
-	if (size < 4 || data[0] != 1)
-		return;
-	/* The search table must be datarel|sdata4 for libunwind to use it. */
-	if (data[3] != UNWIND_PE_DATAREL_SDATA4)
-		return;
-	if (unwind_read_encoded(data, size, &off, data[1], &eh_frame_ptr) < 0)
-		return;
-	/* fde_count is a plain number: an applied (pcrel...) encoding is nonsense. */
-	if (data[2] == UNWIND_PE_OMIT || (data[2] & UNWIND_PE_APPL_MASK) != 0 ||
-	    unwind_read_encoded(data, size, &off, data[2], &fde_count) < 0)
-		return;
-	if (fde_count == 0 || fde_count > (size - off) / 8)
-		return;
-	t->table_vaddr = t->hdr_vaddr + off;
-	t->fde_count = fde_count;
-}
 
 /* Hash of an image pointer for the table cache. */
 static size_t unwind_hash(const void *key, size_t cap)
@@ -214,10 +177,12 @@ static void unwind_tables_grow(struct unwinder *u)
 		u->tables[j] = old[i];
 	}
 	free(old);
+	/* The fast path's code slots point into the old array. */
+	memset(u->codes, 0, sizeof(u->codes));
 }
 
 /*
- * Returns the parsed .eh_frame_hdr of an image, parsing it on first use.
+ * Returns the unwind tables of an image, finding them on first use.
  * The result depends only on the file's bytes, which never change while the
  * image lives (images live as long as their elf_cache, which outlives the
  * unwinder), so unwind_flush has no reason to drop entries.
@@ -241,13 +206,9 @@ static const struct unwind_table *unwind_table_get(struct unwinder *u,
 	while (u->tables[i].key != NULL)
 		i = (i + 1) & (u->tables_cap - 1);
 	t = &u->tables[i];
-	memset(t, 0, sizeof(*t));
 	t->key = img;
 	u->tables_len++;
-	if (elf_image_section(img, ".eh_frame_hdr", &t->hdr_vaddr, &t->hdr_data, &t->hdr_size) == 0)
-		unwind_parse_hdr(t);
-	if (elf_image_section(img, ".eh_frame", &t->frame_vaddr, &t->frame_data, &t->frame_size) < 0)
-		t->frame_size = 0;
+	cfi_table_load(&t->cfi, img);
 	return t;
 }
 
@@ -316,15 +277,322 @@ static const uint8_t *unwind_bytes(struct unwinder *u, uint64_t addr, size_t *av
 	return NULL;
 }
 
-/* Forgets remembered ranges; they hold addresses that may be stale now. */
+/* Forgets remembered ranges and code mappings; they hold addresses that may be stale now. */
 static void unwind_spans_clear(struct unwinder *u)
 {
 	memset(u->spans, 0, sizeof(u->spans));
 	u->span_next = 0;
 	u->cur_image = NULL;
+	memset(u->codes, 0, sizeof(u->codes));
 	u->spans_generation = maps_generation(u->maps);
 }
 
+/*
+ * Guarding libunwind against CFI it misreads.  libunwind 1.6.2 indexes its
+ * per-frame array of register locations (17 entries) with numbers from the
+ * file that it does not check: the second register of DW_CFA_register ("r9
+ * is held in r1161", found by fuzzing) and, by its source, the
+ * return-address column of a CIE.  A corrupt file with a larger number
+ * makes unw_step read past the array: a crash (SIGSEGV past the top of the
+ * stack), or stack garbage that changes the answer from one unwind to the
+ * next.  So before libunwind runs an FDE's programs, unwind_cfi_sane reads
+ * the FDE and its CIE the way libunwind will (the same table search, every
+ * byte through unwind_access_mem, as libunwind's own reads go) and refuses
+ * such numbers, opcodes libunwind does not know (it would run their
+ * operands as opcodes) and operands it cannot read; the frame is then
+ * unwound as one without CFI.  Compilers emit none of these.
+ */
+
+/* Register columns libunwind keeps per frame (its DWARF_NUM_PRESERVED_REGS on x86-64). */
+#define UNWIND_CFI_COLUMNS 17
+
+/* DWARF pointer encodings (DW_EH_PE_*) that matter for skipping a pointer. */
+#define UNWIND_PE_OMIT 0xff
+#define UNWIND_PE_UDATA8 0x04
+#define UNWIND_PE_FORMAT 0x0f
+#define UNWIND_PE_APPLY 0x70
+#define UNWIND_PE_ALIGNED 0x50
+
+static int unwind_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, int write,
+			     void *arg);
+
+/* A bounded reader of target bytes, one aligned word at a time like libunwind's dwarf_readu8. */
+struct unwind_cfi_reader {
+	struct unwinder *u;
+	uint64_t addr, end;	/* the next byte; reading at or past end is bad */
+	uint64_t word_addr;	/* the aligned word held; 1 (never aligned) for none */
+	unw_word_t word;
+	int bad;
+};
+
+/* Starts a reader over target range [addr, end). */
+static void unwind_cfi_reader_init(struct unwind_cfi_reader *r, struct unwinder *u, uint64_t addr,
+				   uint64_t end)
+{
+	*r = (struct unwind_cfi_reader){ .u = u, .addr = addr, .end = end, .word_addr = 1 };
+}
+
+/* Reads one byte; 0 and bad at the end or where nothing can be read. */
+static uint8_t unwind_cfi_u8(struct unwind_cfi_reader *r)
+{
+	uint64_t aligned = r->addr & ~(uint64_t)7;
+	uint8_t b;
+
+	if (r->bad || r->addr >= r->end) {
+		r->bad = 1;
+		return 0;
+	}
+	if (aligned != r->word_addr) {
+		if (unwind_access_mem(r->u->as, aligned, &r->word, 0, r->u) < 0) {
+			r->bad = 1;
+			return 0;
+		}
+		r->word_addr = aligned;
+	}
+	b = (uint8_t)(r->word >> (8 * (r->addr - aligned)));
+	r->addr++;
+	return b;
+}
+
+/* Reads n little-endian bytes (n <= 8). */
+static uint64_t unwind_cfi_uint(struct unwind_cfi_reader *r, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)unwind_cfi_u8(r) << (8 * i);
+	return v;
+}
+
+/* Reads a LEB128 number (signed ones too: only their extent matters here, or small values). */
+static uint64_t unwind_cfi_leb(struct unwind_cfi_reader *r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		b = unwind_cfi_u8(r);
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while ((b & 0x80) && !r->bad);
+	return v;
+}
+
+/* Skips a pointer of encoding enc; 0 for encodings libunwind cannot read either. */
+static int unwind_cfi_skip_ptr(struct unwind_cfi_reader *r, uint8_t enc)
+{
+	static const uint8_t size[16] = { 8, 0, 2, 4, 8, 0, 0, 0, 0, 0, 2, 4, 8 };
+
+	if (enc == UNWIND_PE_OMIT)
+		return 1;
+	if ((enc & UNWIND_PE_APPLY) == UNWIND_PE_ALIGNED)
+		r->addr = (r->addr + 7) & ~(uint64_t)7;
+	if ((enc & UNWIND_PE_FORMAT) == 0x01 || (enc & UNWIND_PE_FORMAT) == 0x09) {
+		(void)unwind_cfi_leb(r);
+		return !r->bad;
+	}
+	if (size[enc & UNWIND_PE_FORMAT] == 0)
+		return 0;
+	(void)unwind_cfi_uint(r, size[enc & UNWIND_PE_FORMAT]);
+	return !r->bad;
+}
+
+/*
+ * Walks one CFA program to its end, operand for operand as libunwind reads
+ * it: 0 on a DW_CFA_register whose second register is past the array, an
+ * opcode libunwind does not know (it would run its operands as opcodes), or
+ * an operand that cannot be read.
+ */
+static int unwind_cfi_program_sane(struct unwind_cfi_reader *r, uint8_t fde_enc)
+{
+	while (r->addr < r->end) {
+		uint8_t op = unwind_cfi_u8(r);
+
+		if (op & 0xc0) {
+			/* advance_loc, offset, restore: the register is in the opcode, checked */
+			if ((op & 0xc0) == 0x80)
+				(void)unwind_cfi_leb(r);
+		} else {
+			switch (op) {
+			case 0x00: case 0x0a: case 0x0b:		/* nop, remember/restore_state */
+				break;
+			case 0x01:					/* set_loc */
+				if (!unwind_cfi_skip_ptr(r, fde_enc))
+					return 0;
+				break;
+			case 0x02: case 0x03: case 0x04:		/* advance_loc1, 2, 4 */
+				(void)unwind_cfi_uint(r, op == 0x02 ? 1 : op == 0x03 ? 2 : 4);
+				break;
+			case 0x06: case 0x07: case 0x08: case 0x0d:	/* one register */
+			case 0x0e: case 0x13: case 0x2e:		/* one offset */
+				(void)unwind_cfi_leb(r);
+				break;
+			case 0x05: case 0x0c: case 0x11: case 0x12:	/* register, offset */
+			case 0x2f:
+				(void)unwind_cfi_leb(r);
+				(void)unwind_cfi_leb(r);
+				break;
+			case 0x09:					/* register, register */
+				(void)unwind_cfi_leb(r);
+				if (unwind_cfi_leb(r) >= UNWIND_CFI_COLUMNS)
+					return 0;
+				break;
+			case 0x0f: case 0x10:				/* [register,] expression */
+				if (op == 0x10)
+					(void)unwind_cfi_leb(r);
+				/* Skipped unchecked, as libunwind does (even past the end). */
+				r->addr += unwind_cfi_leb(r);
+				break;
+			default:
+				/* Unknown to libunwind 1.6.2 (val_offset...): it would run the operands. */
+				return 0;
+			}
+		}
+		if (r->bad)
+			return 0;
+	}
+	return 1;
+}
+
+/* Reads a CIE's or FDE's length; *wide for the 64-bit format (8-byte ids). */
+static uint64_t unwind_cfi_length(struct unwind_cfi_reader *r, int *wide)
+{
+	uint64_t len = unwind_cfi_uint(r, 4);
+
+	*wide = len == 0xffffffffu;
+	return *wide ? unwind_cfi_uint(r, 8) : len;
+}
+
+/* What reading an FDE needs from its CIE. */
+struct unwind_cfi_cie {
+	uint8_t fde_enc, lsda_enc;
+	int sized;		/* 'z': the FDE says how long its augmentation data is */
+};
+
+/*
+ * Reads the CIE at cie as libunwind's parse_cie does: its head whatever its
+ * length says (only its program stops there), the first four characters of
+ * its augmentation.  -1 when libunwind fails on it too (cleanly), 0 when
+ * libunwind must not run it, 1 when it may.
+ */
+static int unwind_cfi_cie_check(struct unwinder *u, uint64_t cie, struct unwind_cfi_cie *out)
+{
+	struct unwind_cfi_reader r;
+	uint64_t len, end, ra;
+	uint8_t version;
+	char aug[5] = { 0 };
+	int wide;
+
+	*out = (struct unwind_cfi_cie){ UNWIND_PE_UDATA8, UNWIND_PE_OMIT, 0 };
+	unwind_cfi_reader_init(&r, u, cie, UINT64_MAX);
+	len = unwind_cfi_length(&r, &wide);
+	end = r.addr + len;				/* wrapping, like libunwind's */
+	(void)unwind_cfi_uint(&r, wide ? 8 : 4);		/* CIE id */
+	version = unwind_cfi_u8(&r);
+	if (r.bad || (version != 1 && version != 3))
+		return -1;
+	for (unsigned i = 0;;) {
+		uint8_t ch = unwind_cfi_u8(&r);
+
+		if (r.bad)
+			return -1;
+		if (ch == 0)
+			break;
+		if (i < sizeof(aug) - 1)
+			aug[i++] = (char)ch;
+	}
+	(void)unwind_cfi_leb(&r);				/* code alignment */
+	(void)unwind_cfi_leb(&r);				/* data alignment */
+	ra = version == 1 ? unwind_cfi_u8(&r) : unwind_cfi_leb(&r);
+	if (r.bad)
+		return -1;
+	if (ra >= UNWIND_CFI_COLUMNS)
+		return 0;
+	for (unsigned i = 0; aug[i] != '\0'; i++) {
+		if (i == 0 && aug[i] == 'z') {
+			out->sized = 1;
+			(void)unwind_cfi_leb(&r);
+		} else if (aug[i] == 'L') {
+			out->lsda_enc = unwind_cfi_u8(&r);
+		} else if (aug[i] == 'R') {
+			out->fde_enc = unwind_cfi_u8(&r);
+		} else if (aug[i] == 'P') {
+			if (!unwind_cfi_skip_ptr(&r, unwind_cfi_u8(&r)))
+				return -1;
+		} else if (aug[i] != 'S') {
+			break;	/* libunwind stops reading the augmentation here, or gives up */
+		}
+	}
+	if (r.bad)
+		return -1;
+	r.end = end;
+	return unwind_cfi_program_sane(&r, out->fde_enc);
+}
+
+/*
+ * Whether libunwind may run the CFI it will find for ip (see above).  The
+ * FDE is the one its table search picks: the last of the count (start,
+ * FDE) pairs at table, offsets from segbase, that starts at or below ip.
+ * 1 also when libunwind will find nothing usable there (it fails cleanly).
+ */
+static int unwind_cfi_sane(struct unwinder *u, uint64_t segbase, uint64_t table, uint64_t count,
+			   uint64_t ip)
+{
+	struct unwind_cfi_reader r;
+	struct unwind_cfi_cie cie;
+	int32_t rel_ip = (int32_t)(ip - segbase), start, fde_off;
+	uint64_t lo = 0, hi = count, len, fde_end, cie_at, cie_id;
+	int wide, ret;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		unwind_cfi_reader_init(&r, u, table + mid * 8, UINT64_MAX);
+		start = (int32_t)unwind_cfi_uint(&r, 4);
+		if (r.bad)
+			return 1;
+		if (rel_ip < start)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (hi == 0)
+		return 1;
+	unwind_cfi_reader_init(&r, u, table + (hi - 1) * 8 + 4, UINT64_MAX);
+	fde_off = (int32_t)unwind_cfi_uint(&r, 4);
+	if (r.bad)
+		return 1;
+
+	/* The FDE's head (libunwind: no FDE when its length is 0), its CIE, the rest of its head. */
+	unwind_cfi_reader_init(&r, u, segbase + (uint64_t)(int64_t)fde_off, UINT64_MAX);
+	len = unwind_cfi_length(&r, &wide);
+	if (r.bad || len == 0)
+		return 1;
+	fde_end = r.addr + len;
+	cie_at = r.addr;
+	cie_id = unwind_cfi_uint(&r, wide ? 8 : 4);
+	if (r.bad || cie_id == 0)
+		return 1;
+	cie_at -= wide ? cie_id : (uint64_t)(int64_t)(int32_t)cie_id;
+	ret = unwind_cfi_cie_check(u, cie_at, &cie);
+	if (ret <= 0)
+		return ret < 0;
+	if (!unwind_cfi_skip_ptr(&r, cie.fde_enc) ||
+	    !unwind_cfi_skip_ptr(&r, cie.fde_enc & UNWIND_PE_FORMAT))
+		return 1;
+	if (cie.sized) {
+		len = unwind_cfi_leb(&r);
+		if (r.bad)
+			return 1;
+		r.addr += len;		/* unchecked, as libunwind does */
+	} else if (!unwind_cfi_skip_ptr(&r, cie.lsda_enc)) {
+		return 1;
+	}
+	r.end = fde_end;
+	return unwind_cfi_program_sane(&r, cie.fde_enc);
+}
 /*
  * libunwind: finds the FDE for ip.  The table lives in the target's address
  * space at the image's .eh_frame_hdr plus the load bias of the mapping; its
@@ -346,24 +614,30 @@ static int unwind_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_in
 	t = NULL;
 	if (e != NULL && e->image != NULL && (e->prot & MAPS_PROT_EXEC) != 0)
 		t = unwind_table_get(u, e->image);
-	if (t == NULL || t->fde_count == 0 || maps_to_vaddr(e, ip, &vaddr) < 0) {
+	if (t == NULL || t->cfi.fde_count == 0 || maps_to_vaddr(e, ip, &vaddr) < 0) {
 		u->st.noinfo = 1;
 		return -UNW_ENOINFO;
 	}
 	bias = ip - vaddr;
 	u->cur_image = e->image;
 	u->cur_bias = bias;
-	unwind_span_add(u, t->hdr_vaddr + bias, t->hdr_size, t->hdr_data);
-	if (t->frame_size != 0)
-		unwind_span_add(u, t->frame_vaddr + bias, t->frame_size, t->frame_data);
+	unwind_span_add(u, t->cfi.hdr_vaddr + bias, t->cfi.hdr_size, t->cfi.hdr_data);
+	if (t->cfi.frame_size != 0)
+		unwind_span_add(u, t->cfi.frame_vaddr + bias, t->cfi.frame_size, t->cfi.frame_data);
 
+	/* CFI that libunwind would misread (see unwind_cfi_sane): a frame without CFI. */
+	if (need_unwind_info && !unwind_cfi_sane(u, t->cfi.hdr_vaddr + bias,
+						 t->cfi.table_vaddr + bias, t->cfi.fde_count, ip)) {
+		u->st.noinfo = 1;
+		return -UNW_ENOINFO;
+	}
 	memset(&di, 0, sizeof(di));
 	di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
 	di.start_ip = e->start;
 	di.end_ip = e->end;
-	di.u.rti.segbase = t->hdr_vaddr + bias;
-	di.u.rti.table_data = t->table_vaddr + bias;
-	di.u.rti.table_len = t->fde_count * 8 / sizeof(unw_word_t);
+	di.u.rti.segbase = t->cfi.hdr_vaddr + bias;
+	di.u.rti.table_data = t->cfi.table_vaddr + bias;
+	di.u.rti.table_len = t->cfi.fde_count * 8 / sizeof(unw_word_t);
 	ret = _Ux86_64_dwarf_search_unwind_table(as, ip, &di, pi, need_unwind_info, arg);
 	if (ret == -UNW_ENOINFO)
 		u->st.noinfo = 1;
@@ -388,23 +662,18 @@ static int unwind_get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, 
 }
 
 /*
- * libunwind: reads one word of the sampled thread: from the stack copy, the
- * red zone words unwind_fill_red_zone knows, else from the file bytes behind
- * the mapping.  Never reads the live target.  A read above the copy but
- * inside SP's mapping means the copy was too short, which the caller
- * reports as truncation rather than failure.
+ * Reads one word of the sampled thread, for both unwinders: from the stack
+ * copy, the red zone words unwind_fill_red_zone knows, else from the file
+ * bytes behind the mapping.  Never reads the live target.  A read above
+ * the copy but inside SP's mapping means the copy was too short, which the
+ * caller reports as truncation rather than failure.
  */
-static int unwind_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, int write,
-			     void *arg)
+static int unwind_read_word(struct unwinder *u, uint64_t addr, uint64_t *valp)
 {
-	struct unwinder *u = arg;
 	struct unwind_frame_state *st = &u->st;
 	const uint8_t *p;
 	size_t avail;
 
-	(void)as;
-	if (write)
-		return -UNW_EINVAL;
 	if (addr >= st->stack_start && addr < st->stack_end && st->stack_end - addr >= 8) {
 		memcpy(valp, st->stack + (addr - st->stack_start), 8);
 		return 0;
@@ -418,7 +687,7 @@ static int unwind_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *v
 			return 0;
 		}
 		st->red_zone_miss = 1;
-		return -UNW_EINVAL;
+		return -1;
 	}
 	p = unwind_bytes(u, addr, &avail);
 	if (p != NULL) {
@@ -428,21 +697,72 @@ static int unwind_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *v
 	}
 	if (addr >= st->stack_start && addr < st->stack_map_end)
 		st->past_copy = 1;
-	return -UNW_EINVAL;
+	return -1;
 }
 
-/* libunwind: reads a register of the sample (writes are never needed). */
+/*
+ * Reads register reg of the frame being unwound (libunwind numbering); -1
+ * when unreadable.  Inline for the common cases: a value, a slot in the
+ * stack copy.
+ */
+static inline int unwind_reg_read(struct unwinder *u, unsigned reg, uint64_t *valp)
+{
+	struct unwind_frame_state *st = &u->st;
+	uint64_t addr = st->val[reg];
+
+	switch (st->kind[reg]) {
+	case UNWIND_REG_VALUE:
+		*valp = addr;
+		return 0;
+	case UNWIND_REG_MEMORY:
+		if (addr >= st->stack_start && addr < st->stack_end && st->stack_end - addr >= 8) {
+			memcpy(valp, st->stack + (addr - st->stack_start), 8);
+			return 0;
+		}
+		return unwind_read_word(u, addr, valp);
+	default:
+		return -1;
+	}
+}
+
+/* libunwind: reads a word of the sampled thread (writes are never needed). */
+static int unwind_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, int write,
+			     void *arg)
+{
+	uint64_t v;
+
+	(void)as;
+	if (write || unwind_read_word(arg, addr, &v) < 0)
+		return -UNW_EINVAL;
+	*valp = v;
+	return 0;
+}
+
+/*
+ * libunwind: reads a register of the frame it starts from.  While
+ * unw_init_remote runs, IP and SP are the ones the fast path hands over
+ * (the IP possibly backed up into the call, see unwind_slow).
+ */
 static int unwind_access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *valp, int write,
 			     void *arg)
 {
 	struct unwinder *u = arg;
+	struct unwind_frame_state *st = &u->st;
+	uint64_t v;
 
 	(void)as;
 	if (write)
 		return -UNW_EINVAL;
-	if (reg < 0 || reg >= UNWIND_UNW_NREGS || (u->st.known & (1u << reg)) == 0)
+	if (reg < 0 || reg >= UNWIND_UNW_NREGS)
 		return -UNW_EBADREG;
-	*valp = u->st.regs[reg];
+	if (st->init_active && (reg == UNW_X86_64_RIP || reg == UNW_X86_64_RSP)) {
+		*valp = reg == UNW_X86_64_RIP ? st->init_ip : st->init_sp;
+		return 0;
+	}
+	/* What libunwind's own locations would give: a failed read, or no location. */
+	if (unwind_reg_read(u, (unsigned)reg, &v) < 0)
+		return st->kind[reg] == UNWIND_REG_MEMORY ? -UNW_EINVAL : -UNW_EBADREG;
+	*valp = v;
 	return 0;
 }
 
@@ -506,6 +826,8 @@ struct unwinder *unwind_new(struct maps *maps, struct error *err)
 	}
 	unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
 	unw_set_cache_size(u->as, UNWIND_RS_CACHE, 0);
+	u->rows = cfi_cache_new(UNWIND_ROWS);
+	u->fast_limit = SIZE_MAX;
 	unwind_spans_clear(u);
 	return u;
 }
@@ -515,6 +837,7 @@ void unwind_free(struct unwinder *u)
 	if (u == NULL)
 		return;
 	unw_destroy_addr_space(u->as);
+	cfi_cache_free(u->rows);
 	free(u->tables);
 	free(u);
 }
@@ -525,11 +848,67 @@ void unwind_flush(struct unwinder *u, uint64_t start, uint64_t end)
 	unwind_spans_clear(u);
 }
 
+void unwind_set_fast_limit(struct unwinder *u, size_t frames)
+{
+	u->fast_limit = frames;
+}
+
+void unwind_stats(const struct unwinder *u, struct unwind_stats *stats)
+{
+	struct cfi_cache_stats cs;
+
+	*stats = u->stats;
+	cfi_cache_stats(u->rows, &cs);
+	stats->row_hits = cs.hits;
+	stats->row_misses = cs.misses;
+}
+
+/*
+ * The executable mapping with an image that holds addr, for the fast path:
+ * from the few remembered ones (consecutive frames mostly share one), else
+ * from maps, then remembered.  NULL when addr is not in such a mapping.
+ */
+static const struct unwind_code *unwind_code_get(struct unwinder *u, uint64_t addr)
+{
+	const struct maps_entry *e;
+	struct unwind_code *c = &u->codes[u->code_last];
+	const struct unwind_table *t;
+
+	if (addr - c->start < c->end - c->start)
+		return c;
+	for (unsigned i = 0; i < UNWIND_CODES; i++) {
+		c = &u->codes[i];
+		if (addr - c->start < c->end - c->start) {
+			u->code_last = i;
+			return c;
+		}
+	}
+	e = maps_find(u->maps, addr);
+	if (e == NULL || e->image == NULL || (e->prot & MAPS_PROT_EXEC) == 0)
+		return NULL;
+	/* Before picking the slot: a growing table cache clears the slots. */
+	t = unwind_table_get(u, e->image);
+	u->code_last = u->code_next;
+	u->code_next = (u->code_next + 1) % UNWIND_CODES;
+	c = &u->codes[u->code_last];
+	c->start = e->start;
+	c->end = e->end;
+	c->pgoff = e->pgoff;
+	c->image = e->image;
+	c->table = t;
+	return c;
+}
+
 /* True when addr lies in an executable mapping: a return address must. */
 static int unwind_is_code(const struct unwinder *u, uint64_t addr)
 {
-	const struct maps_entry *e = maps_find(u->maps, addr);
+	const struct maps_entry *e;
 
+	for (unsigned i = 0; i < UNWIND_CODES; i++) {
+		if (addr - u->codes[i].start < u->codes[i].end - u->codes[i].start)
+			return 1;
+	}
+	e = maps_find(u->maps, addr);
 	return e != NULL && (e->prot & MAPS_PROT_EXEC) != 0;
 }
 
@@ -542,28 +921,39 @@ static int unwind_is_code(const struct unwinder *u, uint64_t addr)
  * those three registers at ip - 1 (inside the call, so the CFI lookup is for
  * the call site even after a noreturn call); the other callee-saved
  * registers become unknown and a frame that needs them fails cleanly.
+ * Returns the caller's IP (ra - 1), or 0 when RBP is not usable.
  */
-static int unwind_frame_pointer_step(struct unwinder *u, unw_cursor_t *cursor, uint64_t sp,
-				     uint64_t bp, uint64_t *pc)
+static uint64_t unwind_frame_pointer_caller(struct unwinder *u, uint64_t sp, uint64_t bp)
 {
 	struct unwind_frame_state *st = &u->st;
 	uint64_t ra, saved_bp;
 
 	if (bp < sp || bp < st->stack_start || bp >= st->stack_end || st->stack_end - bp < 16 ||
 	    (bp & 7) != 0)
-		return -1;
+		return 0;
 	memcpy(&saved_bp, st->stack + (bp - st->stack_start), 8);
 	memcpy(&ra, st->stack + (bp - st->stack_start) + 8, 8);
 	if (ra == 0 || !unwind_is_code(u, ra) || !unwind_is_code(u, ra - 1))
-		return -1;
-	st->known = (1u << UNW_X86_64_RIP) | (1u << UNW_X86_64_RSP) | (1u << UNW_X86_64_RBP);
-	st->regs[UNW_X86_64_RIP] = ra - 1;
-	st->regs[UNW_X86_64_RSP] = bp + 16;
-	st->regs[UNW_X86_64_RBP] = saved_bp;
-	if (unw_init_remote(cursor, u->as, u) < 0)
-		return -1;
-	*pc = ra - 1;
-	return 0;
+		return 0;
+	for (int i = 0; i < UNWIND_UNW_NREGS; i++)
+		st->kind[i] = UNWIND_REG_UNKNOWN;
+	st->kind[UNW_X86_64_RIP] = st->kind[UNW_X86_64_RSP] = st->kind[UNW_X86_64_RBP] =
+		UNWIND_REG_VALUE;
+	st->val[UNW_X86_64_RIP] = ra - 1;
+	st->val[UNW_X86_64_RSP] = bp + 16;
+	st->val[UNW_X86_64_RBP] = saved_bp;
+	return ra - 1;
+}
+
+/* The frame-pointer fallback for libunwind's cursor: the caller's IP, or 0. */
+static uint64_t unwind_frame_pointer_step(struct unwinder *u, unw_cursor_t *cursor, uint64_t sp,
+					  uint64_t bp)
+{
+	uint64_t pc = unwind_frame_pointer_caller(u, sp, bp);
+
+	if (pc == 0 || unw_init_remote(cursor, u->as, u) < 0)
+		return 0;
+	return pc;
 }
 
 /*
@@ -577,9 +967,11 @@ static void unwind_state_load(struct unwinder *u, const struct unwind_sample *s)
 	const struct maps_entry *e;
 	uint64_t sp = s->regs[UNWIND_REG_SP];
 
-	for (int i = 0; i < UNWIND_UNW_NREGS; i++)
-		st->regs[i] = s->regs[unwind_perf_index[i]];
-	st->known = (1u << UNWIND_UNW_NREGS) - 1;
+	for (int i = 0; i < UNWIND_UNW_NREGS; i++) {
+		st->sample[i] = st->val[i] = s->regs[unwind_perf_index[i]];
+		st->kind[i] = UNWIND_REG_VALUE;
+	}
+	st->init_active = 0;
 	st->stack = s->stack;
 	st->stack_start = sp;
 	st->stack_end = s->stack != NULL && s->stack_len <= UINT64_MAX - sp ? sp + s->stack_len : sp;
@@ -591,6 +983,24 @@ static void unwind_state_load(struct unwinder *u, const struct unwind_sample *s)
 	st->red_zone_miss = 0;
 }
 
+/* Registers an epilogue pops from slots that may be under SP by the sample. */
+static const int unwind_popped[] = { UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
+				     UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15 };
+
+/* Makes the red-zone word at addr hold reg's sampled value, if addr is a red-zone slot. */
+static void unwind_red_zone_set(struct unwind_frame_state *st, uint64_t addr, int reg)
+{
+	uint64_t below;
+
+	if (addr >= st->stack_start)
+		return;
+	below = st->stack_start - addr;
+	if (below > UNWIND_RED_ZONE || below % 8 != 0)
+		return;
+	st->red_zone[below / 8 - 1] = st->sample[reg];
+	st->red_zone_known |= 1u << (below / 8 - 1);
+}
+
 /*
  * Fills the red-zone words the innermost frame's CFI points at.  In an
  * epilogue (GCC with frame pointers: "lea -N(%rbp),%rsp; pop %rbx; ...;
@@ -599,53 +1009,57 @@ static void unwind_state_load(struct unwinder *u, const struct unwind_sample *s)
  * registers were just popped from those slots: their sampled values are
  * the slot contents.  Called only after a first attempt needed such a word,
  * because unw_get_save_loc takes libunwind's lock (signal-mask syscalls).
+ * The fast path does the same from its own register locations.
  */
 static void unwind_fill_red_zone(struct unwinder *u, unw_cursor_t *cursor)
 {
-	static const int saved[] = { UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
-				     UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15 };
-	struct unwind_frame_state *st = &u->st;
 	unw_save_loc_t loc;
-	uint64_t below;
 
-	for (unsigned i = 0; i < sizeof(saved) / sizeof(saved[0]); i++) {
-		if (unw_get_save_loc(cursor, saved[i], &loc) < 0 || loc.type != UNW_SLT_MEMORY ||
-		    loc.u.addr >= st->stack_start)
-			continue;
-		below = st->stack_start - loc.u.addr;
-		if (below > UNWIND_RED_ZONE || below % 8 != 0)
-			continue;
-		st->red_zone[below / 8 - 1] = st->regs[saved[i]];
-		st->red_zone_known |= 1u << (below / 8 - 1);
+	for (unsigned i = 0; i < sizeof(unwind_popped) / sizeof(unwind_popped[0]); i++) {
+		if (unw_get_save_loc(cursor, unwind_popped[i], &loc) == 0 &&
+		    loc.type == UNW_SLT_MEMORY)
+			unwind_red_zone_set(&u->st, loc.u.addr, unwind_popped[i]);
 	}
 }
 
 /*
- * The loop.  Each unw_step is checked: a new frame must have a return
- * address in executable code and, except right after a signal frame (which
- * may switch to another stack), a higher SP; the same IP and SP twice is a
- * loop.  A step that fails (or that libunwind guessed without CFI and got
- * wrong) gets one frame-pointer attempt before the unwind is declared failed.
+ * libunwind's loop, from the frame pos describes (the sample's first frame,
+ * or where the fast path stopped).  Each unw_step is checked: a new frame
+ * must have a return address in executable code and, except right after a
+ * signal frame (which may switch to another stack), a higher SP; the same
+ * IP and SP twice is a loop.  A step that fails (or that libunwind guessed
+ * without CFI and got wrong) gets one frame-pointer attempt before the
+ * unwind is declared failed.
  *
  * libunwind returns 0 from unw_step in two cases: the CFI says the return
- * address is undefined (glibc's _start and the clone/clone3 child path: the
- * real root), or it had no CFI and its own frame-chain guess gave up.  Only
- * the first is UNWIND_END_ROOT; find_proc_info flags the second (noinfo).
+ * address (or RBP) is undefined (glibc's _start and the clone/clone3 child
+ * path: the real root), or it had no CFI and its own frame-chain guess gave
+ * up.  Only the first is UNWIND_END_ROOT; find_proc_info flags the second
+ * (noinfo).
+ *
+ * Taking over mid-stack: a fresh cursor looks its first frame's CFI up at
+ * its IP exactly, where the cursor of a whole walk would look a return
+ * address up at IP - 1 (the call).  So the cursor is started at IP - 1
+ * then; the loop keeps the real IP.  libunwind uses its cursor's IP only
+ * for that lookup, but for two things no compiler's output meets: a CFA
+ * defined on rip, and its guesses for code without CFI, which look at the
+ * code bytes at the IP for a PLT entry (a return address is never one).
  */
-static size_t unwind_walk(struct unwinder *u, const struct unwind_sample *s, uint64_t *pcs,
-			  size_t max, enum unwind_end *end, int fill_red_zone)
+static size_t unwind_slow(struct unwinder *u, uint64_t *pcs, size_t max, enum unwind_end *end,
+			  int fill_red_zone, const struct unwind_pos *pos)
 {
 	struct unwind_frame_state *st = &u->st;
-	unw_word_t ip, sp, bp, new_ip, new_sp;
+	unw_word_t ip = pos->ip, sp = pos->sp, bp, new_ip, new_sp;
 	unw_cursor_t cursor;
-	size_t n = 0;
+	size_t n = pos->n;
 	int ret, sig;
 
-	unwind_state_load(u, s);
-	ip = s->regs[UNWIND_REG_IP];
-	sp = s->regs[UNWIND_REG_SP];
-	pcs[n++] = ip;
-	if (unw_init_remote(&cursor, u->as, u) < 0) {
+	st->init_active = 1;
+	st->init_ip = ip - (pos->use_prev ? 1 : 0);
+	st->init_sp = sp;
+	ret = unw_init_remote(&cursor, u->as, u);
+	st->init_active = 0;
+	if (ret < 0) {
 		*end = UNWIND_END_FAILED;
 		return n;
 	}
@@ -658,6 +1072,7 @@ static size_t unwind_walk(struct unwinder *u, const struct unwind_sample *s, uin
 			bp = 0;
 		st->noinfo = 0;
 		st->past_copy = 0;
+		u->stats.libunwind_steps++;
 		ret = unw_step(&cursor);
 		if (fill_red_zone && n == 1 && ret > 0)
 			unwind_fill_red_zone(u, &cursor);
@@ -680,15 +1095,177 @@ static size_t unwind_walk(struct unwinder *u, const struct unwind_sample *s, uin
 			*end = UNWIND_END_TRUNCATED;
 			break;
 		}
-		if (unwind_frame_pointer_step(u, &cursor, sp, bp, &new_ip) < 0) {
+		new_ip = unwind_frame_pointer_step(u, &cursor, sp, bp);
+		if (new_ip == 0) {
 			*end = UNWIND_END_FAILED;
 			break;
 		}
 		pcs[n++] = new_ip;
 		ip = new_ip;
-		sp = st->regs[UNW_X86_64_RSP];
+		sp = st->val[UNW_X86_64_RSP];
 	}
 	return n;
+}
+
+/*
+ * The fast path: libunwind's loop (unwind_slow) done with CFI rows instead
+ * of unw_step, for as long as rows can express the frames.  It must give
+ * what libunwind would, so it follows libunwind 1.6.2's step exactly:
+ *
+ *   - the CFI of a frame is looked up at its IP, minus one unless it is the
+ *     sample's frame, a frame after a signal frame or after a frame-pointer
+ *     step (libunwind's use_prev_instr);
+ *   - CFA = register + offset, where rsp means the frame's SP (libunwind's
+ *     CFA of the previous step); registers are located, not read: a saved
+ *     register is read only when used, as libunwind reads its locations
+ *     lazily, so the same reads fail (past the copy: truncation) in the
+ *     same order;
+ *   - a rule at CFA + offset that lands on address 0 is libunwind's null
+ *     location, i.e. undefined;
+ *   - the step fails when the IP and CFA stay the same; it ends the stack
+ *     when the return address, or RBP, is undefined;
+ *   - then the checks, the frame-pointer fallback and the red-zone fill of
+ *     unwind_slow.
+ *
+ * At the first frame without a usable row (no FDE, expressions...) the
+ * walk stops and *pos says where: libunwind continues from there with the
+ * register locations kept in u->st.  Returns 1 when the walk is finished
+ * (*end set), 0 to hand over.
+ *
+ * Where libunwind differs from itself, rows follow the uncached libunwind:
+ * its rule cache is keyed by the IP alone, so the rules it found for a
+ * return address (looked up at IP - 1) can later serve a sampled IP equal
+ * to it, or the reverse.  The two differ only where a CFI row starts right
+ * after a call instruction (after a call that does not return, in
+ * hand-written assembly); rows are keyed by the address looked up.
+ */
+static int unwind_fast(struct unwinder *u, uint64_t *pcs, size_t max, enum unwind_end *end,
+		       int fill_red_zone, struct unwind_pos *pos)
+{
+	struct unwind_frame_state *st = &u->st;
+	uint64_t ip = pos->ip, sp = pos->sp, lookup, bp, base, cfa, new_ip;
+	size_t n = pos->n, steps = 0;
+	int use_prev = pos->use_prev, done = 1;
+
+	for (;;) {
+		const struct unwind_code *code;
+		const struct cfi_row *row;
+		int ret;
+
+		if (n == max) {
+			*end = UNWIND_END_DEPTH;
+			goto out;
+		}
+		if (steps++ == u->fast_limit)
+			break;
+		if (unwind_reg_read(u, UNW_X86_64_RBP, &bp) < 0)
+			bp = 0;
+		st->past_copy = 0;
+		lookup = ip - (use_prev ? 1 : 0);
+		code = unwind_code_get(u, lookup);
+		if (code == NULL)
+			break;
+		/* Keyed by file offset: the image address only matters on a miss. */
+		row = cfi_cache_row(u->rows, &code->table->cfi, code->image,
+				    lookup - code->start + code->pgoff);
+		if (row->status != CFI_OK)
+			break;
+
+		/* The step. */
+		if (row->cfa_reg == UNW_X86_64_RSP)
+			base = sp;
+		else if (unwind_reg_read(u, row->cfa_reg, &base) < 0)
+			goto failed;
+		cfa = base + (uint64_t)(int64_t)row->cfa_off;
+		/* In register order: a register rule sees the rules before it applied. */
+		for (unsigned i = 0; i < row->nrules; i++) {
+			const struct cfi_rule *r = &row->rules[i];
+
+			switch (r->how) {
+			case CFI_UNDEFINED:
+				st->kind[r->reg] = UNWIND_REG_UNDEFINED;
+				break;
+			case CFI_OFFSET:
+				st->val[r->reg] = cfa + (uint64_t)(int64_t)r->arg;
+				st->kind[r->reg] = st->val[r->reg] != 0 ? UNWIND_REG_MEMORY
+									 : UNWIND_REG_UNDEFINED;
+				break;
+			case CFI_REGISTER:
+				st->val[r->reg] = st->val[r->arg];
+				st->kind[r->reg] = st->kind[r->arg];
+				break;
+			}
+		}
+		ret = 1;
+		new_ip = 0;
+		if (st->kind[UNW_X86_64_RIP] == UNWIND_REG_UNDEFINED)
+			ret = 0;
+		else if (unwind_reg_read(u, UNW_X86_64_RIP, &new_ip) < 0)
+			goto failed;
+		if (new_ip == ip && cfa == sp)
+			goto failed;	/* libunwind: "ip and cfa unchanged" */
+		if (st->kind[UNW_X86_64_RBP] == UNWIND_REG_UNDEFINED)
+			ret = 0;
+		if (fill_red_zone && n == 1 && ret > 0) {
+			for (unsigned i = 0; i < sizeof(unwind_popped) / sizeof(unwind_popped[0]); i++) {
+				if (st->kind[unwind_popped[i]] == UNWIND_REG_MEMORY)
+					unwind_red_zone_set(st, st->val[unwind_popped[i]],
+							    unwind_popped[i]);
+			}
+		}
+		if (ret == 0) {
+			*end = UNWIND_END_ROOT;
+			goto out;
+		}
+		u->stats.fast_frames++;
+		if (new_ip != 0 && unwind_is_code(u, new_ip) && (new_ip != ip || cfa != sp) &&
+		    (row->signal || cfa > sp)) {
+			pcs[n++] = row->signal ? new_ip : new_ip - 1;
+			ip = new_ip;
+			sp = cfa;
+			use_prev = !row->signal;
+			continue;
+		}
+failed:
+		if (st->past_copy) {
+			*end = UNWIND_END_TRUNCATED;
+			goto out;
+		}
+		new_ip = unwind_frame_pointer_caller(u, sp, bp);
+		if (new_ip == 0) {
+			*end = UNWIND_END_FAILED;
+			goto out;
+		}
+		pcs[n++] = new_ip;
+		ip = new_ip;
+		sp = st->val[UNW_X86_64_RSP];
+		use_prev = 0;
+	}
+	done = 0;
+out:
+	pos->ip = ip;
+	pos->sp = sp;
+	pos->use_prev = use_prev;
+	pos->n = n;
+	return done;
+}
+
+/* One unwind of the sample: the fast path, then libunwind for whatever it leaves. */
+static size_t unwind_walk(struct unwinder *u, const struct unwind_sample *s, uint64_t *pcs,
+			  size_t max, enum unwind_end *end, int fill_red_zone)
+{
+	struct unwind_pos pos;
+
+	unwind_state_load(u, s);
+	pos.ip = s->regs[UNWIND_REG_IP];
+	pos.sp = s->regs[UNWIND_REG_SP];
+	pos.use_prev = 0;
+	pos.n = 0;
+	pcs[pos.n++] = pos.ip;
+	if (unwind_fast(u, pcs, max, end, fill_red_zone, &pos))
+		return pos.n;
+	u->stats.handoffs++;
+	return unwind_slow(u, pcs, max, end, fill_red_zone, &pos);
 }
 
 size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t *pcs,
@@ -699,6 +1276,7 @@ size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t 
 	*end = UNWIND_END_DEPTH;
 	if (max == 0)
 		return 0;
+	u->stats.stacks++;
 	if (maps_generation(u->maps) != u->spans_generation)
 		unwind_spans_clear(u);
 	n = unwind_walk(u, s, pcs, max, end, 0);

@@ -8,16 +8,21 @@
 #include "maps.h"
 
 /*
- * DWARF CFI unwinding of a captured user stack (libunwind, remote address
- * space with our own accessors).  Both samplers feed it the same thing: the
- * registers at the sample and a copy of the stack from SP upwards.  The
- * unwinder never reads the live target: unwind tables and code come from the
- * ELF images behind the maps.  Code without tables (JIT) is crossed through
- * its frame pointer when RBP leads to a return address into executable code.
+ * DWARF CFI unwinding of a captured user stack.  Both samplers feed it the
+ * same thing: the registers at the sample and a copy of the stack from SP
+ * upwards.  The unwinder never reads the live target: unwind tables and
+ * code come from the ELF images behind the maps.  Frames are stepped with
+ * CFI rows of our own (cfi.h) while rows can express them; libunwind (remote
+ * address space, our own accessors) takes over the rest of the stack at the
+ * first frame they cannot (signal trampolines, PLT stubs, code without
+ * CFI), and the result is libunwind's either way.  Code without tables (JIT)
+ * is crossed through its frame pointer when RBP leads to a return address
+ * into executable code.
  *
  * One unwinder per target process; not thread-safe.  It keeps pointers to
  * maps (and, through it, to the elf_cache images): both must outlive it.
- * Unwinding allocates nothing once the images it meets have been seen.
+ * Unwinding allocates nothing once the images it meets have been seen, and
+ * the fast path makes no system call (libunwind's steps make two each).
  */
 
 /* x86-64 perf register numbering (PERF_REG_X86_*); regs[] is indexed by it. */
@@ -65,9 +70,29 @@ size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t 
 /*
  * Forgets cached unwind state for addresses in [start, end) (unmap, exec).
  * libunwind drops its whole rule cache whatever the range; per-image tables
- * depend only on file contents and are kept.  Changes to maps are noticed
- * by themselves (maps_generation) for everything but libunwind's rules.
+ * and CFI rows (keyed by image and file offset) depend only on file
+ * contents, live as long as the images and are kept.  Changes to maps are
+ * noticed by themselves (maps_generation) for everything but libunwind's
+ * rules.
  */
 void unwind_flush(struct unwinder *u, uint64_t start, uint64_t end);
+/*
+ * Lets the CFI rows step at most frames frames of each stack before
+ * libunwind takes over (default SIZE_MAX; 0: libunwind alone, the reference
+ * the tests compare the fast path with; any other limit makes the tests
+ * check the takeover at every depth).  The result must not change.
+ */
+void unwind_set_fast_limit(struct unwinder *u, size_t frames);
+
+/* What the unwinder has done since it was created (tests, diagnostics). */
+struct unwind_stats {
+	uint64_t stacks;	/* unwind_stack calls */
+	uint64_t fast_frames;	/* steps done with CFI rows */
+	uint64_t handoffs;	/* walks libunwind finished (or did whole) */
+	uint64_t libunwind_steps; /* unw_step calls */
+	uint64_t row_hits, row_misses; /* the CFI row cache */
+};
+
+void unwind_stats(const struct unwinder *u, struct unwind_stats *stats);
 
 #endif

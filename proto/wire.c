@@ -54,6 +54,9 @@ static void reader_release(struct wire_reader *r)
 void wire_reader_feed(struct wire_reader *r, const void *buf, size_t len)
 {
 	reader_release(r);
+	/* Nothing to add, and a new reader has no buffer to add it to (NULL + 0 is undefined). */
+	if (len == 0)
+		return;
 	r->buf = mem_grow(r->buf, &r->cap, r->len + len, 1);
 	memcpy(r->buf + r->len, buf, len);
 	r->len += len;

@@ -26,7 +26,12 @@ not know by its module and file offset (perf "0x...15bc9" in dso X, sampled
     stripped functions still have their unwind entry, which gives their
     bounds, so the time of a static function is not scattered over hundreds
     of per-instruction entries;
-  - anything in the kernel -> "[kernel]", in the vDSO -> "[vdso]".
+  - anything in the kernel -> "[kernel]", in the vDSO -> "[vdso]": perf
+    names kernel functions, and so does sampled with its kernel frames
+    (a function of /proc/kallsyms that no mapped module defines, or
+    "kernel+0x..."), but both are grouped into one key, the time spent in
+    the kernel, so that a kernel tick charged to the user frame above it
+    shows as a difference.
 Then it prints TAP lines:
   - the top function (key) of both tools is the same;
   - for each of perf's top N keys with >= MIN-SHARE percent of the samples,
@@ -136,6 +141,7 @@ class Keys:
         self.modules = {}
         self.labels = {}
         self.defining = {}
+        self.kernel = None	# names of kernel functions, read on first use
 
     def module(self, name):
         if name not in self.modules:
@@ -149,6 +155,24 @@ class Keys:
             self.defining[func] = next(
                 (name for name in self.paths if func in self.module(name).symbols), None)
         return self.defining[func]
+
+    def is_kernel(self, func):
+        """Whether a frame of sampled's is kernel code: a text symbol of
+        /proc/kallsyms (names show even where addresses are hidden) that no
+        mapped module defines, or an unnamed kernel address."""
+        if self.kernel is None:
+            self.kernel = set()
+            try:
+                with open("/proc/kallsyms") as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) >= 3 and parts[1] in ("t", "T", "w", "W"):
+                            self.kernel.add(parts[2])
+            except OSError:
+                pass
+        if func.startswith("kernel+0x"):
+            return True
+        return func in self.kernel and self.module_defining(func) is None
 
     def named(self, module, name):
         if module.startswith("[kernel"):
@@ -216,16 +240,19 @@ def read_sampled(folded, keys):
         n = int(count)
         # sampled shows functions inlined at the sampled address as frames
         # of their own below the function that contains them; perf charges
-        # the time to the container, the nearest frame with a symbol.
+        # the time to the container, the nearest frame with a symbol.  Kernel
+        # frames are always at the leaf end (below the user frames that
+        # entered the kernel): a stack that ends in one is kernel time.
         leaf = frames[-1]
         for depth, f in enumerate(reversed(frames[-8:])):
-            if f == "[kernel]" or HEX_RE.match(f) or keys.module_defining(f) is not None:
+            if f == "[kernel]" or keys.is_kernel(f) or HEX_RE.match(f) or \
+                    keys.module_defining(f) is not None:
                 leaf = f
                 if depth:
                     inlined += n
                 break
         m = HEX_RE.match(leaf)
-        if leaf == "[kernel]":
+        if leaf == "[kernel]" or keys.is_kernel(leaf):
             key, mod = keys.special("[kernel]"), "[kernel]"
         elif m:
             mod = m.group(1)

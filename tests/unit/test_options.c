@@ -119,6 +119,135 @@ static void test_help_and_version(void **state)
 	assert_int_equal(o.command, OPTIONS_VERSION);
 }
 
+/* Parses a duration, failing the test on an error; the nanoseconds. */
+static uint64_t duration(const char *s)
+{
+	struct error err;
+	uint64_t ns = 0;
+
+	error_clear(&err);
+	assert_int_equal(options_parse_duration(s, &ns, &err), 0);
+	return ns;
+}
+
+/* A duration that must be refused, with a message naming it. */
+static void bad_duration(const char *s)
+{
+	struct error err;
+	uint64_t ns = 12345;
+
+	error_clear(&err);
+	assert_int_equal(options_parse_duration(s, &ns, &err), -1);
+	assert_non_null(strstr(err.msg, "invalid duration"));
+	assert_int_equal(ns, 12345);
+}
+
+static void test_durations(void **state)
+{
+	(void)state;
+	assert_int_equal(duration("500ms"), 500000000ull);
+	assert_int_equal(duration("30s"), 30000000000ull);
+	assert_int_equal(duration("30"), 30000000000ull);
+	assert_int_equal(duration("5m"), 300000000000ull);
+	assert_int_equal(duration("1h"), 3600000000000ull);
+	assert_int_equal(duration("1.5s"), 1500000000ull);
+	assert_int_equal(duration("0.25m"), 15000000000ull);
+	assert_int_equal(duration("1ms"), 1000000ull);
+	assert_int_equal(duration("168h"), OPTIONS_MAX_DURATION_NS);
+	bad_duration("");
+	bad_duration("s");
+	bad_duration("0");
+	bad_duration("0s");
+	bad_duration("0.5ms");
+	bad_duration("-1s");
+	bad_duration("+1s");
+	bad_duration("1.2.3s");
+	bad_duration("1e3s");
+	bad_duration("10 s");
+	bad_duration("10sec");
+	bad_duration("10S");
+	bad_duration("169h");
+	bad_duration("5d");
+}
+
+static void test_oneshot(void **state)
+{
+	struct options o;
+	struct error err;
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "sampled", "attach", "--duration", "2s", "-o", "x.folded",
+			       "42"), 0);
+	assert_int_equal(o.command, OPTIONS_ATTACH);
+	assert_int_equal(o.duration_ns, 2000000000ull);
+	assert_string_equal(o.output, "x.folded");
+	assert_true(options_oneshot(&o));
+	assert_true(o.foreground);
+	assert_int_equal(o.log_level, LOG_WARN);
+	assert_int_equal(PARSE(&o, &err, "sampled", "attach", "-d", "500ms", "--log-level", "debug",
+			       "42"), 0);
+	assert_int_equal(o.log_level, LOG_DEBUG);
+	assert_null(o.output);
+	assert_int_equal(PARSE(&o, &err, "sampled", "attach", "42"), 0);
+	assert_false(options_oneshot(&o));
+	assert_int_equal(o.log_level, LOG_INFO);
+
+	assert_int_equal(PARSE(&o, &err, "sampled", "record", "--rate", "199", "-o", "P.HTML", "--",
+			       "python3", "-c", "pass"), 0);
+	assert_int_equal(o.command, OPTIONS_RECORD);
+	assert_true(options_oneshot(&o));
+	assert_true(o.foreground);
+	assert_int_equal(o.rate_hz, 199);
+	assert_string_equal(o.run_argv[0], "python3");
+	assert_string_equal(o.run_argv[1], "-c");
+	assert_string_equal(o.run_argv[2], "pass");
+	{
+		/* The command is main's argv from the operand on, NULL-terminated with it. */
+		const char *argv[] = { "sampled", "record", "true", NULL };
+
+		assert_int_equal(options_parse(3, (char **)argv, &o, &err), 0);
+		assert_ptr_equal(o.run_argv, &argv[2]);
+		assert_null(o.run_argv[1]);
+	}
+	/* Without "--" the command starts at the first operand; its own options stay its own. */
+	assert_int_equal(PARSE(&o, &err, "sampled", "record", "ls", "-l", "--rate", "5"), 0);
+	assert_int_equal(o.rate_hz, 99);
+	assert_string_equal(o.run_argv[0], "ls");
+	assert_string_equal(o.run_argv[2], "--rate");
+	for (size_t i = 0; i < 9; i++) {
+		static const char *const names[] = { "a.html", "a.svg", "a.txt", "a.json", "a.pb.gz",
+						     "a.pprof", "a.folded", "a.collapsed",
+						     "a.sprof" };
+
+		assert_int_equal(PARSE(&o, &err, "sampled", "record", "-o", names[i], "true"), 0);
+	}
+	assert_int_equal(PARSE(&o, &err, "sampled", "record", "--help"), 0);
+	assert_int_equal(o.command, OPTIONS_HELP);
+	assert_string_equal(o.help_topic, "record");
+	assert_int_equal(PARSE(&o, &err, "sampled", "help", "record"), 0);
+	assert_non_null(strstr(options_usage("record"), "COMMAND"));
+	assert_non_null(strstr(options_usage("attach"), "--duration"));
+
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "record"), &err, "needs a command");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "record", "--"), &err, "needs a command");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "record", "-d", "1s", "true"), &err,
+			   "--duration is for attach");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "record", "-o", "a.png", "true"), &err,
+			   "cannot tell the format");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "record", "-o", ".html", "true"), &err,
+			   "cannot tell the format");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "record", "-o", "", "true"), &err,
+			   "empty output");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "attach", "-o", "a.html", "42"), &err,
+			   "-o needs --duration");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "attach", "--duration", "soon", "42"),
+			   &err, "invalid duration");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "attach", "--duration"), &err,
+			   "needs a value");
+	expect_usage_error(&o, PARSE(&o, &err, "sampled", "attach", "-d", "1s"), &err,
+			   "needs the PID");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +255,8 @@ int main(void)
 		cmocka_unit_test(test_all_options),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_oneshot),
 	};
 
 	return cmocka_run_group_tests_name("options", tests, NULL, NULL);

@@ -489,6 +489,45 @@ static void test_sections_and_loads(void **state)
 	elf_image_free(img);
 }
 
+/*
+ * A PT_LOAD whose file range wraps around 2^64 translates nothing.  Such a
+ * segment once sent its addresses to offsets near the start of the file
+ * (p_offset + delta wrapped), bytes that belong to something else.
+ */
+static void test_wrapping_segment(void **state)
+{
+	struct error err = { 0 };
+	struct elf_image *img;
+	Elf64_Phdr *ph, *first = NULL, *last = NULL;
+	uint64_t off, vaddr, back;
+	uint8_t *buf;
+	size_t size;
+
+	(void)state;
+	buf = slurp("/proc/self/exe", &size);
+	ph = (Elf64_Phdr *)(buf + ((Elf64_Ehdr *)buf)->e_phoff);
+	for (size_t i = 0; i < ((Elf64_Ehdr *)buf)->e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD)
+			continue;
+		if (first == NULL)
+			first = &ph[i];
+		last = &ph[i];
+	}
+	assert_true(first != NULL && last != first && last->p_filesz > 8);
+	vaddr = last->p_vaddr;
+	last->p_offset = UINT64_MAX - 1;
+	img = elf_image_open_memory("wrapping", buf, size, &err);
+	assert_non_null(img);
+	assert_int_equal(elf_image_vaddr_to_offset(img, vaddr + 5, &off), -1);
+	/* The other segments still translate, both ways. */
+	assert_int_equal(elf_image_vaddr_to_offset(img, first->p_vaddr + 5, &off), 0);
+	assert_int_equal(off, first->p_offset + 5);
+	assert_int_equal(elf_image_offset_to_vaddr(img, off, &back), 0);
+	assert_int_equal(back, first->p_vaddr + 5);
+	elf_image_free(img);
+	free(buf);
+}
+
 /* Our own process: a libc function, a function of ours, the vdso, anonymous code. */
 static void test_resolve_self(void **state)
 {
@@ -965,6 +1004,7 @@ int main(void)
 		cmocka_unit_test(test_self_symtab),
 		cmocka_unit_test(test_build_id),
 		cmocka_unit_test(test_sections_and_loads),
+		cmocka_unit_test(test_wrapping_segment),
 		cmocka_unit_test(test_resolve_self),
 		cmocka_unit_test(test_resolve_vdso),
 		cmocka_unit_test(test_bad_files),

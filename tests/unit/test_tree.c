@@ -362,7 +362,7 @@ static void test_counts_merged(void **state)
 static void test_per_thread(void **state)
 {
 	struct tree *t = hand_tree();
-	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 	long t1, t2;
 
@@ -408,7 +408,7 @@ static void test_per_thread(void **state)
 static void test_tid_filter(void **state)
 {
 	struct tree *t = hand_tree();
-	struct tree_query q = { 0, 2, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 0, 2, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 
 	(void)state;
@@ -501,7 +501,7 @@ static void test_state_enum_matches_proto(void **state)
 static void test_state_merged(void **state)
 {
 	struct tree *t = state_tree();
-	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 
 	(void)state;
@@ -566,7 +566,7 @@ static void test_state_merged(void **state)
 static void test_state_per_thread(void **state)
 {
 	struct tree *t = state_tree();
-	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 
 	(void)state;
@@ -632,7 +632,7 @@ static void test_state_per_thread(void **state)
 static void test_state_with_other_filters(void **state)
 {
 	struct tree *t = state_tree();
-	struct tree_query q = { 0, 1, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 0, 1, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 	uint32_t z;
 
@@ -714,11 +714,225 @@ static void test_state_with_other_filters(void **state)
 	tree_free(t);
 }
 
+/*
+ * A hand-built profile of a Python process in wall-clock mode:
+ *   tid 1 ("main", busy): running held     a;b;c x5
+ *                         running released a;b;g x2 (waiting to take the GIL)
+ *   tid 2 (sleeper):      idle    released a;n;s x6, (no frames) x1
+ *                         running held     a;n x1
+ *   tid 3 (native):       running unknown  x x3 (tree_add: no GIL class)
+ * Held 6, released 9, unknown 3; running 11, idle 7.
+ */
+static struct tree *gil_tree(void)
+{
+	struct tree *t = tree_new();
+	uint32_t a = fid(t, "a"), b = fid(t, "b"), c = fid(t, "c"), g = fid(t, "g");
+	uint32_t n = fid(t, "n"), s = fid(t, "s"), x = fid(t, "x");
+
+	tree_set_thread_name(t, 1, "main");
+	tree_add_gil(t, 1, TREE_STATE_RUNNING, TREE_GIL_HELD, (uint32_t[]){ a, b, c }, 3, 5);
+	tree_add_gil(t, 1, TREE_STATE_RUNNING, TREE_GIL_RELEASED, (uint32_t[]){ a, b, g }, 3, 2);
+	tree_add_gil(t, 2, TREE_STATE_IDLE, TREE_GIL_RELEASED, (uint32_t[]){ a, n, s }, 3, 6);
+	tree_add_gil(t, 2, TREE_STATE_IDLE, TREE_GIL_RELEASED, NULL, 0, 1);
+	tree_add_gil(t, 2, TREE_STATE_RUNNING, TREE_GIL_HELD, (uint32_t[]){ a, n }, 2, 1);
+	tree_add_gil(t, 2, TREE_STATE_RUNNING, TREE_GIL_HELD, (uint32_t[]){ a, n }, 2, 0);
+	tree_add(t, 3, TREE_STATE_RUNNING, &x, 1, 3);
+	return t;
+}
+
+/* The GIL filter's values are the protocol's, so the service may cast. */
+static void test_gil_enum_matches_proto(void **state)
+{
+	(void)state;
+	assert_int_equal(TREE_GIL_ANY, SAMPLED__GIL_FILTER__GIL_ANY);
+	assert_int_equal(TREE_GIL_ONLY_HELD, SAMPLED__GIL_FILTER__GIL_HELD);
+	assert_int_equal(TREE_GIL_ONLY_RELEASED, SAMPLED__GIL_FILTER__GIL_RELEASED);
+	assert_int_equal(TREE_GIL_ANY, 0);
+}
+
+/* Totals by GIL class, the memory each class costs, and the merged view under each filter. */
+static void test_gil_merged(void **state)
+{
+	struct tree *t = gil_tree();
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
+	Sampled__Tree *m;
+
+	(void)state;
+	assert_int_equal(tree_total(t), 18);
+	assert_int_equal(tree_gil_total(t, TREE_GIL_HELD), 6);
+	assert_int_equal(tree_gil_total(t, TREE_GIL_RELEASED), 9);
+	assert_int_equal(tree_gil_total(t, TREE_GIL_UNKNOWN), 3);
+	assert_int_equal(tree_gil_total(t, (enum tree_gil)3), 0);
+	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), 11);
+	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), 7);
+	/*
+	 * A root per thread and class with samples: 1/run/held a b c, 1/run/
+	 * released a b g (a and b again), 2/idle/released a n s, 2/run/held
+	 * a n (again), 3/run/unknown x.
+	 */
+	assert_int_equal(tree_node_count(t), 4 + 4 + 4 + 3 + 2);
+
+	/* Every class: one tree, the classes merged, the empty stack in the total. */
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 18);
+	assert_int_equal(m->n_nodes, 7);
+	expect_node(m, PATH("a"), 0, 14);
+	expect_node(m, PATH("a", "b"), 0, 7);
+	expect_node(m, PATH("a", "b", "c"), 5, 5);
+	expect_node(m, PATH("a", "b", "g"), 2, 2);
+	expect_node(m, PATH("a", "n"), 1, 7);
+	expect_node(m, PATH("a", "n", "s"), 6, 6);
+	expect_node(m, PATH("x"), 3, 3);
+	check_roundtrip(m);
+	tree_message_free(m);
+
+	/* Held: the busy thread's work, the sleeper's moment awake; no native thread. */
+	q.gil = TREE_GIL_ONLY_HELD;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 6);
+	assert_int_equal(m->n_nodes, 4);
+	expect_node(m, PATH("a"), 0, 6);
+	expect_node(m, PATH("a", "b", "c"), 5, 5);
+	expect_node(m, PATH("a", "n"), 1, 1);
+	assert_int_equal(find_path(m, PATH("a", "b", "g")), -1);
+	assert_int_equal(find_path(m, PATH("a", "n", "s")), -1);
+	assert_int_equal(find_child(m, 0, "x"), -1);
+	assert_int_equal(m->n_frames, 4);
+	check_roundtrip(m);
+	tree_message_free(m);
+
+	/* Released: the sleep and the wait for the GIL, largest first. */
+	q.gil = TREE_GIL_ONLY_RELEASED;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 9);
+	assert_int_equal(m->n_nodes, 5);
+	expect_node(m, PATH("a"), 0, 8);
+	expect_node(m, PATH("a", "n"), 0, 6);
+	expect_node(m, PATH("a", "n", "s"), 6, 6);
+	expect_node(m, PATH("a", "b"), 0, 2);
+	expect_node(m, PATH("a", "b", "g"), 2, 2);
+	assert_int_equal(find_path(m, PATH("a", "b", "c")), -1);
+	assert_int_equal(find_child(m, 0, "x"), -1);
+	assert_string_equal(node_name(m, 1), "n");
+	tree_message_free(m);
+
+	/* The two filters combine: running and released is the wait for the GIL. */
+	q.state = TREE_STATE_ONLY_RUNNING;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 2);
+	assert_int_equal(m->n_nodes, 3);
+	expect_node(m, PATH("a", "b", "g"), 2, 2);
+	tree_message_free(m);
+
+	/* Idle and held: nothing in this profile; a valid, empty tree. */
+	q.state = TREE_STATE_ONLY_IDLE;
+	q.gil = TREE_GIL_ONLY_HELD;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 0);
+	assert_int_equal(m->n_nodes, 0);
+	check_roundtrip(m);
+	tree_message_free(m);
+
+	/* A value outside the enum (a newer client's) selects nothing. */
+	q.state = TREE_STATE_ANY;
+	q.gil = (enum tree_gil_filter)9;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 0);
+	assert_int_equal(m->n_nodes, 0);
+	tree_message_free(m);
+	tree_free(t);
+}
+
+/* Per thread and per tid: a thread shows once, with the selected classes merged. */
+static void test_gil_per_thread(void **state)
+{
+	struct tree *t = gil_tree();
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
+	Sampled__Tree *m;
+	uint32_t z;
+
+	(void)state;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 18);
+	assert_int_equal(count_top(m, "main (1)"), 1);
+	assert_int_equal(count_top(m, "thread 2"), 1);
+	assert_int_equal(count_top(m, "thread 3"), 1);
+	expect_node(m, PATH("main (1)"), 0, 7);
+	expect_node(m, PATH("main (1)", "a", "b"), 0, 7);
+	expect_node(m, PATH("main (1)", "a", "b", "c"), 5, 5);
+	expect_node(m, PATH("main (1)", "a", "b", "g"), 2, 2);
+	expect_node(m, PATH("thread 2"), 1, 8);
+	expect_node(m, PATH("thread 2", "a", "n"), 1, 7);
+	expect_node(m, PATH("thread 3", "x"), 3, 3);
+	check_roundtrip(m);
+	tree_message_free(m);
+
+	/* Held: the native thread has no such samples and is not shown. */
+	q.gil = TREE_GIL_ONLY_HELD;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 6);
+	assert_int_equal(count_top(m, "thread 3"), 0);
+	expect_node(m, PATH("main (1)"), 0, 5);
+	expect_node(m, PATH("main (1)", "a", "b", "c"), 5, 5);
+	assert_int_equal(find_path(m, PATH("main (1)", "a", "b", "g")), -1);
+	expect_node(m, PATH("thread 2"), 0, 1);
+	expect_node(m, PATH("thread 2", "a", "n"), 1, 1);
+	tree_message_free(m);
+
+	/* Released, one thread: its two released roots (idle, empty stack too) merged. */
+	q.per_thread = 0;
+	q.tid = 2;
+	q.gil = TREE_GIL_ONLY_RELEASED;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 7);
+	assert_int_equal(m->n_nodes, 3);
+	expect_node(m, PATH("a", "n", "s"), 6, 6);
+	tree_message_free(m);
+
+	/* The native thread under any GIL filter but "any": nothing. */
+	q.tid = 3;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->total_samples, 0);
+	tree_message_free(m);
+
+	/* Reset clears every class of every thread and the totals. */
+	tree_reset(t);
+	assert_int_equal(tree_gil_total(t, TREE_GIL_HELD), 0);
+	assert_int_equal(tree_gil_total(t, TREE_GIL_RELEASED), 0);
+	assert_int_equal(tree_gil_total(t, TREE_GIL_UNKNOWN), 0);
+	assert_int_equal(tree_node_count(t), 0);
+	z = fid(t, "z");
+	tree_add_gil(t, 1, TREE_STATE_IDLE, TREE_GIL_RELEASED, &z, 1, 2);
+	q.tid = 0;
+	q.per_thread = 1;
+	q.gil = TREE_GIL_ONLY_HELD;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	assert_int_equal(m->n_nodes, 0);
+	tree_message_free(m);
+	q.gil = TREE_GIL_ONLY_RELEASED;
+	m = tree_to_message(t, &q);
+	check_message(m, 1);
+	expect_node(m, PATH("main (1)", "z"), 2, 2);
+	tree_message_free(m);
+	tree_free(t);
+}
+
 /* Pruning cuts whole subtrees and keeps the counts that reveal the cut. */
 static void test_min_share(void **state)
 {
 	struct tree *t = hand_tree();
-	struct tree_query q = { 0, 0, 0.2, TREE_STATE_ANY };	/* cut below 2.2 of 11 */
+	struct tree_query q = { 0, 0, 0.2, TREE_STATE_ANY, TREE_GIL_ANY };	/* cut below 2.2 of 11 */
 	Sampled__Tree *m;
 
 	(void)state;
@@ -799,7 +1013,7 @@ static void test_order_and_empty_stacks(void **state)
 {
 	struct tree *t = tree_new();
 	uint32_t y = fid(t, "y"), x = fid(t, "x"), z = fid(t, "z");
-	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 
 	(void)state;
@@ -859,7 +1073,7 @@ static void test_tie_order(void **state)
 static void test_reset(void **state)
 {
 	struct tree *t = hand_tree();
-	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 	uint32_t z;
 
@@ -1021,15 +1235,23 @@ static void test_steady_state(void **state)
 struct sample {
 	pid_t tid;
 	enum tree_state state;
+	enum tree_gil gil;
 	uint32_t depth;
 	uint32_t frames[6];
 	uint64_t count;
 };
 
-/* Whether a query's tid and state filters let a sample through, decided independently. */
+/* Whether a query's tid, state and gil filters let a sample through, decided independently. */
 static int sample_selected(const struct sample *s, const struct tree_query *q)
 {
 	if (q->tid != 0 && s->tid != q->tid)
+		return 0;
+	if (q->gil == TREE_GIL_ONLY_HELD && s->gil != TREE_GIL_HELD)
+		return 0;
+	if (q->gil == TREE_GIL_ONLY_RELEASED && s->gil != TREE_GIL_RELEASED)
+		return 0;
+	if (q->gil != TREE_GIL_ANY && q->gil != TREE_GIL_ONLY_HELD &&
+	    q->gil != TREE_GIL_ONLY_RELEASED)
 		return 0;
 	if (q->state == TREE_STATE_ONLY_RUNNING)
 		return s->state == TREE_STATE_RUNNING;
@@ -1138,7 +1360,7 @@ static void test_merge_brute_force(void **state)
 	uint32_t *ids = make_frames(t, 6);
 	struct sample *s = mem_calloc(1500, sizeof(*s));
 	struct rng r = { 7 };
-	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	uint64_t by_state[2] = { 0, 0 };
 	Sampled__Tree *m;
 	size_t i, j, f, v;
@@ -1181,13 +1403,228 @@ static void test_merge_brute_force(void **state)
 	tree_free(t);
 }
 
+/*
+ * Every node of a random Python-like profile checked against a recount of
+ * the samples, under every state and GIL filter: thread 100 is sampled in
+ * every class, 101 holds the GIL whenever it runs and has let go of it
+ * whenever it is idle, 102 runs no Python (unknown class, tree_add).
+ * Re-adding the same samples then allocates nothing: the classes' roots
+ * exist.
+ */
+static void test_gil_brute_force(void **state)
+{
+	static const enum tree_state_filter states[] = { TREE_STATE_ANY, TREE_STATE_ONLY_RUNNING,
+							 TREE_STATE_ONLY_IDLE };
+	static const enum tree_gil_filter gils[] = { TREE_GIL_ANY, TREE_GIL_ONLY_HELD,
+						     TREE_GIL_ONLY_RELEASED };
+	static const struct {
+		int per_thread;
+		pid_t tid;
+	} views[] = { { 0, 0 }, { 0, 100 }, { 0, 102 }, { 1, 0 }, { 1, 101 } };
+	struct tree *t = tree_new();
+	uint32_t *ids = make_frames(t, 6);
+	struct sample *s = mem_calloc(1200, sizeof(*s));
+	struct rng r = { 11 };
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
+	uint64_t by_gil[3] = { 0, 0, 0 };
+	size_t i, j, k, v, nodes, heap;
+	Sampled__Tree *m;
+
+	(void)state;
+	for (i = 0; i < 1200; i++) {
+		s[i].tid = 100 + (pid_t)rng_below(&r, 3);
+		s[i].state = rng_below(&r, 2) ? TREE_STATE_IDLE : TREE_STATE_RUNNING;
+		if (s[i].tid == 100)
+			s[i].gil = (enum tree_gil)rng_below(&r, 3);
+		else if (s[i].tid == 101)
+			s[i].gil = s[i].state == TREE_STATE_RUNNING ? TREE_GIL_HELD : TREE_GIL_RELEASED;
+		else
+			s[i].gil = TREE_GIL_UNKNOWN;
+		s[i].depth = rng_below(&r, 10) == 0 ? 0 : 1 + rng_below(&r, 5);
+		for (j = 0; j < s[i].depth; j++)
+			s[i].frames[j] = ids[rng_below(&r, 4)];
+		s[i].count = 1 + rng_below(&r, 4);
+		by_gil[s[i].gil] += s[i].count;
+		if (s[i].gil == TREE_GIL_UNKNOWN && rng_below(&r, 2))
+			tree_add(t, s[i].tid, s[i].state, s[i].frames, s[i].depth, s[i].count);
+		else
+			tree_add_gil(t, s[i].tid, s[i].state, s[i].gil, s[i].frames, s[i].depth,
+				     s[i].count);
+	}
+	assert_int_equal(tree_gil_total(t, TREE_GIL_UNKNOWN), by_gil[TREE_GIL_UNKNOWN]);
+	assert_int_equal(tree_gil_total(t, TREE_GIL_HELD), by_gil[TREE_GIL_HELD]);
+	assert_int_equal(tree_gil_total(t, TREE_GIL_RELEASED), by_gil[TREE_GIL_RELEASED]);
+	assert_int_equal(tree_total(t), by_gil[0] + by_gil[1] + by_gil[2]);
+
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		for (k = 0; k < sizeof(gils) / sizeof(gils[0]); k++) {
+			for (v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
+				q.state = states[i];
+				q.gil = gils[k];
+				q.per_thread = views[v].per_thread;
+				q.tid = views[v].tid;
+				m = tree_to_message(t, &q);
+				check_message(m, 1);
+				check_against_samples(m, s, 1200, &q);
+				if (q.tid == 0)
+					check_roundtrip(m);
+				tree_message_free(m);
+			}
+		}
+	}
+
+	nodes = tree_node_count(t);
+	heap = heap_activity();
+	for (i = 0; i < 1200; i++)
+		tree_add_gil(t, s[i].tid, s[i].state, s[i].gil, s[i].frames, s[i].depth, 1);
+	assert_int_equal(heap_activity(), heap);
+	assert_int_equal(tree_node_count(t), nodes);
+	free(s);
+	free(ids);
+	tree_free(t);
+}
+
+/*
+ * tree_add names the node a stack ends at: the same for the same thread,
+ * class and stack, another for any of those changed, the thread's root
+ * for an empty stack, none for nothing added.
+ */
+static void test_add_returns_leaf(void **state)
+{
+	struct tree *t = tree_new();
+	uint32_t ab[2] = { fid(t, "a"), fid(t, "b") }, ac[2] = { ab[0], fid(t, "c") };
+	uint32_t leaf, root;
+
+	(void)state;
+	leaf = tree_add(t, 1, TREE_STATE_RUNNING, ab, 2, 1);
+	assert_true(leaf < tree_node_count(t));
+	assert_int_equal(tree_add(t, 1, TREE_STATE_RUNNING, ab, 2, 5), leaf);
+	assert_int_equal(tree_add_gil(t, 1, TREE_STATE_RUNNING, TREE_GIL_UNKNOWN, ab, 2, 1), leaf);
+	assert_int_not_equal(tree_add(t, 1, TREE_STATE_RUNNING, ac, 2, 1), leaf);
+	assert_int_not_equal(tree_add(t, 1, TREE_STATE_IDLE, ab, 2, 1), leaf);
+	assert_int_not_equal(tree_add_gil(t, 1, TREE_STATE_RUNNING, TREE_GIL_HELD, ab, 2, 1), leaf);
+	assert_int_not_equal(tree_add(t, 2, TREE_STATE_RUNNING, ab, 2, 1), leaf);
+	assert_int_not_equal(tree_add(t, 1, TREE_STATE_RUNNING, ab, 1, 1), leaf);
+	root = tree_add(t, 1, TREE_STATE_RUNNING, NULL, 0, 1);
+	assert_int_not_equal(root, leaf);
+	assert_int_equal(tree_add(t, 1, TREE_STATE_RUNNING, NULL, 0, 2), root);
+	assert_int_equal(tree_add(t, 1, TREE_STATE_RUNNING, ab, 2, 0), TREE_NODE_NONE);
+	tree_free(t);
+}
+
+/*
+ * Other counts than the tree's (a time window's): every node of random
+ * profiles checked against a recount of the samples picked, under every
+ * filter; nodes and threads with none left are not sent (check_message
+ * insists on totals above 0), and no counts at all give an empty tree.
+ * Counts for ids past n, or n short of the node count, count 0.
+ */
+static void test_counts_brute_force(void **state)
+{
+	static const enum tree_state_filter states[] = { TREE_STATE_ANY, TREE_STATE_ONLY_RUNNING,
+							 TREE_STATE_ONLY_IDLE };
+	static const enum tree_gil_filter gils[] = { TREE_GIL_ANY, TREE_GIL_ONLY_HELD };
+	static const struct {
+		int per_thread;
+		pid_t tid;
+	} views[] = { { 0, 0 }, { 0, 101 }, { 0, 103 }, { 1, 0 }, { 1, 102 } };
+	struct tree *t = tree_new();
+	uint32_t *ids = make_frames(t, 6), *leaves = mem_calloc(1000, sizeof(*leaves));
+	struct sample *s = mem_calloc(1000, sizeof(*s)), *picked = mem_calloc(1000, sizeof(*s));
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
+	struct rng r = { 23 };
+	size_t i, j, k, v, n_picked = 0, n;
+	uint64_t *counts;
+	Sampled__Tree *m, *all;
+	uint8_t *pa, *pb;
+	size_t la, lb;
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		s[i].tid = 100 + (pid_t)rng_below(&r, 4);
+		s[i].state = rng_below(&r, 2) ? TREE_STATE_IDLE : TREE_STATE_RUNNING;
+		s[i].gil = s[i].tid == 100 ? (enum tree_gil)rng_below(&r, 3) : TREE_GIL_UNKNOWN;
+		s[i].depth = rng_below(&r, 10) == 0 ? 0 : 1 + rng_below(&r, 5);
+		for (j = 0; j < s[i].depth; j++)
+			s[i].frames[j] = ids[rng_below(&r, 4)];
+		s[i].count = 1 + rng_below(&r, 4);
+		leaves[i] = tree_add_gil(t, s[i].tid, s[i].state, s[i].gil, s[i].frames, s[i].depth,
+					 s[i].count);
+	}
+	n = tree_node_count(t);
+	counts = mem_calloc(n, sizeof(*counts));
+	for (i = 0; i < 1000; i++) {
+		assert_true(leaves[i] < n);
+		/* Thread 103 gets nothing picked: it must vanish from every view. */
+		if (s[i].tid == 103 || rng_below(&r, 3) != 0)
+			continue;
+		picked[n_picked++] = s[i];
+		counts[leaves[i]] += s[i].count;
+	}
+	assert_true(n_picked > 100);
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		for (k = 0; k < sizeof(gils) / sizeof(gils[0]); k++) {
+			for (v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
+				q.state = states[i];
+				q.gil = gils[k];
+				q.per_thread = views[v].per_thread;
+				q.tid = views[v].tid;
+				m = tree_to_message_counts(t, &q, counts, n);
+				check_message(m, 1);
+				check_against_samples(m, picked, n_picked, &q);
+				if (q.tid == 0)
+					check_roundtrip(m);
+				tree_message_free(m);
+			}
+		}
+	}
+
+	/* The tree's own counts, given as such, are tree_to_message exactly. */
+	memset(counts, 0, n * sizeof(*counts));
+	for (i = 0; i < 1000; i++)
+		counts[leaves[i]] += s[i].count;
+	q = (struct tree_query){ 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
+	m = tree_to_message_counts(t, &q, counts, n);
+	all = tree_to_message(t, &q);
+	la = sampled__tree__get_packed_size(m);
+	lb = sampled__tree__get_packed_size(all);
+	assert_int_equal(la, lb);
+	pa = mem_alloc(la + 1);
+	pb = mem_alloc(lb + 1);
+	sampled__tree__pack(m, pa);
+	sampled__tree__pack(all, pb);
+	assert_memory_equal(pa, pb, la);
+	free(pa);
+	free(pb);
+	tree_message_free(m);
+	tree_message_free(all);
+
+	/* Nothing counted, or counts for no node the tree has: an empty tree. */
+	memset(counts, 0, n * sizeof(*counts));
+	m = tree_to_message_counts(t, &q, counts, n);
+	assert_int_equal(m->n_nodes, 0);
+	assert_int_equal(m->total_samples, 0);
+	tree_message_free(m);
+	for (i = 0; i < 1000; i++)
+		counts[leaves[i]] = 1;
+	m = tree_to_message_counts(t, NULL, counts, 0);
+	assert_int_equal(m->n_nodes, 0);
+	tree_message_free(m);
+	free(counts);
+	free(picked);
+	free(leaves);
+	free(s);
+	free(ids);
+	tree_free(t);
+}
+
 /* Invariants and protobuf validity on a tree of about three million nodes. */
 static void test_random_large(void **state)
 {
 	struct tree *t = tree_new();
 	uint32_t *ids = make_frames(t, 1000);
 	struct rng r = { 0x5eed };
-	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 	uint64_t self_sum = 0;
 	size_t i, n_one;
@@ -1254,7 +1691,7 @@ static void test_timing(void **state)
 	uint32_t *ids = make_frames(t, 1000);
 	uint32_t stack[30];
 	struct rng r = { 99 };
-	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY };
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 	double t0, add_ns, merged_ms, per_thread_ms;
 	size_t i, rounds = 1000000;
@@ -1308,6 +1745,9 @@ int main(void)
 		cmocka_unit_test(test_state_merged),
 		cmocka_unit_test(test_state_per_thread),
 		cmocka_unit_test(test_state_with_other_filters),
+		cmocka_unit_test(test_gil_enum_matches_proto),
+		cmocka_unit_test(test_gil_merged),
+		cmocka_unit_test(test_gil_per_thread),
 		cmocka_unit_test(test_min_share),
 		cmocka_unit_test(test_recursion),
 		cmocka_unit_test(test_order_and_empty_stacks),
@@ -1315,6 +1755,9 @@ int main(void)
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_steady_state),
 		cmocka_unit_test(test_merge_brute_force),
+		cmocka_unit_test(test_gil_brute_force),
+		cmocka_unit_test(test_add_returns_leaf),
+		cmocka_unit_test(test_counts_brute_force),
 		cmocka_unit_test(test_random_large),
 		cmocka_unit_test(test_timing),
 	};

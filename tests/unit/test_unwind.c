@@ -1,10 +1,12 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <elf.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -862,6 +864,160 @@ static void test_garbage(void **state)
 	free(cap);
 }
 
+/* Appends a ULEB128 number to buf at *n. */
+static void put_uleb(uint8_t *buf, size_t *n, uint64_t v)
+{
+	do {
+		buf[(*n)++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+}
+
+/*
+ * Writes an ELF file of one function, 64 bytes of code at 0x1000 whose FDE
+ * says, one byte in, "DW_CFA_register r9 in r<reg2>" (the CIE: CFA = rsp +
+ * 8, return address at CFA - 8), with its .eh_frame_hdr at 0x1080 and
+ * .eh_frame at 0x1100; file offsets equal addresses.  Returns its path
+ * (static buffer).
+ */
+static const char *write_cfi_file(uint64_t reg2)
+{
+	static const char names[] = "\0.text\0.eh_frame_hdr\0.eh_frame\0.shstrtab";
+	static char path[] = "/tmp/test_unwind_cfi.XXXXXX";
+	uint8_t *f = calloc(1, 0x1300), *fr = f + 0x1100, *hdr = f + 0x1080;
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)f;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(f + sizeof(*eh));
+	Elf64_Shdr *sh = (Elf64_Shdr *)(f + 0x1180);
+	size_t n = 0, fde;
+	int32_t v;
+	int fd;
+
+	assert_non_null(f);
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_DYN;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_shoff = 0x1180;
+	eh->e_ehsize = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = 1;
+	eh->e_shentsize = sizeof(*sh);
+	eh->e_shnum = 5;
+	eh->e_shstrndx = 4;
+	*ph = (Elf64_Phdr){ PT_LOAD, PF_R | PF_X, 0, 0, 0, 0x1300, 0x1300, 0x1000 };
+	memset(f + 0x1000, 0x90, 64);
+
+	/* CIE: version 1, "zR", code 1, data -8, RA column 16, FDE pointers pcrel|sdata4. */
+	memcpy(fr, "\x14\0\0\0\0\0\0\0\x01zR\0\x01\x78\x10\x01\x1b\x0c\x07\x08\x90\x01\0\0", 24);
+	/* FDE for [0x1000, 0x1040): one byte in, r9 is held in reg2. */
+	fde = 24;
+	n = fde + 4;
+	v = (int32_t)(n);				/* back to the CIE */
+	memcpy(fr + n, &v, 4), n += 4;
+	v = (int32_t)(0x1000 - (0x1100 + (int64_t)n));	/* pc_begin, pcrel */
+	memcpy(fr + n, &v, 4), n += 4;
+	v = 64;
+	memcpy(fr + n, &v, 4), n += 4;
+	fr[n++] = 0;					/* no augmentation data */
+	fr[n++] = 0x41;					/* DW_CFA_advance_loc 1 */
+	fr[n++] = 0x09;					/* DW_CFA_register r9, reg2 */
+	fr[n++] = 9;
+	put_uleb(fr, &n, reg2);
+	n = (n + 3) & ~(size_t)3;			/* DW_CFA_nop padding */
+	v = (int32_t)(n - fde - 4);
+	memcpy(fr + fde, &v, 4);
+
+	/* .eh_frame_hdr: version 1, eh_frame_ptr pcrel|sdata4, count udata4, one datarel pair. */
+	memcpy(hdr, "\x01\x1b\x03\x3b", 4);
+	v = 0x1100 - (0x1080 + 4);
+	memcpy(hdr + 4, &v, 4);
+	v = 1;
+	memcpy(hdr + 8, &v, 4);
+	v = 0x1000 - 0x1080;
+	memcpy(hdr + 12, &v, 4);
+	v = (int32_t)(0x1100 + fde - 0x1080);
+	memcpy(hdr + 16, &v, 4);
+
+	memcpy(f + 0x1150, names, sizeof(names));
+	sh[1] = (Elf64_Shdr){ 1, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, 0x1000, 0x1000, 64, 0, 0,
+			      16, 0 };
+	sh[2] = (Elf64_Shdr){ 7, SHT_PROGBITS, SHF_ALLOC, 0x1080, 0x1080, 20, 0, 0, 4, 0 };
+	sh[3] = (Elf64_Shdr){ 21, SHT_PROGBITS, SHF_ALLOC, 0x1100, 0x1100, n + 4, 0, 0, 8, 0 };
+	sh[4] = (Elf64_Shdr){ 31, SHT_STRTAB, 0, 0, 0x1150, sizeof(names), 0, 0, 1, 0 };
+
+	strcpy(path, "/tmp/test_unwind_cfi.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, f, 0x1300), 0x1300);
+	close(fd);
+	free(f);
+	return path;
+}
+
+/*
+ * Unwinds one sample in write_cfi_file(reg2)'s code, one byte into its
+ * function, whose return address is on the stack: the frames found.
+ */
+static size_t unwind_cfi_file(uint64_t reg2, uint64_t *pcs, enum unwind_end *end)
+{
+	const uint64_t code = 0x10000000000ULL, stack = 0x7ff000000000ULL;
+	const char *path = write_cfi_file(reg2);
+	struct elf_cache *cache = elf_cache_new();
+	struct maps *maps = maps_new(getpid(), cache);
+	uint64_t words[8] = { code + 0x1030 };
+	const struct maps_entry *e;
+	struct unwind_sample s;
+	struct unwinder *u;
+	struct error err;
+	struct stat st;
+	size_t n;
+
+	assert_int_equal(stat(path, &st), 0);
+	maps_add(maps, code, 0x2000, 0, st.st_dev, st.st_ino, MAPS_PROT_READ | MAPS_PROT_EXEC, path);
+	maps_add(maps, stack, 0x10000, 0, 0, 0, MAPS_PROT_READ | MAPS_PROT_WRITE, "[stack]");
+	e = maps_find(maps, code + 0x1010);
+	assert_true(e != NULL && e->image != NULL);
+	unlink(path);	/* the image keeps it mapped */
+	u = unwind_new(maps, &err);
+	assert_non_null(u);
+	memset(&s, 0, sizeof(s));
+	s.regs[UNWIND_REG_IP] = code + 0x1010;
+	s.regs[UNWIND_REG_SP] = stack + 0x8000;
+	s.stack = (const uint8_t *)words;
+	s.stack_len = sizeof(words);
+	n = unwind_stack(u, &s, pcs, MAX_FRAMES, end);
+	assert_int_equal(pcs[0], code + 0x1010);
+	unwind_free(u);
+	maps_free(maps);
+	elf_cache_free(cache);
+	return n;
+}
+
+/*
+ * CFI naming a register past libunwind's 17 ("r9 is held in r100000"):
+ * libunwind 1.6.2 indexed its register array with it and read far past the
+ * stack (SIGSEGV, found by fuzzing).  Such a frame now unwinds as one
+ * without CFI; the same file naming r8 unwinds through the return address.
+ */
+static void test_cfi_register_out_of_range(void **state)
+{
+	uint64_t pcs[MAX_FRAMES];
+	enum unwind_end end;
+	size_t n;
+
+	(void)state;
+	n = unwind_cfi_file(8, pcs, &end);
+	assert_true(n >= 2);
+	assert_int_equal(pcs[1], 0x10000000000ULL + 0x1030 - 1);
+	n = unwind_cfi_file(100000, pcs, &end);
+	assert_int_equal(n, 1);
+	assert_int_equal(end, UNWIND_END_FAILED);
+}
+
 /* Microseconds elapsed since *t0. */
 static double usec_since(const struct timespec *t0)
 {
@@ -1023,6 +1179,7 @@ int main(void)
 		cmocka_unit_test(test_jit),
 		cmocka_unit_test(test_vdso),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_cfi_register_out_of_range),
 		cmocka_unit_test(test_every_instruction),
 		cmocka_unit_test(test_bench),
 		cmocka_unit_test(test_busy),

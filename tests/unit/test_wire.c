@@ -90,6 +90,32 @@ static void test_zero_length(void **state)
 	wire_reader_free(r);
 }
 
+/*
+ * Feeding nothing is a no-op, also to a reader that has no buffer yet (it
+ * once added 0 to a NULL buffer: undefined, caught by UBSan under fuzzing).
+ */
+static void test_feed_nothing(void **state)
+{
+	struct wire_reader *r = wire_reader_new(16);
+	static const uint8_t frame[5] = { 0, 0, 0, 1, 0x2a };
+	const uint8_t *payload;
+	struct error err;
+	size_t plen = 99;
+
+	(void)state;
+	wire_reader_feed(r, NULL, 0);
+	assert_int_equal(wire_reader_pending(r), 0);
+	assert_int_equal(wire_reader_next(r, &payload, &plen, &err), 0);
+	wire_reader_feed(r, frame, sizeof(frame));
+	assert_int_equal(wire_reader_next(r, &payload, &plen, &err), 1);
+	assert_int_equal(plen, 1);
+	/* An empty feed between frames still releases the one handed out. */
+	wire_reader_feed(r, frame, 0);
+	assert_int_equal(wire_reader_pending(r), 0);
+	assert_int_equal(wire_reader_next(r, &payload, &plen, &err), 0);
+	wire_reader_free(r);
+}
+
 /* A length above the limit is refused from the header alone. */
 static void test_oversized(void **state)
 {
@@ -191,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_zero_length),
+		cmocka_unit_test(test_feed_nothing),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_truncated_and_garbage),
 		cmocka_unit_test(test_random_payloads),
