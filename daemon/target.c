@@ -150,6 +150,8 @@ struct target *target_open(pid_t pid, struct error *err)
 	if (pidfd < 0) {
 		if (errno == ESRCH)
 			error_set(err, 0, "no process with pid %d", (int)pid);
+		else if (errno == ENOSYS)
+			error_set(err, errno, "pidfd_open(%d): sampled needs Linux 5.3 or later", (int)pid);
 		else
 			error_set(err, errno, "pidfd_open(%d)", (int)pid);
 		return NULL;

@@ -22,6 +22,7 @@ cleanup() {
 	done
 	wait 2>/dev/null
 	rm -rf "$WORK"
+	[ -z "${TEST_USER:-}" ] || userdel "$TEST_USER" 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -103,6 +104,16 @@ json_field() {
 
 # An unprivileged user for permission tests.
 UNPRIV_USER=nobody
+# Creates a user of its own for the test (removed at exit) and makes it
+# the one as_unpriv runs as; stays with nobody where that is impossible.
+use_test_user() {
+	local name=sampled$$
+	[ "$(id -u)" = 0 ] && command -v useradd >/dev/null 2>&1 || return 0
+	useradd --system --no-create-home --shell /usr/sbin/nologin "$name" 2>/dev/null || return 0
+	TEST_USER=$name
+	UNPRIV_USER=$name
+}
+
 as_unpriv() {
 	setpriv --reuid="$UNPRIV_USER" --regid=nogroup --clear-groups --reset-env -- "$@"
 }

@@ -77,6 +77,27 @@ payloads = {
     "empty": struct.pack(">I", 0),
     "notproto": struct.pack(">I", 6) + b"\xff\xff\xff\xff\xff\xff",
 }
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+def varint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7f | 0x80])
+        n >>= 7
+    return out + bytes([n])
+# A status request whose unknown length-delimited fields nest 3000 deep.
+nested = b""
+for _ in range(3000):
+    nested = b"\x7a" + varint(len(nested)) + nested
+payloads.update({
+    # Unknown fields are skipped: the request is answered as a status.
+    "unknown": frame(b"\x08\x01\x1a\x00\xa0\x06\x01\xaa\x06\x03abc"),
+    # protocol_version sent length-delimited instead of as a varint.
+    "wrongtype": frame(b"\x0a\x01\x01\x1a\x00"),
+    "nested": frame(b"\x08\x01\x1a" + varint(len(nested)) + nested),
+    # A frame of length 0: an empty Request (no version, no command).
+    "zero": struct.pack(">I", 0),
+})
 s.sendall(payloads[kind])
 if kind == "truncated":
     s.close()          # hang up mid-frame
@@ -92,16 +113,29 @@ try:
             break
         body += chunk
     # Response.error is field 15 (tag 0x7a); its message is readable text.
-    print("error-reply" if b"\x7a" in body else "reply", body[-120:].decode("ascii", "replace"))
+    # Skip Response.protocol_version (field 1), then the result's tag:
+    # error is field 15 (0x7a), status field 3 (0x1a).
+    i = 0
+    if body[:1] == b"\x08":
+        i = 1
+        while i < len(body) and body[i] & 0x80:
+            i += 1
+        i += 1
+    tag = body[i] if i < len(body) else 0
+    print({0x7a: "error-reply", 0x1a: "status-reply"}.get(tag, "reply"),
+          body[-120:].decode("ascii", "replace"))
 except Exception as e:
     print("no-reply", e)
 PY
 }
 before=$(samples)
-for kind in garbage oversized truncated version empty notproto; do
+for kind in garbage oversized truncated version empty notproto unknown wrongtype nested zero; do
 	out=$(poke $kind)
 	case $kind in
 	truncated) check "truncated frame: daemon survives" quiet "$CTL" --socket "$sock" status ;;
+	unknown|nested)
+		check "$kind fields: skipped, the status answered ($(echo "$out" | cut -c1-12))" \
+			sh -c "echo '$(echo "$out" | tr -d "'")' | grep -q '^status-reply'" ;;
 	*) check "$kind: answered with an Error ($(echo "$out" | tr -cd '[:print:]' | cut -c1-90))" \
 		sh -c "echo '$(echo "$out" | tr -d "'")' | grep -q error-reply" ;;
 	esac
@@ -140,5 +174,37 @@ expect_error "a stale socket is reported as such" 1 "stale" "$CTL" --socket "$so
 out=$("$SAMPLED" attach --socket "$sock" $target)
 check "a new daemon replaces the stale socket" [ "$out" = "$sock" ]
 check "and serves" quiet "$CTL" --socket "$sock" status
-"$CTL" --socket "$sock" stop >/dev/null
+
+# Requests after stop, on the same connection: the stop is answered, what
+# follows gets an Error or the end of the stream, never a hang; the daemon
+# exits and removes its socket.
+res=$(python3 - "$sock" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+frame = lambda b: struct.pack(">I", len(b)) + b
+s.sendall(frame(b"\x08\x01\x22\x00") + frame(b"\x08\x01\x1a\x00") * 3)
+got = []
+try:
+    while True:
+        head = s.recv(4, socket.MSG_WAITALL)
+        if len(head) < 4:
+            got.append("eof")
+            break
+        body = s.recv(struct.unpack(">I", head)[0], socket.MSG_WAITALL)
+        i = 2 if body[:1] == b"\x08" else 0
+        tag = body[i] if i < len(body) else 0
+        got.append({0x22: "stop", 0x1a: "status", 0x7a: "error"}.get(tag, "other"))
+except socket.timeout:
+    got.append("timeout")
+except ConnectionResetError:
+    got.append("eof")
+print(" ".join(got))
+PY
+)
+check "requests after stop: the stop answered, then errors or the end ($res)" \
+	sh -c "echo '$res' | grep -Eq '^stop( error)*( eof)?$'"
+wait_for "[ ! -e '$sock' ]" 5
+check "the stopped daemon removed its socket" [ ! -e "$sock" ]
 kill $target

@@ -111,8 +111,10 @@ kill $stall
 wait $stall 2>/dev/null
 check "and lets it go once the client is gone" wait_for "[ \$(fd_count $d) -le $fd0 ]" 5
 
-# --- Another user.
+# --- Another user, created for the test.
+use_test_user
 copy_bins_for_unpriv
+echo "# another user: $UNPRIV_USER (uid $(id -u "$UNPRIV_USER"))"
 out=$(as_unpriv "$WORK/bin/samplectl" --socket "$sock" status 2>&1)
 rc=$?
 echo "# $out"
