@@ -57,15 +57,22 @@ def cost_section(rows, meta):
                "Target: <= 10 us per sample." % (meta["cost_rate"], meta["cost_warm"],
                                                  meta["cost_window"]))
     out.append("")
-    out.append("| target | --stack-size | frames/sample | samples/s | daemon CPU | us/sample |")
-    out.append("|---|---:|---:|---:|---:|---:|")
+    out.append("The window is read in %d equal parts, each a measurement of its own: the last "
+               "column gives their median and range." % meta.get("cost_parts", 1))
+    out.append("")
+    out.append("| target | --stack-size | frames/sample | samples/s | daemon CPU | us/sample "
+               "| parts: median (min-max) |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ps = per_sample(r)
         frames = r.get("frames") or 0
-        out.append("| %s | %d | %s | %.0f | %.2f%% of one core | %s |" % (
+        parts = [x for x in r.get("parts") or [] if x is not None]
+        out.append("| %s | %d | %s | %.0f | %.2f%% of one core | %s | %s |" % (
             r["target"], r["stack"], "%.1f" % frames if frames else "-",
             r["samples"] / r["seconds"], 100.0 * r["cpu_ns"] / 1e9 / r["seconds"],
-            "**%.2f**" % ps if ps is not None else "-"))
+            "**%.2f**" % ps if ps is not None else "-",
+            "%.2f (%.2f-%.2f)" % (statistics.median(parts), min(parts), max(parts))
+            if parts else "-"))
     out.append("")
     return out
 

@@ -37,6 +37,7 @@ else
 	COST_WINDOW=6 SLOW_REPS=7 SLOW_MB=6 STACK_CPU=3 WALL_WORK=1500 COMPUTE_WORK=1500
 fi
 COST_WARM=1
+COST_PARTS=5
 COST_RATE=999
 STACK_RATE=999
 STACK_SIZES="8192 16384 32768 65528"
@@ -165,11 +166,21 @@ cost() {
 		return
 	fi
 	sleep $COST_WARM
-	# One status request per reading (each costs the daemon ~0.2 ms).
+	# One status request per reading (each costs the daemon ~0.2 ms); the
+	# window is read in COST_PARTS parts, each its own measurement.
 	read -r c0 s0 <<<"$(status_field "$sock" daemon_cpu_ns samples)"
 	t0=$(date +%s.%N)
-	sleep $COST_WINDOW
-	read -r c1 s1 <<<"$(status_field "$sock" daemon_cpu_ns samples)"
+	local part cp=$c0 sp=$s0 ci si parts=""
+	for part in $(seq 1 $COST_PARTS); do
+		sleep "$(awk -v w=$COST_WINDOW -v n=$COST_PARTS 'BEGIN {print w / n}')"
+		read -r ci si <<<"$(status_field "$sock" daemon_cpu_ns samples)"
+		parts="$parts${parts:+,}$(awk -v c=$((ci - cp)) -v n=$((si - sp)) \
+			'BEGIN {if (n > 0) printf "%.3f", c / 1000 / n; else printf "null"}')"
+		cp=$ci
+		sp=$si
+	done
+	c1=$cp
+	s1=$sp
 	t1=$(date +%s.%N)
 	# Frames per sample, from the whole profile.
 	"$CTL" --socket "$sock" export -f collapsed -o "$TMP/cost.folded" >/dev/null 2>&1
@@ -177,9 +188,9 @@ cost() {
 		END {printf "%.1f", t ? d / t : 0}' "$TMP/cost.folded" 2>/dev/null)
 	"$CTL" --socket "$sock" stop >/dev/null 2>&1
 	stop_pid $pid
-	printf '{"sec":"cost","target":"%s","stack":%d,"rate":%d,"samples":%d,"cpu_ns":%d,"seconds":%s,"frames":%s}\n' \
+	printf '{"sec":"cost","target":"%s","stack":%d,"rate":%d,"samples":%d,"cpu_ns":%d,"seconds":%s,"frames":%s,"parts":[%s]}\n' \
 		"$label" "$stack" $COST_RATE $((s1 - s0)) $((c1 - c0)) \
-		"$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')" "${frames:-0}" >>"$RESULTS"
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')" "${frames:-0}" "$parts" >>"$RESULTS"
 	say "cost: $label, stack $stack: $((s1 - s0)) samples, $(((c1 - c0) / 1000)) us of daemon CPU"
 }
 
@@ -352,7 +363,7 @@ meta = {
     "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
     "duration": "$(elapsed) s",
     "noise_note": "Measured on a shared 2-core virtual machine where other jobs may run at the same time (see the load averages): medians and ranges, not single runs, and the configurations interleaved; still, treat differences of a few percent as noise.",
-    "cost_rate": $COST_RATE, "cost_warm": $COST_WARM, "cost_window": $COST_WINDOW,
+    "cost_rate": $COST_RATE, "cost_warm": $COST_WARM, "cost_window": $COST_WINDOW, "cost_parts": $COST_PARTS,
     "slow_cmd": "xz -9 -T1 -c input.txt >/dev/null",
     "slow_input": "$(stat -c %s "$TMP/input.txt") bytes of generated text",
     "slow_reps": $XZ_DONE,
