@@ -69,9 +69,10 @@ say() { echo "bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 elapsed() { echo $(($(date +%s) - START)); }
 
-for f in "$SAMPLED" "$CTL" "$TARGETS/split" "$TARGETS/cxx" "$B/libdaemon.a"; do
+for f in "$SAMPLED" "$CTL" "$TARGETS/split" "$TARGETS/cxx"; do
 	[ -x "$f" ] || die "$f is missing: run make all targets first"
 done
+[ -e "$B/libdaemon.a" ] || die "$B/libdaemon.a is missing: run make all first"
 command -v perf >/dev/null 2>&1 && perf version >/dev/null 2>&1 || die "perf is missing (linux-perf)"
 [ -x "$PY" ] || die "$PY is missing"
 mkdir -p "$B/bench"
