@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Time windows on a target whose profile changes over time (phases: A, then
-# B, then C, 3 s each), with 1 s buckets: --last shows only the recent
-# phase, --since/--until select the middle one, the whole profile has all
+# B, then C, 10 s each), with 1 s buckets: --last 10s shows only the
+# current phase, --since/--until select the middle one, the whole profile has all
 # three.  reset empties the profile while sampling goes on; pause stops
 # the sample count, resume restarts it (perf and ptrace).  The buckets stay
 # under their memory cap on a target with thousands of distinct stacks,
@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 rate=499
-P=3
+P=10
 sock=$WORK/phases.sock
 phases_out=$WORK/phases.out
 
@@ -40,22 +40,23 @@ le() { python3 -c "import sys; sys.exit(not $1 <= $2)"; }
 
 samples_of() { json_field "$1" 's["samples"]'; }
 
-spawn "$TARGETS/phases" -p $P -m 60 >"$phases_out"
+spawn "$TARGETS/phases" -p $P -m 120 >"$phases_out"
 target=$!
 wait_for "grep -q '^phase a' '$phases_out'" 5
 out=$("$SAMPLED" attach --rate $rate --window-bucket 1s --socket "$sock" $target)
 check "attach with --window-bucket 1s" [ "$out" = "$sock" ]
 
-# Phase C began; after 3.5 s of it, the last 2 s (to 1 s buckets) are all C.
-wait_for "grep -q '^phase c' '$phases_out'" 15
-sleep 3.5
-"$CTL" --socket "$sock" export --last 2s >"$WORK/last.folded"
+# Phase C began; after 11.5 s of it, the last 10 s (to 1 s buckets) are all C.
+wait_for "grep -q '^phase c' '$phases_out'" 30
+sleep 11.5
+"$CTL" --socket "$sock" export --last 10s >"$WORK/last.folded"
 read -r a b c n <<<"$(share_of "$WORK/last.folded" phase_a phase_b phase_c)"
-echo "# --last 2s in phase C: phase_a $a, phase_b $b, phase_c $c of $n samples"
-check "--last 2s has samples ($n)" [ "$n" -ge 50 ]
-check "--last 2s is phase C ($c)" ge "$c" 0.9
-check "--last 2s has nothing of phase A ($a)" le "$a" 0.02
-"$CTL" --socket "$sock" tree --last 2s --no-color >"$WORK/last.txt"
+echo "# --last 10s in phase C: phase_a $a, phase_b $b, phase_c $c of $n samples"
+check "--last 10s has samples ($n)" [ "$n" -ge 50 ]
+check "--last 10s is phase C ($c)" ge "$c" 0.9
+check "--last 10s has nothing of phase B ($b)" le "$b" 0.02
+check "--last 10s has nothing of phase A ($a)" le "$a" 0.02
+"$CTL" --socket "$sock" tree --last 10s --no-color >"$WORK/last.txt"
 check "the tree's header shows the window" grep -q '^Window:  .* to .*(' "$WORK/last.txt"
 check "the tree of the window shows phase_c" grep -q ' phase_c ' "$WORK/last.txt"
 "$CTL" --socket "$sock" top --last 2s >"$WORK/top.txt"
