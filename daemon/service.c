@@ -59,6 +59,16 @@ static uint64_t mono_to_real(uint64_t mono, uint64_t now_real, uint64_t now_mono
 	return now_mono - mono > now_real ? 0 : now_real - (now_mono - mono);
 }
 
+/*
+ * The wall clock now, from the monotonic clock and the offset between the
+ * two taken at attach: answers that convert between them (status, time
+ * windows) then stay the same from one request to the next.
+ */
+static uint64_t wall_now(const struct service_parts *p, uint64_t now_mono)
+{
+	return mono_to_real(now_mono, p->started_ns, p->started_mono_ns);
+}
+
 /* The monotonic time the profile stopped growing: now, or the target's exit. */
 static uint64_t profile_end_mono(const struct service_parts *p, uint64_t now_real,
 				 uint64_t now_mono)
@@ -134,7 +144,7 @@ static Sampled__Status *build_status(const struct service_parts *p)
 {
 	Sampled__Status *st = mem_alloc(sizeof(*st));
 	size_t n = profile_thread_count(p->profile);
-	uint64_t now_real = target_now_ns(), now_mono = target_mono_ns();
+	uint64_t now_mono = target_mono_ns(), now_real = wall_now(p, now_mono);
 	int wait_status;
 
 	sampled__status__init(st);
@@ -226,7 +236,7 @@ static void reply_error(Sampled__Response *resp, Sampled__ErrorCode code, const 
 static void tree_window(const struct service_parts *p, const Sampled__TreeRequest *tr,
 			const struct tree_query *q, Sampled__Response *resp)
 {
-	uint64_t now_real = target_now_ns(), now_mono = target_mono_ns();
+	uint64_t now_mono = target_mono_ns(), now_real = wall_now(p, now_mono);
 	uint64_t from = 0, to = UINT64_MAX, start, end;
 	struct window_span span;
 	Sampled__TreeWindow *w;
