@@ -25,7 +25,9 @@ PROTO_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 PROTO_H    := $(PROTO_C:.c=.h)
 
 COMMON_SRC := $(wildcard common/*.c) proto/wire.c
-DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+# The daemon in layers, lowest first (docs/ARCHITECTURE.md; tests/layers.py checks them).
+DAEMON_DIRS := sample symbols unwind python profile serve
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c $(DAEMON_DIRS:%=daemon/%/*.c)))
 CLI_SRC    := $(filter-out cli/main.c,$(wildcard cli/*.c))
 HTML_ASSETS := cli/html/page.html cli/html/app.js cli/html/style.css
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -67,7 +69,9 @@ $(BUILD)/%.o: %.c | $(PROTO_H)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-# Unit tests reach into the modules they test.
+# The daemon's modules name each other's headers by folder ("symbols/maps.h");
+# unit tests reach into the modules they test.
+$(BUILD)/daemon/%.o: ALL_CPPFLAGS += -Idaemon
 $(BUILD)/tests/unit/%.o: ALL_CPPFLAGS += -Idaemon -Icli
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)

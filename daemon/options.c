@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "options.h"
-#include "report.h"
+#include "serve/report.h"
 
 static const char usage_main[] =
 	"Usage: sampled COMMAND [OPTIONS]\n"

@@ -7,7 +7,7 @@
 
 #include "error.h"
 #include "log.h"
-#include "profile.h"
+#include "profile/profile.h"
 
 /* The daemon's command line, parsed into plain data for main.c. */
 

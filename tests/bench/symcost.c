@@ -41,12 +41,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "elf_image.h"
 #include "error.h"
-#include "frames.h"
-#include "maps.h"
-#include "symtab.h"
-#include "tree.h"
+#include "profile/frames.h"
+#include "profile/tree.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/symtab.h"
 
 #define SYMCOST_MAX_FILES 8
 #define SYMCOST_MAX_RUNS 31

@@ -31,11 +31,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "elf_image.h"
 #include "log.h"
-#include "maps.h"
-#include "symtab.h"
-#include "unwind.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/symtab.h"
+#include "unwind/unwind.h"
 
 /* Where the code is mapped and SP points; make-ehframe-seeds.py uses the same. */
 #define FUZZ_TEXT_MAP 0x10000000000ULL

@@ -27,11 +27,11 @@
 
 #include "log.h"
 #include "loop.h"
-#include "profile.h"
-#include "ptrace_sampler.h"
-#include "server.h"
-#include "service.h"
-#include "target.h"
+#include "profile/profile.h"
+#include "sample/ptrace_sampler.h"
+#include "sample/target.h"
+#include "serve/server.h"
+#include "serve/service.h"
 #include "wire.h"
 
 /* Stack bytes copied per thread by the snapshots (the daemon's default is larger). */

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "elf_image.h"
 #include "log.h"
-#include "symtab.h"
+#include "symbols/elf_image.h"
+#include "symbols/symtab.h"
 
 /* Executable sections looked up per input: a corrupt file may claim thousands. */
 #define FUZZ_SECTIONS 16

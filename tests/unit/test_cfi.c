@@ -25,11 +25,11 @@
 
 #include <cmocka.h>
 
-#include "daemon/cfi.h"
-#include "daemon/elf_image.h"
-#include "daemon/maps.h"
-#include "daemon/symtab.h"
-#include "daemon/unwind.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/symtab.h"
+#include "unwind/cfi.h"
+#include "unwind/unwind.h"
 
 /*
  * The CFI rows and the unwinder's fast path that steps frames with them.

@@ -40,7 +40,7 @@
 enum fake_mode {
 	FAKE_OK,
 	FAKE_WRONG_VERSION,	/* HelloReply with protocol_version 99 */
-	FAKE_VERSION_ERROR,	/* Error ERROR_VERSION_MISMATCH to hello, as daemon/server.c does */
+	FAKE_VERSION_ERROR,	/* Error ERROR_VERSION_MISMATCH to hello, as daemon/serve/server.c does */
 	FAKE_STATUS_ERROR,	/* Error reply to status */
 	FAKE_GARBAGE,		/* a frame that is no protobuf */
 	FAKE_OVERSIZED,		/* a header announcing 4 GiB */
@@ -759,7 +759,7 @@ static void test_client_wrong_version(void **state)
 	assert_string_equal(err.msg, "protocol version mismatch: daemon speaks 99, samplectl speaks 1");
 }
 
-/* A daemon refusing our version (as daemon/server.c does) reads the same. */
+/* A daemon refusing our version (as daemon/serve/server.c does) reads the same. */
 static void test_client_version_error(void **state)
 {
 	struct fake *f = *state;

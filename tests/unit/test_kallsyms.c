@@ -18,8 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "kallsyms.h"
-#include "tree.h"
+#include "profile/tree.h"
+#include "symbols/kallsyms.h"
 
 /*
  * Out of order as the kernel's own file can be (modules after the image),

@@ -30,9 +30,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "elf_image.h"
-#include "maps.h"
-#include "symtab.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/symtab.h"
 
 static char tmpdir[] = "/tmp/test_maps.XXXXXX";
 

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "perf_ring.h"
-#include "perf_sampler.h"
+#include "sample/perf_ring.h"
+#include "sample/perf_sampler.h"
 
 #define PAGE 4096
 #define DATA 1024	/* small, so records wrap often */

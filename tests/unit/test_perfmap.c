@@ -21,10 +21,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "elf_image.h"
-#include "maps.h"
-#include "perfmap.h"
-#include "symtab.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/perfmap.h"
+#include "symbols/symtab.h"
 
 /* The temporary directory of this run; removed by the group teardown. */
 static char tmpdir[] = "/tmp/test_perfmap.XXXXXX";

@@ -22,13 +22,13 @@
 
 #include <cmocka.h>
 
-#include "daemon/elf_image.h"
-#include "daemon/loop.h"
-#include "daemon/maps.h"
-#include "daemon/ptrace_sampler.h"
-#include "daemon/symtab.h"
-#include "daemon/target.h"
-#include "daemon/unwind.h"
+#include "loop.h"
+#include "sample/ptrace_sampler.h"
+#include "sample/target.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/symtab.h"
+#include "unwind/unwind.h"
 
 /*
  * The ptrace sampler against real processes forked from this test: known

@@ -19,11 +19,11 @@
 
 #include <cmocka.h>
 
-#include "daemon/elf_image.h"
-#include "daemon/maps.h"
-#include "daemon/python.h"
-#include "daemon/symtab.h"
-#include "daemon/unwind.h"
+#include "python/python.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/symtab.h"
+#include "unwind/unwind.h"
 
 /*
  * The CPython reader against real interpreters.  Each test writes a Python

@@ -31,9 +31,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "elf_image.h"
-#include "maps.h"
-#include "symtab.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/symtab.h"
 
 /* The temporary directory of this run; removed by the group teardown. */
 static char tmpdir[] = "/tmp/test_symtab.XXXXXX";

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "mem.h"
-#include "daemon/tree.h"
+#include "profile/tree.h"
 
 /* A deterministic generator so that the random trees are the same every run. */
 struct rng {

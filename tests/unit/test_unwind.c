@@ -22,10 +22,10 @@
 
 #include <cmocka.h>
 
-#include "daemon/elf_image.h"
-#include "daemon/maps.h"
-#include "daemon/symtab.h"
-#include "daemon/unwind.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
+#include "symbols/symtab.h"
+#include "unwind/unwind.h"
 
 /*
  * The unwinder against real processes: a child forked from this test runs a

@@ -10,10 +10,10 @@
 
 #include <cmocka.h>
 
-#include "mem.h"
 #include "cli/fetch.h"
-#include "daemon/options.h"
-#include "daemon/window.h"
+#include "mem.h"
+#include "options.h"
+#include "profile/window.h"
 
 #define SEC 1000000000ull
 /* The samples' clock in these tests starts well after 0, as CLOCK_MONOTONIC does. */

@@ -6,7 +6,7 @@
 #include <sys/types.h>
 
 #include "error.h"
-#include "profile.h"
+#include "profile/profile.h"
 #include "sampled.pb-c.h"
 
 /*

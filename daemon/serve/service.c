@@ -9,8 +9,8 @@
 
 #include "dump.h"
 #include "mem.h"
+#include "sample/target.h"
 #include "service.h"
-#include "target.h"
 #include "version.h"
 #include "wire.h"
 

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "elf_image.h"
+#include "symbols/elf_image.h"
 
 /*
  * x86-64 DWARF call frame information (.eh_frame), evaluated one code

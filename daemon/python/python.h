@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "maps.h"
+#include "symbols/maps.h"
 
 /*
  * CPython frames read from outside the process, and the rule that merges

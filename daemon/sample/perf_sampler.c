@@ -13,11 +13,11 @@
 
 #include <linux/perf_event.h>
 
-#include "kallsyms.h"
 #include "log.h"
 #include "mem.h"
 #include "perf_ring.h"
 #include "perf_sampler.h"
+#include "symbols/kallsyms.h"
 #include "target.h"
 
 /* How often rings are drained even when no wakeup came, and threads rescanned. */

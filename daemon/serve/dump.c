@@ -3,10 +3,10 @@
 
 #include "dump.h"
 #include "mem.h"
-#include "ptrace_sampler.h"
-#include "syscalls.h"
-#include "target.h"
-#include "tree.h"
+#include "profile/syscalls.h"
+#include "profile/tree.h"
+#include "sample/ptrace_sampler.h"
+#include "sample/target.h"
 
 /* Builds the message: strings and frames shared, frame ids mapped once. */
 struct dump_builder {

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "unwind.h"
+#include "unwind/unwind.h"
 
 /*
  * What every sampler hands the profile: one thread at one moment, with

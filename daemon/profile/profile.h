@@ -6,8 +6,8 @@
 #include <sys/types.h>
 
 #include "error.h"
-#include "perf_sampler.h"
-#include "sample.h"
+#include "sample/perf_sampler.h"
+#include "sample/sample.h"
 #include "tree.h"
 #include "window.h"
 

@@ -5,15 +5,15 @@
 #include <time.h>
 
 #include "frames.h"
-#include "kallsyms.h"
 #include "log.h"
-#include "maps.h"
 #include "mem.h"
 #include "profile.h"
-#include "python.h"
+#include "python/python.h"
+#include "sample/target.h"
+#include "symbols/kallsyms.h"
+#include "symbols/maps.h"
 #include "syscalls.h"
-#include "target.h"
-#include "unwind.h"
+#include "unwind/unwind.h"
 #include "window.h"
 
 /* Deeper stacks end in a [truncated] frame. */

@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "elf_image.h"
-#include "maps.h"
 #include "mem.h"
 #include "python.h"
+#include "symbols/elf_image.h"
+#include "symbols/maps.h"
 
 /*
  * Bounds.  A walk visits at most PYTHON_MAX_WALK frames (shim frames

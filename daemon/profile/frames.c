@@ -3,7 +3,7 @@
 
 #include "frames.h"
 #include "mem.h"
-#include "symtab.h"
+#include "symbols/symtab.h"
 
 #define CACHE_MIN (1u << 12)
 #define CACHE_MAX (1u << 20)

@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "maps.h"
-#include "python.h"
+#include "python/python.h"
+#include "symbols/maps.h"
 #include "tree.h"
 
 /*

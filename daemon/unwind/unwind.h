@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "maps.h"
+#include "symbols/maps.h"
 
 /*
  * DWARF CFI unwinding of a captured user stack.  Both samplers feed it the

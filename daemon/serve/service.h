@@ -3,10 +3,10 @@
 
 #include <stdint.h>
 
-#include "profile.h"
-#include "ptrace_sampler.h"
+#include "profile/profile.h"
+#include "sample/ptrace_sampler.h"
+#include "sample/target.h"
 #include "sampled.pb-c.h"
-#include "target.h"
 
 /*
  * The daemon's answers: turns requests into responses from the target, the

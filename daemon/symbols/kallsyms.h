@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "error.h"
-#include "tree.h"
+#include "profile/tree.h"
 
 /*
  * Names of kernel code from /proc/kallsyms ("ADDRESS TYPE NAME [MODULE]",
