@@ -40,6 +40,7 @@
 #include "serve/report.h"
 #include "serve/server.h"
 #include "serve/service.h"
+#include "symbols/kallsyms.h"
 #include "symbols/sigbus.h"
 #include "unwind/unwind.h"
 #include "version.h"
@@ -59,6 +60,7 @@ struct daemon {
 	struct perf_sampler *sampler;		/* cpu mode */
 	struct ptrace_sampler *tracer;		/* wall mode, or cpu mode without perf */
 	char sampler_note[600];
+	char kernel_note[256];	/* why kernel frames are off, or "" */
 	struct procconn *procconn;	/* NULL without CAP_NET_ADMIN */
 	struct server *server;
 	struct service_parts parts;
@@ -535,8 +537,10 @@ static int start_sampler(struct daemon *d, const struct perf_sampler_config *cfg
 		error_clear(&why);
 		d->sampler = perf_sampler_new(cfg, d->loop, &sampler_ops, d, &why);
 		if (d->sampler != NULL) {
-			snprintf(d->sampler_note, sizeof(d->sampler_note), "%s",
-				 perf_sampler_note(d->sampler));
+			const char *note = perf_sampler_note(d->sampler);
+
+			snprintf(d->sampler_note, sizeof(d->sampler_note), "%s%s%s", d->kernel_note,
+				 d->kernel_note[0] != '\0' && note[0] != '\0' ? "; " : "", note);
 			return 0;
 		}
 		if (why.errnum != EACCES && why.errnum != EPERM && why.errnum != ENOSYS) {
@@ -579,6 +583,23 @@ static size_t ring_size(const struct options *o)
 	return size;
 }
 
+/*
+ * Kernel frames that could not be named would be no better than one
+ * [kernel] frame, so they are asked for only when /proc/kallsyms shows
+ * addresses; otherwise the note says why they are off.
+ */
+static int kernel_frames_nameable(struct daemon *d)
+{
+	struct error why;
+
+	error_clear(&why);
+	if (kallsyms_readable(&why))
+		return 1;
+	snprintf(d->kernel_note, sizeof(d->kernel_note), "no kernel frames: %.200s", why.msg);
+	log_info("%s", d->kernel_note);
+	return 0;
+}
+
 /* Everything after the fork: socket, sampler, and the loop until stopped. */
 static int serve(struct daemon *d, struct error *err)
 {
@@ -587,7 +608,7 @@ static int serve(struct daemon *d, struct error *err)
 		.rate_hz = d->opt.rate_hz,
 		.ring_bytes = ring_size(&d->opt),
 		.stack_bytes = d->opt.stack_bytes,
-		.regs_mask = UNWIND_REGS_MASK,
+		.regs_mask = REGS_PERF_MASK,
 		.kernel_frames = !d->opt.no_kernel,
 	};
 	struct profile_config pcfg = {
@@ -603,6 +624,7 @@ static int serve(struct daemon *d, struct error *err)
 	d->loop = loop_new(err);
 	if (d->loop == NULL)
 		return -1;
+	cfg.kernel_frames = cfg.kernel_frames && kernel_frames_nameable(d);
 	if (setup_signals(d, err) < 0 || sigbus_guard_install(err) < 0)
 		return -1;
 	/* A held command is not yet what it will run: Python is looked for at its execve. */

@@ -51,16 +51,23 @@ for t in "$root/$build"/tests/test_*; do
 	count_cmocka "$name" "$tmp/out" "$rc"
 done
 
-for t in "$root"/tests/integration/test_*.sh; do
-	[ -f "$t" ] || continue
-	name=$(basename "$t" .sh)
-	case "$name" in *"$filter"*) ;; *) continue ;; esac
-	echo "== integration: $name"
-	(cd "$root" && BUILD="$root/$build" timeout 600 bash "$t") >"$tmp/out" 2>&1
-	rc=$?
-	cat "$tmp/out"
-	count_tap "$name" "$tmp/out" "$rc"
-done
+# run_scripts KIND: every tests/KIND/test_*.sh, each printing TAP.
+run_scripts() {
+	local t name rc
+	for t in "$root/tests/$1"/test_*.sh; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t" .sh)
+		case "$name" in *"$filter"*) ;; *) continue ;; esac
+		echo "== $1: $name"
+		(cd "$root" && BUILD="$root/$build" timeout 600 bash "$t") >"$tmp/out" 2>&1
+		rc=$?
+		cat "$tmp/out"
+		count_tap "$name" "$tmp/out" "$rc"
+	done
+}
+
+run_scripts static
+run_scripts integration
 
 # Under the sanitizers every process, daemons in the background included,
 # writes its reports to files: any report is a failure.

@@ -3,6 +3,7 @@
 
 #include "frames.h"
 #include "mem.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 
 #define CACHE_MIN (1u << 12)
@@ -145,11 +146,11 @@ static void make_room(struct frames *f)
 static size_t symbolize(struct frames *f, uint64_t pc, uint32_t *out)
 {
 	struct symtab_line lines[FRAMES_MAX_INLINE];
-	struct symtab_result r;
+	struct resolve_result r;
 	struct tree_frame tf = { .kind = TREE_KIND_NATIVE };
 	size_t n;
 
-	if (symtab_resolve(f->maps, pc, &r) < 0) {
+	if (resolve_addr(f->maps, pc, &r) < 0) {
 		f->unmapped++;
 		tf.kind = TREE_KIND_UNKNOWN;
 		tf.module = "[unknown]";
@@ -158,7 +159,7 @@ static size_t symbolize(struct frames *f, uint64_t pc, uint32_t *out)
 		return 1;
 	}
 	tf.module = r.module;
-	n = f->no_lines ? 0 : symtab_resolve_inline(f->maps, pc, lines, FRAMES_MAX_INLINE);
+	n = f->no_lines ? 0 : resolve_inline(f->maps, pc, lines, FRAMES_MAX_INLINE);
 	if (n > 0) {
 		for (size_t i = 0; i < n; i++) {
 			/*

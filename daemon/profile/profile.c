@@ -5,12 +5,12 @@
 #include <time.h>
 
 #include "frames.h"
+#include "kframes.h"
 #include "log.h"
 #include "mem.h"
 #include "profile.h"
 #include "python/python.h"
 #include "sample/target.h"
-#include "symbols/kallsyms.h"
 #include "symbols/maps.h"
 #include "syscalls.h"
 #include "unwind/unwind.h"
@@ -44,7 +44,7 @@ struct profile {
 	struct unwinder *unwinder;
 	struct tree *tree;
 	struct frames *frames;
-	struct kallsyms_frames *kframes;	/* kernel call chains; shared by all threads */
+	struct kframes *kframes;	/* kernel call chains; shared by all threads */
 	struct window *window;			/* NULL: no time windows */
 	uint32_t frame_truncated, frame_unknown, frame_kernel;
 	uint32_t frame_syscall[512];	/* id + 1 of "name [kernel]" by number, 0 unmade */
@@ -198,7 +198,7 @@ struct profile *profile_new(const struct profile_config *cfg, struct error *err)
 		goto fail;
 	p->tree = tree_new();
 	p->frames = frames_new(p->maps, p->tree);
-	p->kframes = kallsyms_frames_new(p->tree, NULL);
+	p->kframes = kframes_new(p->tree, NULL);
 	frames_set_lines(p->frames, !cfg->no_lines);
 	if (cfg->window_memory > 0)
 		p->window = window_new(cfg->window_bucket_ns, cfg->window_memory);
@@ -219,7 +219,7 @@ void profile_free(struct profile *p)
 		free(p->threads[i].last);
 	python_free(p->py);
 	frames_free(p->frames);
-	kallsyms_frames_free(p->kframes);
+	kframes_free(p->kframes);
 	window_free(p->window);
 	tree_free(p->tree);
 	unwind_free(p->unwinder);
@@ -408,7 +408,7 @@ static size_t sample_frames(struct profile *p, const struct sample *s, int *root
 		memcpy(us.regs, s->regs, sizeof(us.regs));
 		us.stack = s->stack;
 		us.stack_len = s->stack_len;
-		maybe_reload(p, us.regs[UNWIND_REG_IP]);
+		maybe_reload(p, us.regs[REGS_IP]);
 		n = unwind_stack(p->unwinder, &us, p->pcs, MAX_DEPTH, &end);
 	}
 	*rooted = end == UNWIND_END_ROOT;
@@ -416,7 +416,7 @@ static size_t sample_frames(struct profile *p, const struct sample *s, int *root
 		p->ids[k++] = end == UNWIND_END_FAILED && n <= 1 ? p->frame_unknown
 							       : p->frame_truncated;
 	k = add_frames(p, s->tid, n, k);
-	if (s->nkernel > 0 && kallsyms_frames_ids(p->kframes, s->kernel_pcs, s->nkernel,
+	if (s->nkernel > 0 && kframes_ids(p->kframes, s->kernel_pcs, s->nkernel,
 						  p->ids + k) > 0)
 		k += s->nkernel;
 	else if (s->in_kernel)
@@ -571,8 +571,8 @@ void profile_reset(struct profile *p)
 {
 	tree_reset(p->tree);
 	frames_flush(p->frames);
-	kallsyms_frames_free(p->kframes);
-	p->kframes = kallsyms_frames_new(p->tree, NULL);
+	kframes_free(p->kframes);
+	p->kframes = kframes_new(p->tree, NULL);
 	add_markers(p);
 	for (size_t i = 0; i < p->nthreads; i++) {
 		p->threads[i].samples = 0;

@@ -17,7 +17,6 @@
 #include "mem.h"
 #include "perf_ring.h"
 #include "perf_sampler.h"
-#include "symbols/kallsyms.h"
 #include "target.h"
 
 /* How often rings are drained even when no wakeup came, and threads rescanned. */
@@ -182,7 +181,7 @@ void perf_sample_to_sample(const struct perf_sample *ps, struct sample *out)
 	if (!out->has_regs)
 		return;
 	/* perf packs the requested registers in ascending bit order. */
-	for (int bit = 0; bit < UNWIND_NREGS && mask != 0; bit++) {
+	for (int bit = 0; bit < REGS_COUNT && mask != 0; bit++) {
 		if (mask & (1ull << bit)) {
 			out->regs[bit] = ps->regs[j++];
 			mask &= ~(1ull << bit);
@@ -555,18 +554,8 @@ struct perf_sampler *perf_sampler_new(const struct perf_sampler_config *cfg, str
 	 * chain; the user part of the stack comes from our unwinding of the
 	 * copied stack, so the kernel does not walk it.
 	 */
-	if (cfg->kernel_frames) {
-		struct error why;
-
-		error_clear(&why);
-		/* Frames that could not be named would be no better than [kernel]. */
-		if (kallsyms_readable(&why)) {
-			depth = kernel_stack_depth();
-		} else {
-			snprintf(s->note, sizeof(s->note), "no kernel frames: %.200s", why.msg);
-			log_info("%s", s->note);
-		}
-	}
+	if (cfg->kernel_frames)
+		depth = kernel_stack_depth();
 	if (depth > 0) {
 		s->attr.sample_type |= PERF_SAMPLE_CALLCHAIN;
 		s->attr.exclude_callchain_user = 1;

@@ -65,7 +65,8 @@ struct perf_sampler_config {
 	 * Ask for the kernel call chain of each kernel-mode tick (up to
 	 * SAMPLE_MAX_KERNEL frames).  Where the kernel refuses it (it takes
 	 * root, CAP_PERFMON or perf_event_paranoid <= 1), sampling goes on
-	 * without, and the note says so.
+	 * without, and the note says so.  Whether the kernel's functions can
+	 * be named is the caller's business (kallsyms_readable).
 	 */
 	int kernel_frames;
 };

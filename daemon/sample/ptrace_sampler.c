@@ -363,17 +363,6 @@ static int ranges_find(const struct ranges *r, uint64_t addr, uint64_t *lo, uint
 
 /* ------------------------------------------------------------- capturing */
 
-/* Gives PTRACE_GETREGS registers perf's numbering (what the unwinder takes). */
-static void regs_to_perf(const struct user_regs_struct *r, uint64_t *g)
-{
-	memset(g, 0, UNWIND_NREGS * sizeof(*g));
-	g[0] = r->rax, g[1] = r->rbx, g[2] = r->rcx, g[3] = r->rdx;
-	g[4] = r->rsi, g[5] = r->rdi, g[6] = r->rbp, g[7] = r->rsp;
-	g[8] = r->rip, g[9] = r->eflags, g[10] = r->cs, g[11] = r->ss;
-	g[16] = r->r8, g[17] = r->r9, g[18] = r->r10, g[19] = r->r11;
-	g[20] = r->r12, g[21] = r->r13, g[22] = r->r14, g[23] = r->r15;
-}
-
 /*
  * The whole of what happens while a thread is held stopped: registers,
  * then one process_vm_readv of the stack from SP to the end of its
@@ -393,7 +382,7 @@ static int grab(pid_t tid, uint32_t stack_bytes, const struct ranges *r, uint64_
 
 	if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) < 0)
 		return -1;
-	regs_to_perf(&regs, out->regs);
+	regs_from_ptrace(&regs, out->regs);
 	out->has_regs = 1;
 	out->stack = buf;
 	out->stack_len = 0;

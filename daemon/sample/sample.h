@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "unwind/unwind.h"
+#include "regs.h"
 
 /*
  * What every sampler hands the profile: one thread at one moment, with
@@ -30,8 +30,8 @@ struct sample {
 	uint64_t time_ns;		/* CLOCK_MONOTONIC */
 	int in_kernel;			/* the thread was executing in the kernel */
 	int has_regs;			/* regs and stack are valid */
-	uint64_t regs[UNWIND_NREGS];	/* perf numbering (UNWIND_REG_*) */
-	const uint8_t *stack;		/* user stack from regs[UNWIND_REG_SP] up */
+	uint64_t regs[REGS_COUNT];	/* perf numbering (regs.h) */
+	const uint8_t *stack;		/* user stack from regs[REGS_SP] up */
 	size_t stack_len;
 	enum sample_state state;
 	long syscall;			/* blocked in this system call, -1 if none */

@@ -16,7 +16,6 @@
 #include "elf_image.h"
 #include "log.h"
 #include "mem.h"
-#include "symtab.h"
 
 /* Where separate debug files live unless the cache is told otherwise. */
 #define ELF_IMAGE_DEBUG_ROOT "/usr/lib/debug"
@@ -64,7 +63,8 @@ struct elf_image {
 	size_t nshdrs;
 	const uint8_t *build_id;
 	size_t build_id_len;
-	struct symtab *symtab;		/* loaded by elf_image_symtab */
+	void *derived;			/* see elf_image_set_derived */
+	void (*derived_free)(void *);
 	const struct elf_cache_opts *opts;
 	char *root;			/* debug files are looked up under it */
 	int is_debug;			/* a debug image: it has no debug files of its own */
@@ -394,7 +394,8 @@ void elf_image_free(struct elf_image *img)
 	/* The DWARF handle reads the debug image's Elf: it goes first. */
 	if (img->dwarf != NULL)
 		dwarf_end(img->dwarf);
-	symtab_free(img->symtab);
+	if (img->derived_free != NULL)
+		img->derived_free(img->derived);
 	elf_image_free(img->debug);
 	elf_image_free(img->mini);
 	if (img->elf != NULL)
@@ -521,12 +522,19 @@ const struct elf_image_shdr *elf_image_section_at(const struct elf_image *img, s
 	return idx < img->nshdrs ? &img->shdrs[idx] : NULL;
 }
 
-/* Loads symbols on first use: most mapped files never appear in a sample. */
-const struct symtab *elf_image_symtab(struct elf_image *img)
+/* The slot a module above keeps its per-file structure in, so the image need not know it. */
+void *elf_image_derived(const struct elf_image *img)
 {
-	if (img->symtab == NULL)
-		img->symtab = symtab_load(img);
-	return img->symtab;
+	return img->derived;
+}
+
+/* Replaces the derived structure, freeing the one before with its own function. */
+void elf_image_set_derived(struct elf_image *img, void *data, void (*free_fn)(void *))
+{
+	if (img->derived_free != NULL && img->derived != data)
+		img->derived_free(img->derived);
+	img->derived = data;
+	img->derived_free = free_fn;
 }
 
 /* Creates an empty cache, shared by the models of all targets. */

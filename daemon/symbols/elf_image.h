@@ -43,7 +43,6 @@
 
 struct elf_image;
 struct elf_cache;
-struct symtab;
 struct Dwarf;
 
 struct elf_cache *elf_cache_new(void);
@@ -127,8 +126,14 @@ struct elf_image_shdr {
 size_t elf_image_section_count(const struct elf_image *img);
 /* Section header idx (an st_shndx, sh_link...), or NULL when out of range. */
 const struct elf_image_shdr *elf_image_section_at(const struct elf_image *img, size_t idx);
-/* The image's symbol table, loaded on first use; never NULL (may be empty). */
-const struct symtab *elf_image_symtab(struct elf_image *img);
+/*
+ * One structure a module above derives from the file and keeps with it
+ * (symtab.h's symbol table, built on first use), freed with the image by
+ * free_fn.  The image only holds it: it knows nothing of what it is.
+ * NULL until set.
+ */
+void *elf_image_derived(const struct elf_image *img);
+void elf_image_set_derived(struct elf_image *img, void *data, void (*free_fn)(void *));
 
 /* The root debug files are looked up under: "" or "/proc/PID/root". */
 const char *elf_image_root(const struct elf_image *img);

@@ -4,14 +4,10 @@
 #include <string.h>
 
 #include "kallsyms.h"
-#include "log.h"
 #include "mem.h"
 
 /* An entry with this name only ends the function before it. */
 #define NO_NAME UINT32_MAX
-/* The cache of kernel addresses starts this big and starts over at the cap. */
-#define CACHE_MIN (1u << 10)
-#define CACHE_MAX (1u << 16)
 
 struct kallsyms_entry {
 	uint64_t addr;
@@ -28,15 +24,6 @@ struct kallsyms {
 	size_t names_len, names_cap;
 	char **modules;			/* [0] is "kernel" */
 	size_t nmodules, modules_cap;
-};
-
-struct kallsyms_frames {
-	struct tree *tree;
-	struct kallsyms *syms;
-	int loaded;		/* syms was given or loading was tried */
-	uint64_t *keys;		/* looked-up address, 0 = empty slot */
-	uint32_t *ids;
-	size_t size, used;
 };
 
 /* Interns a module name; the few modules come in runs, so the last one is tried first. */
@@ -276,133 +263,4 @@ int kallsyms_lookup(const struct kallsyms *k, uint64_t addr, struct kallsyms_sym
 	out->module = k->modules[e->module];
 	out->start = e->addr;
 	return 0;
-}
-
-/* ---------------------------------------------------------- frames */
-
-/* Gives the cache an empty table of size slots (a power of two). */
-static void cache_alloc(struct kallsyms_frames *kf, size_t size)
-{
-	free(kf->keys);
-	free(kf->ids);
-	kf->keys = mem_calloc(size, sizeof(*kf->keys));
-	kf->ids = mem_calloc(size, sizeof(*kf->ids));
-	kf->size = size;
-	kf->used = 0;
-}
-
-struct kallsyms_frames *kallsyms_frames_new(struct tree *tree, struct kallsyms *syms)
-{
-	struct kallsyms_frames *kf = mem_zalloc(sizeof(*kf));
-
-	kf->tree = tree;
-	kf->syms = syms;
-	kf->loaded = syms != NULL;
-	cache_alloc(kf, CACHE_MIN);
-	return kf;
-}
-
-void kallsyms_frames_free(struct kallsyms_frames *kf)
-{
-	if (kf == NULL)
-		return;
-	kallsyms_free(kf->syms);
-	free(kf->keys);
-	free(kf->ids);
-	free(kf);
-}
-
-/* Kernel text addresses share their high bits: the multiply spreads the low ones. */
-static size_t slot_of(uint64_t key, size_t size)
-{
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 24) & (size - 1);
-}
-
-/* Puts a key known to be absent into the table, which has room. */
-static void cache_insert(struct kallsyms_frames *kf, uint64_t key, uint32_t id)
-{
-	size_t i = slot_of(key, kf->size);
-
-	while (kf->keys[i] != 0)
-		i = (i + 1) & (kf->size - 1);
-	kf->keys[i] = key;
-	kf->ids[i] = id;
-	kf->used++;
-}
-
-/* Doubles the cache, or empties it at the cap so that memory stays bounded. */
-static void cache_make_room(struct kallsyms_frames *kf)
-{
-	uint64_t *keys = kf->keys;
-	uint32_t *ids = kf->ids;
-	size_t old = kf->size;
-
-	if (old >= CACHE_MAX) {
-		memset(kf->keys, 0, kf->size * sizeof(*kf->keys));
-		kf->used = 0;
-		return;
-	}
-	kf->keys = NULL;
-	kf->ids = NULL;
-	cache_alloc(kf, old * 2);
-	for (size_t i = 0; i < old; i++)
-		if (keys[i] != 0)
-			cache_insert(kf, keys[i], ids[i]);
-	free(keys);
-	free(ids);
-}
-
-/* The frame of one kernel address, named on the first sight of it. */
-static uint32_t frame_of(struct kallsyms_frames *kf, uint64_t key)
-{
-	struct tree_frame f = { .kind = TREE_KIND_KERNEL, .module = "kernel" };
-	struct kallsyms_symbol sym;
-	uint32_t id;
-
-	for (size_t i = slot_of(key, kf->size); kf->keys[i] != 0; i = (i + 1) & (kf->size - 1))
-		if (kf->keys[i] == key)
-			return kf->ids[i];
-	if (kallsyms_lookup(kf->syms, key, &sym) == 0) {
-		f.function = sym.name;
-		f.module = sym.module;
-	} else {
-		f.offset = key;
-	}
-	id = tree_frame_id(kf->tree, &f);
-	if ((kf->used + 1) * 4 > kf->size * 3)
-		cache_make_room(kf);
-	cache_insert(kf, key, id);
-	return id;
-}
-
-size_t kallsyms_frames_ids(struct kallsyms_frames *kf, const uint64_t *pcs, size_t n,
-			   uint32_t *ids)
-{
-	if (!kf->loaded) {
-		struct error err;
-
-		kf->loaded = 1;
-		error_clear(&err);
-		kf->syms = kallsyms_load(&err);
-		if (kf->syms == NULL)
-			log_warn("kernel functions cannot be named, kernel frames show as [kernel]: %s",
-				 err.msg);
-		else
-			log_info("%zu kernel functions from /proc/kallsyms",
-				 kallsyms_count(kf->syms));
-	}
-	if (kf->syms == NULL)
-		return 0;
-	/*
-	 * A return address is the instruction after the call, which can be
-	 * the first of the next function when the call was the last thing
-	 * in its own (a call to a function that does not return): the call
-	 * itself is one byte before.  The interrupted instruction is exact.
-	 */
-	for (size_t i = 0; i < n; i++) {
-		uint64_t key = i == 0 ? pcs[0] : pcs[i] - 1;
-
-		ids[n - 1 - i] = frame_of(kf, key != 0 ? key : 1);
-	}
-	return n;
 }

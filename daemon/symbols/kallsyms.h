@@ -6,7 +6,6 @@
 #include <stdio.h>
 
 #include "error.h"
-#include "profile/tree.h"
 
 /*
  * Names of kernel code from /proc/kallsyms ("ADDRESS TYPE NAME [MODULE]",
@@ -54,30 +53,4 @@ size_t kallsyms_count(const struct kallsyms *k);
  */
 int kallsyms_lookup(const struct kallsyms *k, uint64_t addr, struct kallsyms_symbol *out);
 
-/*
- * Kernel code addresses to tree frames (kind kernel), for the profile.
- * The kernel's address space is the same for every thread and process, so
- * one cache serves them all: each distinct address is looked up once, and
- * /proc/kallsyms is read only when the first kernel address comes.  The
- * cache is bounded (past its limit it starts over).
- */
-struct kallsyms_frames;
-
-/*
- * Frames in tree, named from syms, which the cache then owns; with syms
- * NULL, /proc/kallsyms is read on the first kallsyms_frames_ids.
- */
-struct kallsyms_frames *kallsyms_frames_new(struct tree *tree, struct kallsyms *syms);
-void kallsyms_frames_free(struct kallsyms_frames *kf);
-/*
- * Writes the frame ids of a kernel call chain to ids, outermost first
- * (the order a stack goes into the tree): pcs[0] is the interrupted
- * instruction, pcs[1..n-1] the return addresses of its callers, as perf
- * reports them.  Returns how many ids were written (n), or 0 when the
- * kernel's symbols cannot be read (logged once), so that the caller shows
- * the kernel part of the stack as one frame.  An address no function
- * covers becomes "kernel+0x<address>".
- */
-size_t kallsyms_frames_ids(struct kallsyms_frames *kf, const uint64_t *pcs, size_t n,
-			   uint32_t *ids);
 #endif

@@ -18,7 +18,7 @@
 
 /*
  * Interned strings: every path and name an entry shows lives here until
- * maps_free, so pointers handed out (symtab_result.module) survive the
+ * maps_free, so pointers handed out (resolve_result.module) survive the
  * entry being replaced.  Open addressing, linear probing.
  */
 struct maps_pool {
@@ -515,7 +515,7 @@ uint64_t maps_generation(const struct maps *maps)
 	return maps->generation;
 }
 
-/* The JIT symbols of the target, read lazily by symtab_resolve. */
+/* The JIT symbols of the target, read lazily by resolve_addr. */
 struct perfmap *maps_perfmap(const struct maps *maps)
 {
 	return maps->perfmap;

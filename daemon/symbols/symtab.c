@@ -5,9 +5,7 @@
 #include <string.h>
 
 #include "elf_image.h"
-#include "maps.h"
 #include "mem.h"
-#include "perfmap.h"
 #include "symtab.h"
 
 /* libstdc++'s demangler (the Itanium C++ ABI's entry point); link -lstdc++. */
@@ -642,7 +640,7 @@ static struct elf_image *symtab_source(struct elf_image *img)
  * section.  The .eh_frame function ranges are read too.  Never NULL: a
  * file without usable tables gives an empty table.
  */
-struct symtab *symtab_load(struct elf_image *img)
+static struct symtab *symtab_load(struct elf_image *img)
 {
 	struct symtab *tab = mem_zalloc(sizeof(*tab));
 	struct elf_image *sources[2] = { symtab_source(img), img };
@@ -699,8 +697,9 @@ out:
 }
 
 /* Frees the array and what lookups cached; names from the files belong to the image. */
-void symtab_free(struct symtab *tab)
+static void symtab_free(void *arg)
 {
+	struct symtab *tab = arg;
 	struct symtab_cache *c;
 
 	if (tab == NULL)
@@ -718,6 +717,18 @@ void symtab_free(struct symtab *tab)
 	free(tab->fdes);
 	free(tab->syms);
 	free(tab);
+}
+
+/* Loads on first use and keeps the table with the image: most mapped files never appear in a sample. */
+const struct symtab *symtab_get(struct elf_image *img)
+{
+	struct symtab *tab = elf_image_derived(img);
+
+	if (tab == NULL) {
+		tab = symtab_load(img);
+		elf_image_set_derived(img, tab, symtab_free);
+	}
+	return tab;
 }
 
 /* The number of functions kept after de-duplication. */
@@ -1151,7 +1162,7 @@ static const struct symtab_inline_slot *symtab_inline_put(struct symtab_cache *c
 size_t symtab_lookup_inline(struct elf_image *img, uint64_t vaddr, struct symtab_line *out,
 			    size_t max)
 {
-	const struct symtab *tab = elf_image_symtab(img);
+	const struct symtab *tab = symtab_get(img);
 	struct symtab_cache *c = tab->cache;
 	const struct symtab_inline_slot *slot = NULL;
 	struct symtab_line chain[SYMTAB_INLINE_DEPTH];
@@ -1182,78 +1193,4 @@ size_t symtab_lookup_inline(struct elf_image *img, uint64_t vaddr, struct symtab
 	memcpy(out, lines, (max - 1) * sizeof(*out));
 	out[max - 1] = lines[n - 1];
 	return max;
-}
-
-/* The address's mapping and image, then the image's answer. */
-size_t symtab_resolve_inline(const struct maps *maps, uint64_t addr, struct symtab_line *out,
-			     size_t max)
-{
-	const struct maps_entry *e = maps_find(maps, addr);
-	uint64_t vaddr;
-
-	if (e == NULL || e->image == NULL || maps_to_vaddr(e, addr, &vaddr) != 0)
-		return 0;
-	return symtab_lookup_inline(e->image, vaddr, out, max);
-}
-
-/*
- * JIT code: anonymous executable memory named by the target's perf map.
- * module_offset stays the offset into the anonymous mapping.
- */
-static void symtab_resolve_jit(const struct maps *maps, uint64_t addr, struct symtab_result *out)
-{
-	struct perfmap *pm = maps_perfmap(maps);
-	uint64_t start;
-	const char *name;
-
-	if (pm == NULL || (name = perfmap_lookup(pm, addr, &start)) == NULL)
-		return;
-	out->function = name;
-	out->function_offset = addr - start;
-	out->module = "[jit]";
-	if (out->function_offset <= out->module_offset) {
-		out->function_start_known = 1;
-		out->function_start_offset = out->module_offset - out->function_offset;
-	}
-}
-
-/*
- * Fills module and module_offset whenever a mapping holds addr, so even
- * unnamed code shows where it lives; the function when a symbol covers it;
- * the function's start whenever a symbol or an FDE covers it.  The first
- * lookup in an image loads its symbols.
- */
-int symtab_resolve(const struct maps *maps, uint64_t addr, struct symtab_result *out)
-{
-	const struct maps_entry *e = maps_find(maps, addr);
-	const struct symtab *tab;
-	uint64_t vaddr, start;
-
-	*out = (struct symtab_result){ 0 };
-	if (e == NULL) {
-		out->module = "[unknown]";
-		out->module_offset = addr;
-		return -1;
-	}
-	out->module = e->name;
-	out->module_offset = addr - e->start + e->pgoff;
-	if (e->image == NULL) {
-		if (e->path[0] == '\0' && (e->prot & MAPS_PROT_EXEC))
-			symtab_resolve_jit(maps, addr, out);
-		return 0;
-	}
-	if (maps_to_vaddr(e, addr, &vaddr) != 0)
-		return 0;
-	tab = elf_image_symtab(e->image);
-	out->function = symtab_lookup(tab, vaddr, &start);
-	if (out->function == NULL && symtab_function_start(tab, vaddr, &start) != 0)
-		return 0;
-	if (out->function != NULL)
-		out->function_offset = vaddr - start;
-	/* A function reaching below its mapping's first byte keeps no start. */
-	if (vaddr - start <= out->module_offset) {
-		out->function_start_known = 1;
-		out->function_start_offset = out->module_offset - (vaddr - start);
-	}
-	return 0;
 }

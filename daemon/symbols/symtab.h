@@ -4,12 +4,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "maps.h"
+#include "elf_image.h"
 
 /*
  * Function symbols of one ELF image, read once into a sorted array;
  * lookups are binary searches.  The names come from, in this order of
- * preference when several name one address (see symtab_load): the file's
+ * preference when several name one address (see symtab_load in symtab.c): the file's
  * .symtab, or when it was stripped the .symtab of its separate debug file
  * or else of its MiniDebugInfo; then .dynsym.  Code no symbol covers
  * (static functions of a stripped file without debug files) still has a
@@ -33,8 +33,11 @@
 
 struct symtab;
 
-struct symtab *symtab_load(struct elf_image *img);
-void symtab_free(struct symtab *tab);
+/*
+ * The image's symbol table, loaded on its first use and then kept with the
+ * image (elf_image_set_derived), which frees it; never NULL (may be empty).
+ */
+const struct symtab *symtab_get(struct elf_image *img);
 size_t symtab_count(const struct symtab *tab);
 /*
  * Returns the name of the function covering vaddr (ELF virtual address) and
@@ -48,32 +51,6 @@ const char *symtab_lookup(const struct symtab *tab, uint64_t vaddr, uint64_t *st
 int symtab_function_start(const struct symtab *tab, uint64_t vaddr, uint64_t *start);
 /* The number of FDE ranges read from .eh_frame (tests, diagnostics). */
 size_t symtab_fde_count(const struct symtab *tab);
-
-/* A target address resolved to a name. */
-struct symtab_result {
-	const char *function;	/* NULL when unknown */
-	uint64_t function_offset;
-	const char *module;	/* "libc.so.6", "[vdso]", "[anon]", "[jit]", "[unknown]" */
-	uint64_t module_offset;	/* file offset of addr in the module (module+0x...) */
-	/*
-	 * Where the function holding addr starts, as a module offset like
-	 * module_offset, whenever it is known, even without a name: from the
-	 * symbol, the .eh_frame FDE (stripped static functions) or the perf
-	 * map.  Every address of one unnamed function gives the same value, so
-	 * a tree keyed on it shows the function as one frame
-	 * "libc.so.6+0x3f9a0" instead of one frame per address (see above for
-	 * what an FDE covers).  0 and function_start_known 0 when not known.
-	 */
-	int function_start_known;
-	uint64_t function_start_offset;
-};
-
-/*
- * Resolves addr in the target's address space; 0 if found in a mapping, -1
- * if not.  Anonymous executable memory is looked up in the target's perf
- * map (see perfmap.h): a hit has module "[jit]".
- */
-int symtab_resolve(const struct maps *maps, uint64_t addr, struct symtab_result *out);
 
 /* One level of an address's inline chain. */
 struct symtab_line {
@@ -101,8 +78,4 @@ struct symtab_line {
  */
 size_t symtab_lookup_inline(struct elf_image *img, uint64_t vaddr, struct symtab_line *out,
 			    size_t max);
-/* symtab_lookup_inline for an address of the target: 0 outside mapped ELF images. */
-size_t symtab_resolve_inline(const struct maps *maps, uint64_t addr, struct symtab_line *out,
-			     size_t max);
-
 #endif

@@ -88,10 +88,10 @@ enum cfi_cfa_where {
 
 /* The rules while the programs run: what DW_CFA_remember_state saves. */
 struct cfi_rules {
-	uint8_t where[CFI_NREGS];
+	uint8_t where[REGS_DWARF_COUNT];
 	uint8_t cfa_where;
 	uint8_t cfa_reg;
-	uint64_t val[CFI_NREGS];
+	uint64_t val[REGS_DWARF_COUNT];
 	uint64_t cfa_off;
 };
 
@@ -193,7 +193,7 @@ static int cfi_read_sleb(struct cfi_reader *r, uint64_t *val)
 /* Reads a register number, which libunwind refuses from 17 on (DW_CFA_* operands). */
 static int cfi_read_reg(struct cfi_reader *r, uint64_t *reg)
 {
-	return cfi_read_uleb(r, reg) < 0 || *reg >= CFI_NREGS ? -1 : 0;
+	return cfi_read_uleb(r, reg) < 0 || *reg >= REGS_DWARF_COUNT ? -1 : 0;
 }
 
 /*
@@ -301,7 +301,7 @@ static int cfi_parse_cie(struct cfi_reader *r, size_t off, const struct elf_imag
 	} else if (cfi_read_uleb(r, &ret_col) < 0) {
 		return -1;
 	}
-	if (ret_col != CFI_REG_RIP)
+	if (ret_col != REGS_DWARF_IP)
 		return -1;
 	for (size_t i = 0; i < naug; i++) {
 		switch (aug[i]) {
@@ -365,12 +365,12 @@ static int cfi_run(struct cfi_reader *r, size_t end, const struct cfi_cie *cie, 
 			loc += operand * cie->code_align;
 			continue;
 		case DW_CFA_offset:
-			if (operand >= CFI_NREGS || cfi_read_uleb(r, &val) < 0)
+			if (operand >= REGS_DWARF_COUNT || cfi_read_uleb(r, &val) < 0)
 				return -1;
 			cfi_set(s, operand, CFI_W_OFFSET, val * cie->data_align);
 			continue;
 		case DW_CFA_restore:
-			if (operand >= CFI_NREGS || init == NULL)
+			if (operand >= REGS_DWARF_COUNT || init == NULL)
 				return -1;
 			cfi_set(s, operand, init->where[operand], init->val[operand]);
 			continue;
@@ -495,19 +495,19 @@ static void cfi_make_row(const struct cfi_rules *s, int signal, struct cfi_row *
 
 	row->status = CFI_UNSUPPORTED;
 	/* libunwind reads the CFA "register" rip as the frame's IP, not a column. */
-	if (s->cfa_where != CFI_CFA_REG || s->cfa_reg == CFI_REG_RIP)
+	if (s->cfa_where != CFI_CFA_REG || s->cfa_reg == REGS_DWARF_IP)
 		return;
 	off = (int64_t)s->cfa_off;
 	if (off < INT32_MIN || off > INT32_MAX)
 		return;
 	/* A rule for rsp would stop the CFA from being the caller's SP. */
-	if (s->where[CFI_REG_RSP] != CFI_W_SAME)
+	if (s->where[REGS_DWARF_SP] != CFI_W_SAME)
 		return;
 	row->cfa_reg = s->cfa_reg;
 	row->cfa_off = (int32_t)off;
 	row->signal = (uint8_t)signal;
 	row->nrules = 0;
-	for (unsigned reg = 0; reg < CFI_NREGS; reg++) {
+	for (unsigned reg = 0; reg < REGS_DWARF_COUNT; reg++) {
 		struct cfi_rule *rule = &row->rules[row->nrules];
 
 		if (s->where[reg] == CFI_W_SAME)
@@ -528,7 +528,7 @@ static void cfi_make_row(const struct cfi_rules *s, int signal, struct cfi_row *
 			rule->arg = (int16_t)off;
 			break;
 		case CFI_W_REG:
-			if (s->val[reg] >= CFI_NREGS)
+			if (s->val[reg] >= REGS_DWARF_COUNT)
 				return;
 			rule->how = CFI_REGISTER;
 			rule->arg = (int16_t)s->val[reg];

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sample/regs.h"
 #include "symbols/elf_image.h"
 
 /*
@@ -30,11 +31,6 @@
  * the image.  File offsets are what a mapping gives without translation.
  */
 
-/* DWARF register columns on x86-64: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, rip. */
-#define CFI_NREGS 17
-#define CFI_REG_RBP 6
-#define CFI_REG_RSP 7
-#define CFI_REG_RIP 16
 /* Rules one row holds (rip and six callee-saved registers need seven). */
 #define CFI_MAX_RULES 10
 
@@ -52,7 +48,7 @@ enum cfi_how {
 };
 
 struct cfi_rule {
-	uint8_t reg;		/* DWARF column, never CFI_REG_RSP */
+	uint8_t reg;		/* DWARF column, never REGS_DWARF_SP */
 	uint8_t how;		/* enum cfi_how */
 	int16_t arg;
 };
@@ -62,7 +58,7 @@ struct cfi_row {
 	uint8_t status;		/* enum cfi_status; nothing below is set unless CFI_OK */
 	uint8_t signal;		/* the CIE marks a signal frame ('S'): the caller
 				   resumes at its exact IP */
-	uint8_t cfa_reg;	/* CFA = cfa_reg + cfa_off; never CFI_REG_RIP */
+	uint8_t cfa_reg;	/* CFA = cfa_reg + cfa_off; never REGS_DWARF_IP */
 	uint8_t nrules;		/* rules, sorted by register */
 	int32_t cfa_off;
 	struct cfi_rule rules[CFI_MAX_RULES];

@@ -41,8 +41,8 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip
 					      unw_dyn_info_t *di, unw_proc_info_t *pi,
 					      int need_unwind_info, void *arg);
 
-/* libunwind numbers x86-64 registers RAX RDX RCX RBX RSI RDI RBP RSP R8..R15 RIP. */
-#define UNWIND_UNW_NREGS 17
+/* libunwind numbers x86-64 registers as the DWARF columns (sample/regs.h). */
+#define UNWIND_UNW_NREGS REGS_DWARF_COUNT
 
 /* Recently read mappings remembered across calls (cleared when maps change). */
 #define UNWIND_SPANS 8
@@ -135,16 +135,6 @@ struct unwind_pos {
 	uint64_t ip, sp;	/* the frame's IP and SP (libunwind's CFA) */
 	int use_prev;		/* look its CFI up at ip - 1 (a return address) */
 	size_t n;		/* frames written so far */
-};
-
-/* Perf register index for each libunwind register number (see unwind.h). */
-static const uint8_t unwind_perf_index[UNWIND_UNW_NREGS] = {
-	[UNW_X86_64_RAX] = 0, [UNW_X86_64_RDX] = 3, [UNW_X86_64_RCX] = 2,
-	[UNW_X86_64_RBX] = 1, [UNW_X86_64_RSI] = 4, [UNW_X86_64_RDI] = 5,
-	[UNW_X86_64_RBP] = UNWIND_REG_BP, [UNW_X86_64_RSP] = UNWIND_REG_SP,
-	[UNW_X86_64_R8] = 16, [UNW_X86_64_R9] = 17, [UNW_X86_64_R10] = 18,
-	[UNW_X86_64_R11] = 19, [UNW_X86_64_R12] = 20, [UNW_X86_64_R13] = 21,
-	[UNW_X86_64_R14] = 22, [UNW_X86_64_R15] = 23, [UNW_X86_64_RIP] = UNWIND_REG_IP,
 };
 
 /* Hash of an image pointer for the table cache. */
@@ -965,10 +955,10 @@ static void unwind_state_load(struct unwinder *u, const struct unwind_sample *s)
 {
 	struct unwind_frame_state *st = &u->st;
 	const struct maps_entry *e;
-	uint64_t sp = s->regs[UNWIND_REG_SP];
+	uint64_t sp = s->regs[REGS_SP];
 
 	for (int i = 0; i < UNWIND_UNW_NREGS; i++) {
-		st->sample[i] = st->val[i] = s->regs[unwind_perf_index[i]];
+		st->sample[i] = st->val[i] = s->regs[regs_perf_of_dwarf[i]];
 		st->kind[i] = UNWIND_REG_VALUE;
 	}
 	st->init_active = 0;
@@ -1257,8 +1247,8 @@ static size_t unwind_walk(struct unwinder *u, const struct unwind_sample *s, uin
 	struct unwind_pos pos;
 
 	unwind_state_load(u, s);
-	pos.ip = s->regs[UNWIND_REG_IP];
-	pos.sp = s->regs[UNWIND_REG_SP];
+	pos.ip = s->regs[REGS_IP];
+	pos.sp = s->regs[REGS_SP];
 	pos.use_prev = 0;
 	pos.n = 0;
 	pcs[pos.n++] = pos.ip;

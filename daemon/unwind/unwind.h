@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "sample/regs.h"
 #include "symbols/maps.h"
 
 /*
@@ -25,17 +26,9 @@
  * the fast path makes no system call (libunwind's steps make two each).
  */
 
-/* x86-64 perf register numbering (PERF_REG_X86_*); regs[] is indexed by it. */
-#define UNWIND_NREGS 24
-#define UNWIND_REG_BP 6
-#define UNWIND_REG_SP 7
-#define UNWIND_REG_IP 8
-/* The sample_regs_user mask perf must be given: AX..SS, R8..R15. */
-#define UNWIND_REGS_MASK 0xff0fffULL
-
 struct unwind_sample {
-	uint64_t regs[UNWIND_NREGS];
-	const uint8_t *stack;	/* bytes copied from regs[UNWIND_REG_SP] upwards */
+	uint64_t regs[REGS_COUNT];	/* perf numbering (sample/regs.h) */
+	const uint8_t *stack;	/* bytes copied from regs[REGS_SP] upwards */
 	size_t stack_len;	/* bytes really copied (perf's dyn_size) */
 };
 

@@ -46,6 +46,7 @@
 #include "profile/tree.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 
 #define SYMCOST_MAX_FILES 8
@@ -159,7 +160,7 @@ static void symcost_touch_once(const char *path, int lines, uint64_t probe,
 		goto out;
 	}
 	t1 = symcost_now_ms();
-	tab = elf_image_symtab(img);
+	tab = symtab_get(img);
 	t2 = symcost_now_ms();
 	out->found = symtab_lookup(tab, probe, &start) != NULL;
 	t3 = symcost_now_ms();
@@ -343,7 +344,7 @@ static void symcost_per_frame(const char *path, const struct symcost_opts *o)
 			elf_cache_free(cache);
 			continue;
 		}
-		tab = elf_image_symtab(img);
+		tab = symtab_get(img);
 		n = symcost_pick(tv, ts, addrs, o->addresses, symcost_named_vaddr, (void *)tab);
 		if (n == 0) {
 			elf_cache_free(cache);
@@ -398,9 +399,9 @@ static void symcost_per_frame(const char *path, const struct symcost_opts *o)
 /* Whether addr, in the process ctx models, lies in a named function. */
 static int symcost_named_target(void *ctx, uint64_t addr)
 {
-	struct symtab_result r;
+	struct resolve_result r;
 
-	return symtab_resolve(ctx, addr, &r) == 0 && r.function != NULL;
+	return resolve_addr(ctx, addr, &r) == 0 && r.function != NULL;
 }
 
 /*
@@ -488,7 +489,7 @@ static uint64_t symcost_probe(const char *path)
 
 	if (img != NULL && elf_image_section(img, ".text", &tv, &text, &ts) == 0)
 		(void)symcost_pick(tv + ts / 2, ts / 2, &probe, 1, symcost_named_vaddr,
-				   (void *)elf_image_symtab(img));
+				   (void *)symtab_get(img));
 	elf_cache_free(cache);
 	return probe;
 }

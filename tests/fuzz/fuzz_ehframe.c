@@ -34,6 +34,7 @@
 #include "log.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 #include "unwind/unwind.h"
 
@@ -213,11 +214,11 @@ static void fuzz_check_frames(const struct maps *maps, const uint64_t *pcs, size
 	fuzz_check(end == UNWIND_END_ROOT || end == UNWIND_END_TRUNCATED ||
 		   end == UNWIND_END_FAILED || end == UNWIND_END_DEPTH, "end reason", end);
 	for (size_t i = 0; i < n; i++) {
-		struct symtab_result r;
+		struct resolve_result r;
 
 		fuzz_check(i == 0 || fuzz_is_code(maps, pcs[i]) || fuzz_is_code(maps, pcs[i] + 1),
 			   "frame outside code", pcs[i]);
-		(void)symtab_resolve(maps, pcs[i], &r);
+		(void)resolve_addr(maps, pcs[i], &r);
 		fuzz_check(r.module != NULL, "frame without a module", pcs[i]);
 	}
 }
@@ -241,14 +242,14 @@ static void fuzz_unwind(struct maps *maps, const struct fuzz_parts *p)
 	u = unwind_new(maps, &err);
 	if (u == NULL)
 		abort();
-	s.regs[UNWIND_REG_IP] = FUZZ_TEXT_MAP + p->l.ip_off % p->l.text_len;
-	s.regs[UNWIND_REG_SP] = FUZZ_STACK_SP;
-	s.regs[UNWIND_REG_BP] = FUZZ_STACK_SP + p->l.bp_off;
+	s.regs[REGS_IP] = FUZZ_TEXT_MAP + p->l.ip_off % p->l.text_len;
+	s.regs[REGS_SP] = FUZZ_STACK_SP;
+	s.regs[REGS_BP] = FUZZ_STACK_SP + p->l.bp_off;
 	s.stack = p->stack;
 	s.stack_len = p->stack_len;
 	for (int round = 0; round < 2; round++) {
 		n = unwind_stack(u, &s, pcs, max, &end);
-		fuzz_check_frames(maps, pcs, n, max, end, s.regs[UNWIND_REG_IP]);
+		fuzz_check_frames(maps, pcs, n, max, end, s.regs[REGS_IP]);
 		if (round == 0) {
 			memcpy(first, pcs, n * sizeof(pcs[0]));
 			n_first = n;
@@ -263,7 +264,7 @@ static void fuzz_unwind(struct maps *maps, const struct fuzz_parts *p)
 /* The FDE fallback of the symbol table, across the code. */
 static void fuzz_starts(struct elf_image *img, const struct fuzz_parts *p)
 {
-	const struct symtab *tab = elf_image_symtab(img);
+	const struct symtab *tab = symtab_get(img);
 	uint64_t start;
 
 	(void)symtab_fde_count(tab);

@@ -110,8 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bytes = elf_image_data(img, &len);
 	fuzz_check(len == size && memcmp(bytes, data, size) == 0, "image bytes differ", 0);
 	elf_image_build_id(img, &len);
-	tab = elf_image_symtab(img);
-	fuzz_check(tab == elf_image_symtab(img), "symbol table loaded twice", 0);
+	tab = symtab_get(img);
+	fuzz_check(tab == symtab_get(img), "symbol table loaded twice", 0);
 	(void)symtab_count(tab);
 	(void)symtab_fde_count(tab);
 

@@ -27,6 +27,7 @@
 
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 #include "unwind/cfi.h"
 #include "unwind/unwind.h"
@@ -485,12 +486,12 @@ static void stack_print(struct target *t, const char *what, const uint64_t *pcs,
 			enum unwind_end end)
 {
 	static const char *ends[] = { "root", "truncated", "failed", "depth" };
-	struct symtab_result res;
+	struct resolve_result res;
 
 	print_message("%s: %zu frames, end %s\n", what, n, ends[end]);
 	for (size_t i = 0; i < n; i++) {
 		memset(&res, 0, sizeof(res));
-		if (symtab_resolve(t->maps, pcs[i], &res) != 0)
+		if (resolve_addr(t->maps, pcs[i], &res) != 0)
 			res.module = "?";
 		print_message("  #%-3zu %#014llx %s (%s)\n", i, (unsigned long long)pcs[i],
 			      res.function ? res.function : "?", res.module ? res.module : "?");
@@ -672,11 +673,11 @@ static int row_matches(const struct cfi_row *row, Dwarf_Frame *fr, int *unexplai
 
 		if (!plain)
 			return 1;
-		rsp_rule = dwarf_frame_register(fr, CFI_REG_RSP, mem, &ops, &n) < 0 ||
+		rsp_rule = dwarf_frame_register(fr, REGS_DWARF_SP, mem, &ops, &n) < 0 ||
 			   !(n == 2 && ops[0].atom == DW_OP_call_frame_cfa &&
 			     ops[1].atom == DW_OP_stack_value);
-		for (int reg = 0; reg < CFI_NREGS; reg++)
-			expr |= reg != CFI_REG_RSP && dw_is_expression(fr, reg);
+		for (int reg = 0; reg < REGS_DWARF_COUNT; reg++)
+			expr |= reg != REGS_DWARF_SP && dw_is_expression(fr, reg);
 		*unexplained = !rsp_rule && !expr;
 		return 1;
 	}
@@ -686,10 +687,10 @@ static int row_matches(const struct cfi_row *row, Dwarf_Frame *fr, int *unexplai
 	      (ops[0].atom == DW_OP_bregx && ops[0].number == row->cfa_reg &&
 	       (int64_t)ops[0].number2 == row->cfa_off)))
 		return 0;
-	for (int reg = 0; reg < CFI_NREGS; reg++) {
+	for (int reg = 0; reg < REGS_DWARF_COUNT; reg++) {
 		const struct cfi_rule *rule = NULL;
 
-		if (reg == CFI_REG_RSP)
+		if (reg == REGS_DWARF_SP)
 			continue;	/* libdw: the CFA as a value */
 		for (unsigned i = 0; i < row->nrules; i++)
 			if (row->rules[i].reg == reg)
@@ -700,7 +701,7 @@ static int row_matches(const struct cfi_row *row, Dwarf_Frame *fr, int *unexplai
 			if (n != 0)
 				return 0;
 		} else if (rule->how == CFI_UNDEFINED) {
-			if (n != 0 || (ops != NULL && reg != CFI_REG_RIP))
+			if (n != 0 || (ops != NULL && reg != REGS_DWARF_IP))
 				return 0;
 		} else if (rule->how == CFI_OFFSET) {
 			if (!dw_is_cfa_offset(ops, n, rule->arg))
@@ -780,7 +781,7 @@ static void rows_check(const char *path, struct row_counts *c)
 			for (unsigned k = 0; k < row.nrules; k++) {
 				const struct cfi_rule *r = &row.rules[k];
 
-				if (r->reg == CFI_REG_RIP)
+				if (r->reg == REGS_DWARF_IP)
 					ra_ok = (r->how == CFI_OFFSET && r->arg == -8) ||
 						r->how == CFI_UNDEFINED;
 			}
@@ -788,7 +789,7 @@ static void rows_check(const char *path, struct row_counts *c)
 				fail_msg("%s: unexpected row at function entry %#llx", path,
 					 (unsigned long long)lo);
 			c->entries++;
-			c->entries_plain += row.cfa_reg == CFI_REG_RSP && row.cfa_off == 8;
+			c->entries_plain += row.cfa_reg == REGS_DWARF_SP && row.cfa_off == 8;
 		}
 		for (pc = lo; pc < hi; pc += pc - lo < 192 ? 1 : 61) {
 			Dwarf_Frame *fr = NULL;
@@ -1212,8 +1213,8 @@ static void test_same_garbage(void **state)
 			}
 		} else {
 			noise_fill((uint8_t *)cap->s.regs, sizeof(cap->s.regs), seed);
-			cap->s.regs[UNWIND_REG_IP] = orig->s.regs[UNWIND_REG_IP];
-			cap->s.regs[UNWIND_REG_SP] = orig->s.regs[UNWIND_REG_SP];
+			cap->s.regs[REGS_IP] = orig->s.regs[REGS_IP];
+			cap->s.regs[REGS_SP] = orig->s.regs[REGS_SP];
 		}
 		compare_one(&t, &cap->s, SIZE_MAX, "garbage", NULL);
 		compare_one(&t, &cap->s, 2, "garbage", NULL);

@@ -32,6 +32,7 @@
 
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 
 /* The temporary directory of this run; removed by the group teardown. */
@@ -402,7 +403,7 @@ static void check_prog_debug(struct elf_image *img)
 
 	assert_true(start != 0 && size > 8);
 	assert_non_null(elf_image_debug_file(img));
-	name = symtab_lookup(elf_image_symtab(img), start + 5, &got);
+	name = symtab_lookup(symtab_get(img), start + 5, &got);
 	assert_non_null(name);
 	assert_string_equal(name, "static_worker");
 	assert_int_equal(got, start);
@@ -428,7 +429,7 @@ static void test_stripped_baseline(void **state)
 	assert_null(elf_image_debug_file(img));
 	assert_null(elf_image_mini_debug(img));
 	assert_null(elf_image_dwarf(img));
-	assert_null(symtab_lookup(elf_image_symtab(img), start + 5, NULL));
+	assert_null(symtab_lookup(symtab_get(img), start + 5, NULL));
 	assert_int_equal(symtab_lookup_inline(img, start + 5, chain, 4), 0);
 	elf_cache_free(cache);
 }
@@ -478,7 +479,7 @@ static void test_debuglink(void **state)
 	img = open_in(cache, tpath("badcrc/prog"));
 	assert_null(elf_image_debug_file(img));
 	assert_null(elf_image_dwarf(img));
-	assert_null(symtab_lookup(elf_image_symtab(img),
+	assert_null(symtab_lookup(symtab_get(img),
 				  nm_symbol(tpath("prog.full"), "static_worker", NULL), NULL));
 	elf_cache_free(cache);
 }
@@ -610,7 +611,7 @@ static void test_minidebuginfo(void **state)
 	mini = elf_image_mini_debug(img);
 	assert_non_null(mini);
 	assert_true(elf_image_has_symtab(mini));
-	name = symtab_lookup(elf_image_symtab(img), start + size - 1, &got);
+	name = symtab_lookup(symtab_get(img), start + size - 1, &got);
 	assert_non_null(name);
 	assert_string_equal(name, "static_worker");
 	assert_int_equal(got, start);
@@ -637,7 +638,7 @@ static void test_minidebuginfo(void **state)
 				 0);
 		cache = cache_with_root(NULL);
 		img = open_in(cache, tpath("prog.badmini"));
-		name = symtab_lookup(elf_image_symtab(img), start, NULL);
+		name = symtab_lookup(symtab_get(img), start, NULL);
 		/* A flip xz's CRC misses is not possible to see; one it catches gives nothing. */
 		if (variant < 2)
 			assert_null(name);
@@ -665,7 +666,7 @@ static void test_eh_frame_starts(void **state)
 	main_start = nm_symbol(tpath("prog.full"), "main", NULL);
 	cache = cache_with_root(NULL);
 	img = open_in(cache, tpath("prog.bare"));
-	tab = elf_image_symtab(img);
+	tab = symtab_get(img);
 	assert_null(symtab_lookup(tab, start + 1, NULL));
 	nfdes = symtab_fde_count(tab);
 	assert_true(nfdes >= 3);
@@ -685,7 +686,7 @@ static void test_eh_frame_starts(void **state)
 		return;
 	cache = cache_with_root(NULL);
 	img = open_in(cache, tpath("prog.nohdr"));
-	tab = elf_image_symtab(img);
+	tab = symtab_get(img);
 	{
 		const uint8_t *d;
 		uint64_t v;
@@ -728,7 +729,7 @@ static const char *libc_debug_file(const char *libc)
 }
 
 /*
- * libc's statics in our own process, through symtab_resolve: with
+ * libc's statics in our own process, through resolve_addr: with
  * libc6-dbg they have names and lines; with an empty debug root they have
  * none, but addresses of one function give one start, the file offset of
  * the function.  For the C functions that holds up to their last byte;
@@ -758,7 +759,7 @@ static void test_libc_statics(void **state)
 
 		assert_int_equal(maps_load(maps, &err), 0);
 		for (size_t i = 0; i < sizeof(statics) / sizeof(statics[0]); i++) {
-			struct symtab_result r1, r2;
+			struct resolve_result r1, r2;
 			struct symtab_line chain[8];
 			size_t n;
 
@@ -766,15 +767,15 @@ static void test_libc_statics(void **state)
 			start = nm_symbol_ex(dbg, statics[i], &size, name);
 			assert_true(start != 0 && size > 4);
 			assert_int_equal(elf_image_vaddr_to_offset(img, start, &off), 0);
-			assert_int_equal(symtab_resolve(maps, bias + start + 1, &r1), 0);
+			assert_int_equal(resolve_addr(maps, bias + start + 1, &r1), 0);
 			last = strcmp(statics[i], "clone3") == 0 ? 8 : size - 1;
-			assert_int_equal(symtab_resolve(maps, bias + start + last, &r2), 0);
+			assert_int_equal(resolve_addr(maps, bias + start + last, &r2), 0);
 			assert_string_equal(r1.module, "libc.so.6");
 			assert_int_equal(r1.function_start_known, 1);
 			assert_int_equal(r2.function_start_known, 1);
 			assert_int_equal(r1.function_start_offset, off);
 			assert_int_equal(r2.function_start_offset, off);
-			n = symtab_resolve_inline(maps, bias + start + 1, chain, 8);
+			n = resolve_inline(maps, bias + start + 1, chain, 8);
 			if (pass == 0) {
 				assert_non_null(r1.function);
 				assert_string_equal(r1.function, name);
@@ -822,12 +823,12 @@ static void test_cxx(void **state)
 
 	cache = cache_with_root(NULL);
 	img = open_in(cache, tpath("cxx"));
-	name = symtab_lookup(elf_image_symtab(img), start + 3, &got);
+	name = symtab_lookup(symtab_get(img), start + 3, &got);
 	assert_non_null(name);
 	assert_string_equal(name, want);
 	assert_int_equal(got, start);
 	/* Demangled once: the same string comes back. */
-	assert_ptr_equal(symtab_lookup(elf_image_symtab(img), start + 4, NULL), name);
+	assert_ptr_equal(symtab_lookup(symtab_get(img), start + 4, NULL), name);
 	assert_true(check_chains(img, tpath("cxx.full"), 1, start, size) > 0);
 	assert_true(symtab_lookup_inline(img, start, chain, 8) >= 1);
 	elf_cache_free(cache);
@@ -836,7 +837,7 @@ static void test_cxx(void **state)
 	cache = cache_with_root(NULL);
 	elf_cache_set_demangle(cache, 0);
 	img = open_in(cache, tpath("cxx"));
-	name = symtab_lookup(elf_image_symtab(img), start + 3, NULL);
+	name = symtab_lookup(symtab_get(img), start + 3, NULL);
 	assert_non_null(name);
 	assert_string_equal(name, mangled);
 	assert_true(symtab_lookup_inline(img, start + 3, chain, 8) >= 1);
@@ -889,8 +890,8 @@ static void probe_debug(const char *root, uint64_t start, uint64_t size)
 	for (uint64_t a = start > 64 ? start - 64 : 0; a < start + size + 64; a++) {
 		uint64_t s;
 
-		(void)symtab_lookup(elf_image_symtab(img), a, NULL);
-		(void)symtab_function_start(elf_image_symtab(img), a, &s);
+		(void)symtab_lookup(symtab_get(img), a, NULL);
+		(void)symtab_function_start(symtab_get(img), a, &s);
 		(void)symtab_lookup_inline(img, a, chain, 8);
 	}
 	elf_cache_free(cache);
@@ -989,7 +990,7 @@ static void test_bad_debuglink(void **state)
 		cache = cache_with_root(NULL);
 		img = open_in(cache, tpath("lk/prog"));
 		assert_null(elf_image_debug_file(img));
-		(void)symtab_lookup(elf_image_symtab(img), 0x1000, NULL);
+		(void)symtab_lookup(symtab_get(img), 0x1000, NULL);
 		elf_cache_free(cache);
 	}
 }
@@ -1034,7 +1035,7 @@ static void test_timing(void **state)
 		img = elf_cache_get(cache, bigs[i], bigs[i], 0, 0, &err);
 		assert_non_null(img);
 		t1 = now_ms();
-		(void)elf_image_symtab(img);
+		(void)symtab_get(img);
 		t2 = now_ms();
 		assert_int_equal(elf_image_section(img, ".text", &tv, &text, &ts), 0);
 		n = symtab_lookup_inline(img, tv + ts / 3, chain, 8);
@@ -1056,7 +1057,7 @@ static void test_timing(void **state)
 		print_message("%s: open %.2f ms, %zu symbols %.2f ms, first inline lookup %.2f ms "
 			      "(%zu levels, DWARF %s); 2000 cold lookups %.1f ms (%" PRIu64
 			      " with lines); warm %.0f ns per lookup\n",
-			      bigs[i], t1 - t0, symtab_count(elf_image_symtab(img)), t2 - t1, t3 - t2,
+			      bigs[i], t1 - t0, symtab_count(symtab_get(img)), t2 - t1, t3 - t2,
 			      n, elf_image_dwarf(img) != NULL ? "yes" : "no", t4 - t3, hits,
 			      (now_ms() - t4) * 1e6 / (500.0 * 2000));
 		assert_true(t2 - t0 < 5000);

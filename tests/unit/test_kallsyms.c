@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "profile/kframes.h"
 #include "profile/tree.h"
 #include "symbols/kallsyms.h"
 
@@ -153,7 +154,7 @@ static void test_frames(void **state)
 {
 	struct error err;
 	struct tree *t = tree_new();
-	struct kallsyms_frames *kf = kallsyms_frames_new(t, parse_text(fixture, &err));
+	struct kframes *kf = kframes_new(t, parse_text(fixture, &err));
 	/*
 	 * Innermost first: interrupted in do_work; its caller returns to
 	 * the first byte of next_after_call (do_work's call was its last
@@ -166,7 +167,7 @@ static void test_frames(void **state)
 	struct tree_frame f;
 
 	(void)state;
-	assert_int_equal(kallsyms_frames_ids(kf, pcs, 4, ids), 4);
+	assert_int_equal(kframes_ids(kf, pcs, 4, ids), 4);
 	/* Outermost first. */
 	f = frame(t, ids[0]);
 	assert_int_equal(f.kind, TREE_KIND_KERNEL);
@@ -188,20 +189,20 @@ static void test_frames(void **state)
 	assert_int_equal(ids[2], ids[3]);
 
 	/* Cached: the same ids again. */
-	assert_int_equal(kallsyms_frames_ids(kf, pcs, 4, again), 4);
+	assert_int_equal(kframes_ids(kf, pcs, 4, again), 4);
 	assert_memory_equal(ids, again, sizeof(ids));
 	/* More distinct addresses than the cache may hold: it grows, then starts over. */
 	for (uint64_t a = 0; a < 70000; a++) {
 		uint64_t pc = 0xffffffff81005000ull + a * 3;
 
-		assert_int_equal(kallsyms_frames_ids(kf, &pc, 1, again), 1);
+		assert_int_equal(kframes_ids(kf, &pc, 1, again), 1);
 		f = frame(t, again[0]);
 		assert_string_equal(f.function, "after_data");
 	}
-	assert_int_equal(kallsyms_frames_ids(kf, pcs, 4, again), 4);
+	assert_int_equal(kframes_ids(kf, pcs, 4, again), 4);
 	assert_memory_equal(ids, again, sizeof(ids));
-	kallsyms_frames_free(kf);
-	kallsyms_frames_free(NULL);
+	kframes_free(kf);
+	kframes_free(NULL);
 	tree_free(t);
 }
 

@@ -32,6 +32,7 @@
 
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 
 static char tmpdir[] = "/tmp/test_maps.XXXXXX";
@@ -159,16 +160,16 @@ static void test_parse_crafted(void **state)
 
 	{
 		/* Anonymous code resolves to [anon] without a function. */
-		struct symtab_result r;
+		struct resolve_result r;
 
-		assert_int_equal(symtab_resolve(maps, 0x7f0000000010, &r), 0);
+		assert_int_equal(resolve_addr(maps, 0x7f0000000010, &r), 0);
 		assert_string_equal(r.module, "[anon]");
 		assert_null(r.function);
 		assert_int_equal(r.module_offset, 0x10);
-		assert_int_equal(symtab_resolve(maps, 0x400010, &r), 0);
+		assert_int_equal(resolve_addr(maps, 0x400010, &r), 0);
 		assert_string_equal(r.module, "my prog with  spaces");
 		assert_null(r.function);
-		assert_int_equal(symtab_resolve(maps, 0x651010, &r), 0);
+		assert_int_equal(resolve_addr(maps, 0x651010, &r), 0);
 		assert_int_equal(r.module_offset, 0x51010);
 	}
 	maps_free(maps);
@@ -533,7 +534,7 @@ static void test_other_process_exec(void **state)
 	const char *python = "/usr/bin/python3.11";
 	struct elf_cache *cache;
 	struct maps *maps;
-	struct symtab_result r;
+	struct resolve_result r;
 	uint64_t addr = 0, vaddr;
 	char line[256];
 	pid_t pid;
@@ -566,7 +567,7 @@ static void test_other_process_exec(void **state)
 	cache = elf_cache_new();
 	maps = maps_new(pid, cache);
 	assert_int_equal(wait_for_exec(maps, "python3.11"), 0);
-	assert_int_equal(symtab_resolve(maps, addr + 1, &r), 0);
+	assert_int_equal(resolve_addr(maps, addr + 1, &r), 0);
 	assert_string_equal(r.module, "python3.11");
 	assert_non_null(r.function);
 	assert_string_equal(r.function, "Py_Initialize");

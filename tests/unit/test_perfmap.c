@@ -1,7 +1,7 @@
 /*
  * The perf map reader (/tmp/perf-PID.map): parsing, overlaps, growth,
  * replacement and the check interval on files the test writes, and JIT
- * names through symtab_resolve for anonymous executable memory of this
+ * names through resolve_addr for anonymous executable memory of this
  * very process.
  */
 #include <sys/mman.h>
@@ -24,6 +24,7 @@
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
 #include "symbols/perfmap.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 
 /* The temporary directory of this run; removed by the group teardown. */
@@ -258,7 +259,7 @@ static void test_resolve_jit(void **state)
 	struct elf_cache *cache = elf_cache_new();
 	struct maps *maps = maps_new(getpid(), cache);
 	struct error err = { 0 };
-	struct symtab_result r;
+	struct resolve_result r;
 	char path[PATH_MAX], text[256];
 	uint8_t *code;
 
@@ -271,7 +272,7 @@ static void test_resolve_jit(void **state)
 	put(path, text, 0);
 	assert_int_equal(maps_load(maps, &err), 0);
 
-	assert_int_equal(symtab_resolve(maps, (uint64_t)(uintptr_t)code + 0x150, &r), 0);
+	assert_int_equal(resolve_addr(maps, (uint64_t)(uintptr_t)code + 0x150, &r), 0);
 	assert_non_null(r.function);
 	assert_string_equal(r.function, "js:hot_loop");
 	assert_string_equal(r.module, "[jit]");
@@ -279,15 +280,15 @@ static void test_resolve_jit(void **state)
 	assert_int_equal(r.module_offset, 0x150);
 	assert_int_equal(r.function_start_known, 1);
 	assert_int_equal(r.function_start_offset, 0x100);
-	assert_int_equal(symtab_resolve(maps, (uint64_t)(uintptr_t)code + 0x1010, &r), 0);
+	assert_int_equal(resolve_addr(maps, (uint64_t)(uintptr_t)code + 0x1010, &r), 0);
 	assert_string_equal(r.function, "[stub] Call");
 
 	/* Unnamed anonymous code. */
-	assert_int_equal(symtab_resolve(maps, (uint64_t)(uintptr_t)code + 0x2000, &r), 0);
+	assert_int_equal(resolve_addr(maps, (uint64_t)(uintptr_t)code + 0x2000, &r), 0);
 	assert_null(r.function);
 	assert_string_equal(r.module, "[anon]");
 	assert_int_equal(r.function_start_known, 0);
-	assert_int_equal(symtab_resolve_inline(maps, (uint64_t)(uintptr_t)code + 0x150,
+	assert_int_equal(resolve_inline(maps, (uint64_t)(uintptr_t)code + 0x150,
 					       (struct symtab_line[1]){ { 0 } }, 1), 0);
 
 	unlink(path);

@@ -27,6 +27,7 @@
 #include "sample/target.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 #include "unwind/unwind.h"
 
@@ -616,7 +617,7 @@ static int check_chain(struct collect *c, const struct sample *s, const char *co
 	struct unwind_sample us;
 	uint64_t pcs[MAX_FRAMES];
 	const char *fn[MAX_FRAMES];
-	struct symtab_result res;
+	struct resolve_result res;
 	enum unwind_end end;
 	size_t n;
 	int ok;
@@ -629,7 +630,7 @@ static int check_chain(struct collect *c, const struct sample *s, const char *co
 	n = unwind_stack(c->child->unw, &us, pcs, MAX_FRAMES, &end);
 	for (size_t i = 0; i < n; i++) {
 		memset(&res, 0, sizeof(res));
-		fn[i] = symtab_resolve(c->child->maps, pcs[i], &res) == 0 ? res.function : NULL;
+		fn[i] = resolve_addr(c->child->maps, pcs[i], &res) == 0 ? res.function : NULL;
 	}
 	ok = chain_in(fn, n, chain);
 	if (!ok && c->printed++ < 3) {

@@ -22,6 +22,7 @@
 #include "python/python.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 #include "unwind/unwind.h"
 
@@ -1077,9 +1078,9 @@ static void sample_merged(struct pyproc *p, struct unwinder *u, int keep, struct
 	assert_int_equal(ptrace(PTRACE_DETACH, p->pid, 0, 0), 0);
 	ms->nn = unwind_stack(u, &s, ms->pcs, MAX_NATIVE, &ms->end);
 	for (size_t i = 0; i < ms->nn; i++) {
-		struct symtab_result r;
+		struct resolve_result r;
 
-		symtab_resolve(p->maps, ms->pcs[i], &r);
+		resolve_addr(p->maps, ms->pcs[i], &r);
 		ms->fn[i] = r.function;
 		ms->mod[i] = r.module;
 		ms->cls[i] = python_classify(r.function, r.module);

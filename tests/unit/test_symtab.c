@@ -33,6 +33,7 @@
 
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 
 /* The temporary directory of this run; removed by the group teardown. */
@@ -110,7 +111,7 @@ static int nm_has_alias(const struct nm_sym *syms, size_t n, uint64_t addr, cons
  */
 static size_t check_nm_functions(struct elf_image *img, const struct nm_sym *syms, size_t n)
 {
-	const struct symtab *tab = elf_image_symtab(img);
+	const struct symtab *tab = symtab_get(img);
 	uint64_t text = 0;
 	const uint8_t *data;
 	size_t checked = 0, text_size = 0;
@@ -264,7 +265,7 @@ static void test_libc_dlsym(void **state)
 	assert_non_null(img);
 	assert_string_equal(elf_image_name(img), "libc.so.6");
 	assert_int_equal(elf_image_is_exec(img), 0);
-	tab = elf_image_symtab(img);
+	tab = symtab_get(img);
 	assert_true(symtab_count(tab) > 1000);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		uint64_t bias, addr = libc_func(names[i], &bias), start = 0;
@@ -300,7 +301,7 @@ static void test_libc_nm(void **state)
 		skip();
 	img = elf_image_open(libc_path(), &err);
 	assert_non_null(img);
-	tab = elf_image_symtab(img);
+	tab = symtab_get(img);
 	checked = check_nm_functions(img, syms, n);
 	print_message("libc.so.6: %zu nm functions checked, %zu in our table\n", checked,
 		      symtab_count(tab));
@@ -376,11 +377,11 @@ static void test_self_symtab(void **state)
 	img = elf_image_open("/proc/self/exe", &err);
 	assert_non_null(img);
 	assert_int_equal(elf_image_section(img, ".symtab", &sv, &sd, &ss), 0);
-	name = symtab_lookup(elf_image_symtab(img), vaddr, &start);
+	name = symtab_lookup(symtab_get(img), vaddr, &start);
 	assert_non_null(name);
 	assert_string_equal(name, "symtab_test_marker");
 	assert_int_equal(start, vaddr);
-	name = symtab_lookup(elf_image_symtab(img), vaddr + 4, &start);
+	name = symtab_lookup(symtab_get(img), vaddr + 4, &start);
 	assert_non_null(name);
 	assert_string_equal(name, "symtab_test_marker");
 	assert_int_equal(symtab_test_marker(1), 4);
@@ -533,7 +534,7 @@ static void test_resolve_self(void **state)
 {
 	struct elf_cache *cache = elf_cache_new();
 	struct maps *maps = maps_new(getpid(), cache);
-	struct symtab_result r;
+	struct resolve_result r;
 	struct error err = { 0 };
 	uint64_t bias, addr, exe_addr;
 	char exe[PATH_MAX];
@@ -546,7 +547,7 @@ static void test_resolve_self(void **state)
 	assert_int_equal(maps_load(maps, &err), 0);
 
 	addr = libc_func("qsort", &bias);
-	assert_int_equal(symtab_resolve(maps, addr + 3, &r), 0);
+	assert_int_equal(resolve_addr(maps, addr + 3, &r), 0);
 	assert_non_null(r.function);
 	assert_string_equal(r.function, "qsort");
 	assert_int_equal(r.function_offset, 3);
@@ -565,20 +566,20 @@ static void test_resolve_self(void **state)
 	}
 
 	exe_addr = (uint64_t)(uintptr_t)&symtab_test_marker;
-	assert_int_equal(symtab_resolve(maps, exe_addr, &r), 0);
+	assert_int_equal(resolve_addr(maps, exe_addr, &r), 0);
 	assert_non_null(r.function);
 	assert_string_equal(r.function, "symtab_test_marker");
 	assert_int_equal(r.function_offset, 0);
 	assert_string_equal(r.module, basename(exe));
 
 	/* Anonymous executable memory (no perf map names it): a module, no function. */
-	assert_int_equal(symtab_resolve(maps, (uint64_t)(uintptr_t)anon + 100, &r), 0);
+	assert_int_equal(resolve_addr(maps, (uint64_t)(uintptr_t)anon + 100, &r), 0);
 	assert_string_equal(r.module, "[anon]");
 	assert_null(r.function);
 	assert_int_equal(r.function_start_known, 0);
 
 	/* An address nothing maps. */
-	assert_int_equal(symtab_resolve(maps, 8, &r), -1);
+	assert_int_equal(resolve_addr(maps, 8, &r), -1);
 	assert_string_equal(r.module, "[unknown]");
 	assert_null(r.function);
 	assert_int_equal(r.function_start_known, 0);
@@ -630,7 +631,7 @@ static void test_resolve_vdso(void **state)
 	uint64_t addr = vdso_func("__vdso_clock_gettime");
 	uint64_t base = getauxval(AT_SYSINFO_EHDR);
 	struct error err = { 0 };
-	struct symtab_result r;
+	struct resolve_result r;
 
 	(void)state;
 	if (addr == 0)
@@ -639,7 +640,7 @@ static void test_resolve_vdso(void **state)
 		skip();
 	assert_int_equal(maps_load(maps, &err), 0);
 	assert_non_null(maps_find(maps, addr)->image);
-	assert_int_equal(symtab_resolve(maps, addr + 2, &r), 0);
+	assert_int_equal(resolve_addr(maps, addr + 2, &r), 0);
 	assert_string_equal(r.module, "[vdso]");
 	assert_non_null(r.function);
 	/* clock_gettime is a weak alias of the global __vdso_clock_gettime. */
@@ -692,9 +693,9 @@ static void test_bad_files(void **state)
 		}
 		/* Only the last cut keeps the section header table (minus one byte). */
 		if (cut != 4)
-			assert_int_equal(symtab_count(elf_image_symtab(img)), 0);
+			assert_int_equal(symtab_count(symtab_get(img)), 0);
 		for (uint64_t a = 0; a < 0x10000; a += 0x100)
-			(void)symtab_lookup(elf_image_symtab(img), a, NULL);
+			(void)symtab_lookup(symtab_get(img), a, NULL);
 		elf_image_free(img);
 	}
 	free(buf);
@@ -724,7 +725,7 @@ static void probe_mangled(const char *name, const uint8_t *buf, size_t size, uin
 		assert_true(err.msg[0] != '\0');
 		return;
 	}
-	tab = elf_image_symtab(img);
+	tab = symtab_get(img);
 	if (expect_no_marker)
 		assert_null(symtab_lookup(tab, marker, NULL));
 	for (uint64_t a = 0; a < 0x40000; a += 0x40)
@@ -809,7 +810,7 @@ static void test_corrupt_sections(void **state)
 			if (img == NULL)
 				continue;
 			for (uint64_t a = 0; a < 0x20000; a += 0x80)
-				(void)symtab_lookup(elf_image_symtab(img), a, NULL);
+				(void)symtab_lookup(symtab_get(img), a, NULL);
 			elf_image_free(img);
 		}
 	}
@@ -865,7 +866,7 @@ static void test_symtab_strings_outside(void **state)
 		const char *name;
 
 		assert_non_null(img);
-		name = symtab_lookup(elf_image_symtab(img), marker, NULL);
+		name = symtab_lookup(symtab_get(img), marker, NULL);
 		assert_non_null(name);
 		assert_string_equal(name, "symtab_test_marker");
 		elf_image_free(img);
@@ -903,7 +904,7 @@ static void test_zero_sizes(void **state)
 	}
 	img = elf_image_open(spill("zero-sizes", buf, size), &err);
 	assert_non_null(img);
-	tab = elf_image_symtab(img);
+	tab = symtab_get(img);
 	name = symtab_lookup(tab, marker + 4, &start);
 	assert_non_null(name);
 	assert_string_equal(name, "symtab_test_marker");
@@ -945,14 +946,14 @@ static void test_stripped(void **state)
 	assert_non_null(img);
 	assert_int_equal(elf_image_section(img, ".symtab", &v, &d, &s), -1);
 	assert_int_equal(elf_image_section(img, ".dynsym", &v, &d, &s), 0);
-	assert_null(symtab_lookup(elf_image_symtab(img), marker, NULL));
+	assert_null(symtab_lookup(symtab_get(img), marker, NULL));
 	elf_image_free(img);
 
 	img = elf_image_open(lib, &err);
 	assert_non_null(img);
 	assert_int_equal(elf_image_section(img, ".symtab", &v, &d, &s), -1);
 	addr = libc_func("malloc", &bias);
-	name = symtab_lookup(elf_image_symtab(img), addr - bias, NULL);
+	name = symtab_lookup(symtab_get(img), addr - bias, NULL);
 	assert_non_null(name);
 	assert_string_equal(name, "malloc");
 	elf_image_free(img);
@@ -961,7 +962,7 @@ static void test_stripped(void **state)
 	img = elf_image_open("/bin/true", &err);
 	assert_non_null(img);
 	assert_int_equal(elf_image_section(img, ".symtab", &v, &d, &s), -1);
-	(void)symtab_lookup(elf_image_symtab(img), 0x1000, NULL);
+	(void)symtab_lookup(symtab_get(img), 0x1000, NULL);
 	elf_image_free(img);
 }
 
@@ -980,7 +981,7 @@ static void test_timing(void **state)
 	t0 = now_ms();
 	img = elf_image_open(libc_path(), &err);
 	assert_non_null(img);
-	tab = elf_image_symtab(img);
+	tab = symtab_get(img);
 	t1 = now_ms();
 	assert_int_equal(elf_image_section(img, ".text", &text, &data, &text_size), 0);
 	for (int i = 0; i < 1000000; i++) {

@@ -24,6 +24,7 @@
 
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
+#include "symbols/resolve.h"
 #include "symbols/symtab.h"
 #include "unwind/unwind.h"
 
@@ -501,13 +502,13 @@ static void stack_print(const struct stack *st, const char *what)
 static void stack_unwind_max(struct child *c, const struct capture *cap, struct stack *st,
 			     size_t max)
 {
-	struct symtab_result res;
+	struct resolve_result res;
 
 	memset(st, 0, sizeof(*st));
 	st->n = unwind_stack(c->unw, &cap->s, st->pcs, max, &st->end);
 	for (size_t i = 0; i < st->n; i++) {
 		memset(&res, 0, sizeof(res));
-		if (symtab_resolve(c->maps, st->pcs[i], &res) != 0)
+		if (resolve_addr(c->maps, st->pcs[i], &res) != 0)
 			res.module = "[unknown]";
 		st->fn[i] = res.function ? res.function : "";
 		st->mod[i] = res.module ? res.module : "";
@@ -591,7 +592,7 @@ static void test_chain(void **state)
 	stack_unwind(&c, cap, &st);
 
 	stack_expect(&st, st.n >= 10, "too few frames");
-	stack_expect(&st, st.pcs[0] == cap->s.regs[UNWIND_REG_IP], "pcs[0] is not the IP");
+	stack_expect(&st, st.pcs[0] == cap->s.regs[REGS_IP], "pcs[0] is not the IP");
 	stack_expect(&st, strcmp(st.fn[0], "level3") == 0, "#0 is not level3");
 	stack_expect(&st, strcmp(st.fn[1], "level2") == 0, "#1 is not level2");
 	stack_expect(&st, strcmp(st.fn[2], "level1") == 0, "#2 is not level1");
@@ -746,7 +747,7 @@ static void test_jit(void **state)
 	assert_non_null(cap);
 	child_start(&c, CHILD_JIT);
 	capture_thread(&c, c.pid, cap);
-	e = maps_find(c.maps, cap->s.regs[UNWIND_REG_IP]);
+	e = maps_find(c.maps, cap->s.regs[REGS_IP]);
 	assert_non_null(e);
 	assert_null(e->image);
 	assert_true(e->prot & MAPS_PROT_EXEC);
@@ -776,7 +777,7 @@ static void test_vdso(void **state)
 	child_start(&c, CHILD_VDSO);
 	for (tries = 0; tries < 2000; tries++) {
 		capture_thread(&c, c.pid, cap);
-		e = maps_find(c.maps, cap->s.regs[UNWIND_REG_IP]);
+		e = maps_find(c.maps, cap->s.regs[REGS_IP]);
 		if (e != NULL && strcmp(e->path, "[vdso]") == 0)
 			break;
 		nanosleep(&pause, NULL);
@@ -826,9 +827,9 @@ static void test_garbage(void **state)
 
 	/* IP and SP in no mapping, no stack. */
 	memset(&s, 0, sizeof(s));
-	s.regs[UNWIND_REG_IP] = 0x10;
-	s.regs[UNWIND_REG_SP] = 0x20;
-	s.regs[UNWIND_REG_BP] = 0x30;
+	s.regs[REGS_IP] = 0x10;
+	s.regs[REGS_SP] = 0x20;
+	s.regs[REGS_BP] = 0x30;
 	n = unwind_stack(c.unw, &s, pcs, MAX_FRAMES, &end);
 	assert_int_equal(n, 1);
 	assert_int_equal(pcs[0], 0x10);
@@ -836,11 +837,11 @@ static void test_garbage(void **state)
 
 	/* IP and SP just above user space (never mapped), a stack copy full of noise. */
 	noise_fill(cap->stack, 4096, 0x9e3779b97f4a7c15ULL);
-	s.regs[UNWIND_REG_IP] = 0x800000001000ULL;
-	s.regs[UNWIND_REG_SP] = 0x800000100000ULL;
-	s.regs[UNWIND_REG_BP] = 0x800000100010ULL;
-	assert_null(maps_find(c.maps, s.regs[UNWIND_REG_IP]));
-	assert_null(maps_find(c.maps, s.regs[UNWIND_REG_SP]));
+	s.regs[REGS_IP] = 0x800000001000ULL;
+	s.regs[REGS_SP] = 0x800000100000ULL;
+	s.regs[REGS_BP] = 0x800000100010ULL;
+	assert_null(maps_find(c.maps, s.regs[REGS_IP]));
+	assert_null(maps_find(c.maps, s.regs[REGS_SP]));
 	s.stack = cap->stack;
 	s.stack_len = 4096;
 	n = unwind_stack(c.unw, &s, pcs, MAX_FRAMES, &end);
@@ -985,8 +986,8 @@ static size_t unwind_cfi_file(uint64_t reg2, uint64_t *pcs, enum unwind_end *end
 	u = unwind_new(maps, &err);
 	assert_non_null(u);
 	memset(&s, 0, sizeof(s));
-	s.regs[UNWIND_REG_IP] = code + 0x1010;
-	s.regs[UNWIND_REG_SP] = stack + 0x8000;
+	s.regs[REGS_IP] = code + 0x1010;
+	s.regs[REGS_SP] = stack + 0x8000;
 	s.stack = (const uint8_t *)words;
 	s.stack_len = sizeof(words);
 	n = unwind_stack(u, &s, pcs, MAX_FRAMES, end);
