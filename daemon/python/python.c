@@ -12,207 +12,29 @@
 
 #include "mem.h"
 #include "python.h"
+#include "python_impl.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
 
 /*
- * Bounds.  A walk visits at most PYTHON_MAX_WALK frames (shim frames
- * included), which also bounds a cycle in a torn chain.  The code cache
- * is flushed at the start of a call once half full, so the at most
- * PYTHON_MAX_WALK insertions of one call never fill it (and strings handed
- * out stay valid for the whole call).
+ * Reading a live target: attach (finding the interpreter, its symbols and
+ * its layout), the code object cache, the tid -> thread state map, frame
+ * walks and the GIL.  Layouts are in layout.c, strings and line tables in
+ * decode.c, the merge rules in merge.c; python_impl.h holds what they share.
  */
-#define PYTHON_MAX_WALK 1024
-#define PYTHON_MAX_THREADS 4096
-#define PYTHON_MAX_INTERPS 64
-#define PYTHON_CODE_SLOTS 4096
-#define PYTHON_CACHE_BYTES (16u << 20)
-#define PYTHON_STR_MAX 512		/* code points kept of a name */
-#define PYTHON_LINETABLE_MAX (64u << 10)
-#define PYTHON_MAX_CODE_UNITS (1u << 24)
-#define PYTHON_NEG_TTL_NS 250000000ull	/* "no thread state" holds this long after a scan */
-#define PYTHON_RESCAN_NS 20000000ull	/* scans of the thread lists are at least this far apart */
-#define PYTHON_USER_TOP (1ull << 47)	/* x86-64 user space ends here */
-#define PYTHON_READ_MAX 512		/* largest struct head read in one go */
-#define PYTHON_NONE UINT32_MAX		/* a field this version does not have */
-#define PYTHON_PAGE 4096
-#define PYTHON_WINDOW 8192		/* data stack bytes read below a frame */
-#define PYTHON_BATCH 64			/* code object heads per system call */
-#define PYTHON_RECHECK_NS 250000000ull	/* a cached code object is trusted this long */
-#define PYTHON_CHECK_TRIES 50		/* attach: looks at the first thread state, 1 ms apart */
-
-/* PyObject: ob_refcnt, ob_type; PyVarObject adds ob_size (non-debug builds). */
-#define PYTHON_OB_TYPE 8
-#define PYTHON_OB_SIZE 16
 
 /* _PyInterpreterFrame.owner of the shim frame each eval call pushes (3.12+). */
 #define PYTHON_OWNED_BY_CSTACK 3
-
-/* PyASCIIObject.state bits: interned:2, kind:3, compact:1, ascii:1 (3.11-3.13). */
-#define PYTHON_STATE_KIND(s) (((s) >> 2) & 7u)
-#define PYTHON_STATE_COMPACT(s) (((s) >> 5) & 1u)
-#define PYTHON_STATE_ASCII(s) (((s) >> 6) & 1u)
-
-/* The 3.13 _Py_DebugOffsets block: where its fields are, and its size. */
-#define DBG_COOKIE 0
-#define DBG_VERSION 8
-#define DBG_FREE_THREADED 16
-#define DBG_RT_INTERP_HEAD 40
-#define DBG_IS_SIZE 48
-#define DBG_IS_NEXT 64
-#define DBG_IS_THREADS_HEAD 72
-#define DBG_IS_CEVAL_GIL 112
-#define DBG_IS_GIL_STATE 120
-#define DBG_IS_GIL_LOCKED 136
-#define DBG_IS_GIL_HOLDER 144
-#define DBG_TS_SIZE 152
-#define DBG_TS_NEXT 168
-#define DBG_TS_INTERP 176
-#define DBG_TS_CURRENT_FRAME 184
-#define DBG_TS_NATIVE_TID 200
-#define DBG_FR_SIZE 224
-#define DBG_FR_PREVIOUS 232
-#define DBG_FR_EXECUTABLE 240
-#define DBG_FR_INSTR 248
-#define DBG_FR_OWNER 264
-#define DBG_CO_SIZE 272
-#define DBG_CO_FILENAME 280
-#define DBG_CO_QUALNAME 296
-#define DBG_CO_LINETABLE 304
-#define DBG_CO_FIRSTLINENO 312
-#define DBG_CO_ADAPTIVE 344
-#define DBG_BYTES_SIZE 512
-#define DBG_BYTES_OB_SIZE 520
-#define DBG_BYTES_SVAL 528
-#define DBG_STR_SIZE 536
-#define DBG_STR_STATE 544
-#define DBG_STR_LENGTH 552
-#define DBG_STR_ASCII_SIZE 560
-#define DBG_TOTAL 584
-
-/*
- * Where one interpreter version keeps what the reader needs (byte offsets
- * inside each structure).  3.11 and 3.12 come from tables measured on their
- * headers; 3.13 is filled from the target's own _Py_DebugOffsets.
- */
-struct python_layout {
-	uint32_t rt_interp_head;	/* _PyRuntime.interpreters.head */
-	uint32_t rt_tstate_current;	/* 3.11 gilstate.tstate_current, else NONE */
-	uint32_t is_next, is_threads_head;
-	uint32_t is_ceval_gil;		/* interp->ceval.gil (3.12+) */
-	uint32_t gil_holder, gil_locked;	/* inside struct _gil_runtime_state */
-	uint32_t ts_next, ts_interp, ts_native_tid;
-	uint32_t ts_frame;		/* tstate->cframe, or tstate->current_frame (3.13) */
-	uint32_t cf_current_frame;	/* _PyCFrame.current_frame; NONE when ts_frame is the frame */
-	uint32_t ts_read;
-	uint32_t fr_code, fr_previous, fr_instr, fr_owner;
-	uint32_t fr_is_entry;		/* 3.11 only */
-	uint32_t fr_read;
-	unsigned owner_max;		/* largest valid owner value */
-	uint32_t co_firstlineno, co_filename, co_qualname, co_linetable, co_adaptive;
-	uint32_t co_version;		/* 3.12+: a number no other code object has */
-	uint32_t co_read;
-	uint32_t str_length, str_state, str_ascii_size, str_compact_size;
-	uint32_t str_utf8_length, str_utf8;
-	uint32_t bytes_size, bytes_sval;
-};
-
-/* CPython 3.11 (x86-64, non-debug), checked against 3.11.2 and 3.11.7. */
-static const struct python_layout python_layout_311 = {
-	.rt_interp_head = 40, .rt_tstate_current = 576,
-	.is_next = 0, .is_threads_head = 16, .is_ceval_gil = PYTHON_NONE,
-	.gil_holder = PYTHON_NONE, .gil_locked = PYTHON_NONE,
-	.ts_next = 8, .ts_interp = 16, .ts_native_tid = 160,
-	.ts_frame = 56, .cf_current_frame = 8, .ts_read = 168,
-	.fr_code = 32, .fr_previous = 48, .fr_instr = 56, .fr_owner = 69, .fr_is_entry = 68,
-	.fr_read = 72, .owner_max = 2,
-	.co_firstlineno = 72, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
-	.co_adaptive = 184, .co_version = PYTHON_NONE, .co_read = 144,
-	.str_length = 16, .str_state = 32, .str_ascii_size = 48, .str_compact_size = 72,
-	.str_utf8_length = 48, .str_utf8 = 56,
-	.bytes_size = 16, .bytes_sval = 32,
-};
-
-/* CPython 3.12 (x86-64, non-debug), checked against 3.12.1. */
-static const struct python_layout python_layout_312 = {
-	.rt_interp_head = 40, .rt_tstate_current = PYTHON_NONE,
-	.is_next = 0, .is_threads_head = 72, .is_ceval_gil = 384,
-	.gil_holder = 8, .gil_locked = 16,
-	.ts_next = 8, .ts_interp = 16, .ts_native_tid = 144,
-	.ts_frame = 56, .cf_current_frame = 0, .ts_read = 152,
-	.fr_code = 0, .fr_previous = 8, .fr_instr = 56, .fr_owner = 70,
-	.fr_is_entry = PYTHON_NONE, .fr_read = 72, .owner_max = 3,
-	.co_firstlineno = 68, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
-	.co_adaptive = 192, .co_version = 92, .co_read = 144,
-	.str_length = 16, .str_state = 32, .str_ascii_size = 40, .str_compact_size = 56,
-	.str_utf8_length = 40, .str_utf8 = 48,
-	.bytes_size = 16, .bytes_sval = 32,
-};
 
 /* Symbols the reader needs from the interpreter's ELF file (ELF addresses). */
 struct python_syms {
 	uint64_t runtime, version, code_type, unicode_type, bytes_type;
 };
 
-/* tid -> thread state address; tstate 0 marks a tid the last scan did not find. */
-struct python_tslot {
-	pid_t tid;		/* 0 = empty */
-	uint64_t tstate;
-};
-
-/* What one code object resolves to; addr 0 = empty slot. */
-struct python_code {
-	uint64_t addr;
-	/* identity: a new code object at a reused address differs in these */
-	uint64_t filename_ptr, qualname_ptr, linetable_ptr, ncode;
-	uint32_t first_line, version;
-	char *qualname, *filename;
-	uint8_t *linetable;
-	size_t linetable_len;
-	size_t bytes;		/* what the entry owns, for the cache's memory bound */
-	int64_t memo_index;	/* last index looked up, and its line */
-	uint32_t memo_line;
-	uint64_t checked_ns;	/* when the identity was last read back */
-	int incomplete;		/* a name or the line table could not be read: retry */
-};
-
-/* A frame as the walk found it, before its code object is looked at. */
-struct python_raw {
-	uint64_t code, instr;
-	int is_entry;
-	struct python_code *entry;	/* its code object, once resolved */
-};
-
-struct python {
-	pid_t pid;
-	char version[32];
-	char *module;
-	struct python_layout lay;
-	uint64_t runtime;	/* target addresses */
-	uint64_t code_type, unicode_type, bytes_type;	/* 0: not checked */
-	struct python_tslot *threads;
-	size_t threads_size, threads_used;	/* size: a power of two */
-	uint64_t scan_ns;	/* when the thread lists were last walked */
-	uint64_t gil;		/* the main interpreter's GIL (3.12+), once found */
-	struct python_code *codes;	/* PYTHON_CODE_SLOTS */
-	size_t codes_used, codes_bytes;
-	struct python_stats stats;
-	char strbuf[PYTHON_STR_MAX * 4 + 8];
-	uint8_t rawbuf[PYTHON_STR_MAX * 4];
-	/* scratch of one python_stack call */
-	uint8_t window[PYTHON_WINDOW];
-	uint64_t window_start;
-	size_t window_len;
-	struct python_raw raw[PYTHON_MAX_WALK];
-	uint32_t batch[PYTHON_MAX_WALK];	/* raw frames whose code object head is read */
-	uint8_t head_ok[PYTHON_MAX_WALK];
-	uint8_t *heads;		/* PYTHON_MAX_WALK code object heads */
-};
-
 /* ------------------------------------------------------------ reading */
 
 /* A field of a structure copied from the target (unaligned-safe). */
-static uint64_t python_ld64(const uint8_t *b, uint32_t off)
+uint64_t python_ld64(const uint8_t *b, uint32_t off)
 {
 	uint64_t v;
 
@@ -221,7 +43,7 @@ static uint64_t python_ld64(const uint8_t *b, uint32_t off)
 }
 
 /* A 32-bit field of a structure copied from the target. */
-static uint32_t python_ld32(const uint8_t *b, uint32_t off)
+uint32_t python_ld32(const uint8_t *b, uint32_t off)
 {
 	uint32_t v;
 
@@ -230,13 +52,13 @@ static uint32_t python_ld32(const uint8_t *b, uint32_t off)
 }
 
 /* A plausible object or struct pointer in x86-64 user space. */
-static int python_ptr_ok(uint64_t p)
+int python_ptr_ok(uint64_t p)
 {
 	return p >= 4096 && p < PYTHON_USER_TOP && (p & 7) == 0;
 }
 
 /* Reads len bytes of the target at addr; 0 only when all of them came. */
-static int python_read(struct python *py, uint64_t addr, void *buf, size_t len)
+int python_read(struct python *py, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec local = { buf, len };
 	struct iovec remote = { (void *)(uintptr_t)addr, len };
@@ -250,7 +72,7 @@ static int python_read(struct python *py, uint64_t addr, void *buf, size_t len)
 }
 
 /* Reads one pointer-sized word of the target. */
-static int python_read_word(struct python *py, uint64_t addr, uint64_t *v)
+int python_read_word(struct python *py, uint64_t addr, uint64_t *v)
 {
 	return python_read(py, addr, v, sizeof(*v));
 }
@@ -262,197 +84,6 @@ static uint64_t python_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* ------------------------------------------------------------ strings */
-
-/* Appends code point c as UTF-8 (surrogates and invalid values become '?'). */
-static size_t python_put_utf8(char *out, uint32_t c)
-{
-	if (c < 0x80) {
-		out[0] = (char)c;
-		return 1;
-	}
-	if (c < 0x800) {
-		out[0] = (char)(0xc0 | (c >> 6));
-		out[1] = (char)(0x80 | (c & 0x3f));
-		return 2;
-	}
-	if ((c >= 0xd800 && c < 0xe000) || c > 0x10ffff) {
-		out[0] = '?';
-		return 1;
-	}
-	if (c < 0x10000) {
-		out[0] = (char)(0xe0 | (c >> 12));
-		out[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (c & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (c >> 18));
-	out[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (c & 0x3f));
-	return 4;
-}
-
-/*
- * Length of the longest prefix of s[0..n) made of whole, well-formed UTF-8
- * sequences without NUL; a cached UTF-8 copy that fails this is not used.
- */
-static size_t python_utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-			   : (c & 0xf8) == 0xf0 ? 4 : 0;
-
-		if (c == 0 || len == 0 || i + len > n)
-			break;
-		for (size_t k = 1; k < len; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-		i += len;
-	}
-	return i;
-}
-
-/*
- * Reads a str object into py->strbuf as UTF-8, at most PYTHON_STR_MAX code
- * points.  Only compact strings occur as code object names: compact ASCII
- * (the bytes follow PyASCIIObject), or compact non-ASCII, whose UTF-8 form
- * is used when the object caches one and is otherwise encoded here from
- * its 1, 2 or 4 byte code points (which follow PyCompactUnicodeObject).
- * Returns 0, or -1 when addr is not a readable compact str.
- */
-static int python_read_str(struct python *py, uint64_t addr)
-{
-	const struct python_layout *l = &py->lay;
-	uint8_t head[PYTHON_READ_MAX];
-	uint64_t length, utf8, utf8_len;
-	uint32_t state, kind;
-	size_t n, out = 0;
-
-	if (!python_ptr_ok(addr) || python_read(py, addr, head, l->str_ascii_size) != 0)
-		return -1;
-	if (py->unicode_type != 0 && python_ld64(head, PYTHON_OB_TYPE) != py->unicode_type)
-		return -1;
-	state = python_ld32(head, l->str_state);
-	kind = PYTHON_STATE_KIND(state);
-	length = python_ld64(head, l->str_length);
-	if (!PYTHON_STATE_COMPACT(state) || length > (uint64_t)INT64_MAX ||
-	    (kind != 1 && kind != 2 && kind != 4))
-		return -1;
-	n = length < PYTHON_STR_MAX ? (size_t)length : PYTHON_STR_MAX;
-	if (PYTHON_STATE_ASCII(state)) {
-		if (kind != 1 || python_read(py, addr + l->str_ascii_size, py->rawbuf, n) != 0)
-			return -1;
-		for (size_t i = 0; i < n; i++)
-			py->strbuf[i] = py->rawbuf[i] < 0x80 && py->rawbuf[i] != 0
-					? (char)py->rawbuf[i] : '?';
-		py->strbuf[n] = '\0';
-		return 0;
-	}
-	if (python_read(py, addr, head, l->str_compact_size) != 0)
-		return -1;
-	utf8_len = python_ld64(head, l->str_utf8_length);
-	utf8 = python_ld64(head, l->str_utf8);
-	if (utf8 != 0 && utf8_len > 0 && utf8_len <= sizeof(py->rawbuf) &&
-	    python_read(py, utf8, py->rawbuf, utf8_len) == 0) {
-		size_t ok = python_utf8_valid(py->rawbuf, utf8_len);
-
-		if (ok == utf8_len) {
-			memcpy(py->strbuf, py->rawbuf, ok);
-			py->strbuf[ok] = '\0';
-			return 0;
-		}
-	}
-	if (python_read(py, addr + l->str_compact_size, py->rawbuf, n * kind) != 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t c;
-
-		if (kind == 1) {
-			c = py->rawbuf[i];
-		} else if (kind == 2) {
-			uint16_t c2;
-
-			memcpy(&c2, py->rawbuf + i * 2, 2);
-			c = c2;
-		} else {
-			memcpy(&c, py->rawbuf + i * 4, 4);
-		}
-		out += python_put_utf8(py->strbuf + out, c == 0 ? '?' : c);
-	}
-	py->strbuf[out] = '\0';
-	return 0;
-}
-
-/* ------------------------------------------------------------ line table */
-
-/* Reads a varint of 6-bit chunks, low first, bit 6 meaning "more follows". */
-static uint64_t python_varint(const uint8_t *t, size_t len, size_t *pos)
-{
-	uint64_t v = 0;
-	unsigned shift = 0;
-
-	while (*pos < len && shift < 36) {
-		uint8_t b = t[(*pos)++];
-
-		v |= (uint64_t)(b & 0x3f) << shift;
-		shift += 6;
-		if (!(b & 0x40))
-			break;
-	}
-	return v;
-}
-
-/* A signed varint keeps the sign in bit 0 of the unsigned value. */
-static int64_t python_svarint(const uint8_t *t, size_t len, size_t *pos)
-{
-	uint64_t u = python_varint(t, len, pos);
-
-	return (u & 1) ? -(int64_t)(u >> 1) : (int64_t)(u >> 1);
-}
-
-/*
- * The 3.11+ location table (Objects/locations.md): entries start with a
- * byte 1ccccLLL, where LLL + 1 code units are covered and cccc says how
- * the line moves: 0-9 short forms and 10-12 one-line forms change it by
- * 0 or code - 10, 13 (no columns) and 14 (long form) carry a signed varint
- * delta, 15 means "no location".  Later bytes of an entry never have bit 7
- * set, so the next entry is found by skipping to such a byte.
- */
-uint32_t python_line(const uint8_t *table, size_t len, uint32_t first_line, int64_t index)
-{
-	int64_t line = first_line, unit = 0;
-	size_t pos = 0;
-
-	if (index < 0)
-		return first_line;
-	while (pos < len) {
-		uint8_t head = table[pos++];
-		unsigned code = (head >> 3) & 15, units = (head & 7) + 1;
-		int no_location = 0;
-
-		if (!(head & 0x80))
-			return 0;	/* not an entry start: a corrupt table */
-		if (code == 15)
-			no_location = 1;
-		else if (code == 13 || code == 14)
-			line += python_svarint(table, len, &pos);
-		else if (code >= 10)
-			line += code - 10;
-		if (line < INT32_MIN || line > INT32_MAX)
-			return 0;	/* only a corrupt table gets here */
-		if (index < unit + units)
-			return no_location || line <= 0 || line > UINT32_MAX ? 0 : (uint32_t)line;
-		unit += units;
-		while (pos < len && !(table[pos] & 0x80))
-			pos++;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------ code cache */
@@ -679,8 +310,8 @@ static struct python_tslot *python_tslot_find(struct python *py, pid_t tid)
  * Reads the thread state at ts into buf and checks it belongs to tid (and,
  * when interp is not 0, to that interpreter).
  */
-static int python_tstate_read(struct python *py, uint64_t ts, pid_t tid, uint64_t interp,
-			      uint8_t *buf)
+int python_tstate_read(struct python *py, uint64_t ts, pid_t tid, uint64_t interp,
+		       uint8_t *buf)
 {
 	const struct python_layout *l = &py->lay;
 	uint64_t owner;
@@ -1120,7 +751,7 @@ static void python_find_syms(struct elf_image *img, struct python_syms *syms)
 }
 
 /* The base name of a path. */
-static const char *python_basename(const char *path)
+const char *python_basename(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -1135,165 +766,6 @@ static int python_candidate(const struct maps_entry *e, const struct stat *exe, 
 	if (have_exe && e->ino == exe->st_ino && e->dev == exe->st_dev)
 		return 1;
 	return strncmp(base, "python", 6) == 0 || strncmp(base, "libpython", 9) == 0;
-}
-
-/* "3.11" in a file name such as libpython3.11.so.1.0: major and minor, or -1. */
-static int python_version_from_name(const char *name, unsigned *major, unsigned *minor)
-{
-	const char *p = strstr(name, "python");
-
-	if (p == NULL || sscanf(p + 6, "%u.%u", major, minor) != 2)
-		return -1;
-	return 0;
-}
-
-/*
- * Fills the layout from the 3.13 _Py_DebugOffsets at the start of
- * _PyRuntime, checking the cookie, the version and that every offset lies
- * inside its structure.  The rest (state bits, owner values, the compact
- * unicode layout after PyASCIIObject) is 3.13 knowledge.
- */
-static int python_layout_from_debug(struct python *py, uint64_t hex_version, struct error *err)
-{
-	struct python_layout *l = &py->lay;
-	uint8_t d[DBG_TOTAL];
-	uint64_t is_size, ts_size, fr_size, co_size, str_size, bytes_size;
-	uint64_t gil_state, v;
-
-	if (python_read(py, py->runtime, d, sizeof(d)) != 0) {
-		error_set(err, errno, "reading _Py_DebugOffsets of process %d", py->pid);
-		return -1;
-	}
-	if (memcmp(d + DBG_COOKIE, "xdebugpy", 8) != 0) {
-		error_set(err, 0, "Python %s: no _Py_DebugOffsets cookie at _PyRuntime", py->version);
-		return -1;
-	}
-	if (python_ld64(d, DBG_VERSION) != hex_version) {
-		error_set(err, 0, "Python %s: _Py_DebugOffsets is for version %#llx", py->version,
-			  (unsigned long long)python_ld64(d, DBG_VERSION));
-		return -1;
-	}
-	if (python_ld64(d, DBG_FREE_THREADED) != 0) {
-		error_set(err, 0, "Python %s: free-threaded builds are not supported", py->version);
-		return -1;
-	}
-	is_size = python_ld64(d, DBG_IS_SIZE);
-	ts_size = python_ld64(d, DBG_TS_SIZE);
-	fr_size = python_ld64(d, DBG_FR_SIZE);
-	co_size = python_ld64(d, DBG_CO_SIZE);
-	str_size = python_ld64(d, DBG_STR_SIZE);
-	bytes_size = python_ld64(d, DBG_BYTES_SIZE);
-	gil_state = python_ld64(d, DBG_IS_GIL_STATE);
-	{
-		const struct {
-			uint32_t at;
-			uint64_t limit;	/* the offset plus 8 must not pass it */
-			uint32_t *dst;
-		} f[] = {
-			{ DBG_RT_INTERP_HEAD, python_ld64(d, 24), &l->rt_interp_head },
-			{ DBG_IS_NEXT, is_size, &l->is_next },
-			{ DBG_IS_THREADS_HEAD, is_size, &l->is_threads_head },
-			{ DBG_IS_CEVAL_GIL, is_size, &l->is_ceval_gil },
-			{ DBG_TS_NEXT, ts_size, &l->ts_next },
-			{ DBG_TS_INTERP, ts_size, &l->ts_interp },
-			{ DBG_TS_CURRENT_FRAME, ts_size, &l->ts_frame },
-			{ DBG_TS_NATIVE_TID, ts_size, &l->ts_native_tid },
-			{ DBG_FR_PREVIOUS, fr_size, &l->fr_previous },
-			{ DBG_FR_EXECUTABLE, fr_size, &l->fr_code },
-			{ DBG_FR_INSTR, fr_size, &l->fr_instr },
-			{ DBG_FR_OWNER, fr_size, &l->fr_owner },
-			{ DBG_CO_FILENAME, co_size, &l->co_filename },
-			{ DBG_CO_QUALNAME, co_size, &l->co_qualname },
-			{ DBG_CO_LINETABLE, co_size, &l->co_linetable },
-			{ DBG_CO_FIRSTLINENO, co_size, &l->co_firstlineno },
-			{ DBG_CO_ADAPTIVE, co_size + 1, &l->co_adaptive },
-			{ DBG_STR_STATE, str_size, &l->str_state },
-			{ DBG_STR_LENGTH, str_size, &l->str_length },
-			{ DBG_STR_ASCII_SIZE, str_size + 8, &l->str_ascii_size },
-			{ DBG_BYTES_OB_SIZE, bytes_size, &l->bytes_size },
-			{ DBG_BYTES_SVAL, bytes_size + 8, &l->bytes_sval },
-		};
-
-		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-			v = python_ld64(d, f[i].at);
-			if (f[i].limit > (1u << 20) || f[i].limit < 8 || v > f[i].limit - 8) {
-				error_set(err, 0, "Python %s: implausible _Py_DebugOffsets entry at %u",
-					  py->version, f[i].at);
-				return -1;
-			}
-			*f[i].dst = (uint32_t)v;
-		}
-	}
-	l->rt_tstate_current = PYTHON_NONE;
-	l->cf_current_frame = PYTHON_NONE;
-	l->fr_is_entry = PYTHON_NONE;
-	l->owner_max = 3;
-	/* Not in _Py_DebugOffsets; 3.13 keeps it where 3.12 does, below co_filename. */
-	l->co_version = 92;
-	if (l->co_version + 4 > l->co_filename) {
-		error_set(err, 0, "Python %s: unexpected code object layout", py->version);
-		return -1;
-	}
-	/* The GIL fields are given inside the interpreter's own _gil: make them relative. */
-	v = python_ld64(d, DBG_IS_GIL_LOCKED);
-	l->gil_locked = v > gil_state && v - gil_state < 256 ? (uint32_t)(v - gil_state) : 0;
-	v = python_ld64(d, DBG_IS_GIL_HOLDER);
-	l->gil_holder = v > gil_state && v - gil_state < 256 ? (uint32_t)(v - gil_state) : 0;
-	if (l->gil_locked == 0 || l->gil_holder == 0) {
-		error_set(err, 0, "Python %s: implausible GIL offsets", py->version);
-		return -1;
-	}
-	/* PyCompactUnicodeObject is PyASCIIObject + utf8_length + utf8 since 3.12. */
-	l->str_utf8_length = l->str_ascii_size;
-	l->str_utf8 = l->str_ascii_size + 8;
-	l->str_compact_size = l->str_ascii_size + 16;
-	return 0;
-}
-
-/* The largest offset + 8 among a structure's fields: how much of it to read. */
-static uint32_t python_span(const uint32_t *offs, size_t n, uint32_t extra)
-{
-	uint32_t m = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (offs[i] != PYTHON_NONE && offs[i] + extra > m)
-			m = offs[i] + extra;
-	return m;
-}
-
-/* Sets the read sizes of a 3.13 layout and checks they fit the buffers. */
-static int python_layout_spans(struct python_layout *l)
-{
-	uint32_t ts[] = { l->ts_next, l->ts_interp, l->ts_frame, l->ts_native_tid };
-	uint32_t fr[] = { l->fr_code, l->fr_previous, l->fr_instr };
-	uint32_t co[] = { PYTHON_OB_SIZE, l->co_firstlineno, l->co_filename, l->co_qualname,
-			  l->co_linetable };
-	uint32_t fo[] = { l->fr_owner };
-
-	l->ts_read = python_span(ts, 4, 8);
-	l->fr_read = python_span(fr, 3, 8);
-	if (python_span(fo, 1, 1) > l->fr_read)
-		l->fr_read = python_span(fo, 1, 1);
-	l->co_read = python_span(co, 5, 8);
-	return l->ts_read <= PYTHON_READ_MAX && l->fr_read <= PYTHON_READ_MAX &&
-	       l->co_read <= PYTHON_READ_MAX && l->str_compact_size <= PYTHON_READ_MAX &&
-	       l->bytes_sval <= PYTHON_READ_MAX ? 0 : -1;
-}
-
-/* Formats PY_VERSION_HEX: 0x030b02f0 -> "3.11.2", 0x030d00c1 -> "3.13.0rc1". */
-static void python_format_version(uint64_t hex, char *buf, size_t size)
-{
-	static const char *levels[] = { [0xa] = "a", [0xb] = "b", [0xc] = "rc" };
-	unsigned level = (hex >> 4) & 0xf;
-
-	snprintf(buf, size, "%u.%u.%u%s", (unsigned)(hex >> 24) & 0xff,
-		 (unsigned)(hex >> 16) & 0xff, (unsigned)(hex >> 8) & 0xff,
-		 level >= 0xa && level <= 0xc ? levels[level] : "");
-	if (level >= 0xa && level <= 0xc) {
-		size_t n = strlen(buf);
-
-		snprintf(buf + n, size - n, "%u", (unsigned)hex & 0xf);
-	}
 }
 
 /*
@@ -1333,43 +805,6 @@ static const struct maps_entry *python_find(pid_t pid, const struct maps *maps,
 		error_set(err, 0, "process %d is not CPython: neither its executable nor a "
 			  "libpython exports _PyRuntime", (int)pid);
 	return NULL;
-}
-
-/*
- * Checks the layout against the live process where it can: once the
- * runtime is initialized, the first thread state of the first interpreter
- * must point back at that interpreter.  A build whose structures differ
- * from the table (another patch release that moved a field) is refused
- * here instead of yielding empty stacks.
- */
-static int python_layout_check(struct python *py, struct error *err)
-{
-	const struct python_layout *l = &py->lay;
-	uint8_t buf[PYTHON_READ_MAX];
-	uint64_t interp, ts;
-
-	if (python_read_word(py, py->runtime + l->rt_interp_head, &interp) != 0) {
-		error_set(err, errno, "reading _PyRuntime of process %d", (int)py->pid);
-		return -1;
-	}
-	if (interp == 0)
-		return 0;	/* not initialized yet */
-	/*
-	 * A thread exiting right now may free the head, and an interpreter
-	 * being created has no thread state for a moment: one good look
-	 * within PYTHON_CHECK_TRIES milliseconds is enough.
-	 */
-	for (int i = 0; i < PYTHON_CHECK_TRIES && python_ptr_ok(interp); i++) {
-		struct timespec ms = { 0, 1000000 };
-
-		if (python_read_word(py, interp + l->is_threads_head, &ts) == 0 && ts != 0 &&
-		    python_tstate_read(py, ts, 0, interp, buf) == 0)
-			return 0;
-		nanosleep(&ms, NULL);
-	}
-	error_set(err, 0, "Python %s in process %d: its structures do not match the layout "
-		  "known for this version", py->version, (int)py->pid);
-	return -1;
 }
 
 /*
@@ -1419,18 +854,8 @@ struct python *python_attach(pid_t pid, const struct maps *maps, struct error *e
 			  (int)pid, py->version);
 		goto fail;
 	}
-	if (minor == 11) {
-		py->lay = python_layout_311;
-	} else if (minor == 12) {
-		py->lay = python_layout_312;
-	} else {
-		if (python_layout_from_debug(py, hex, err) != 0)
-			goto fail;
-		if (python_layout_spans(&py->lay) != 0) {
-			error_set(err, 0, "Python %s: structures larger than expected", py->version);
-			goto fail;
-		}
-	}
+	if (python_layout_select(py, minor, hex, err) != 0)
+		goto fail;
 	if (python_layout_check(py, err) != 0)
 		goto fail;
 	py->codes = mem_calloc(PYTHON_CODE_SLOTS, sizeof(*py->codes));
@@ -1453,181 +878,4 @@ void python_free(struct python *py)
 	free(py->threads);
 	free(py->module);
 	free(py);
-}
-
-/* ------------------------------------------------------------ merge */
-
-/* s starts with prefix. */
-static int python_prefix(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/*
- * Interpreter machinery between two Python frames, or between a Python
- * frame and the C function it calls: prefixes, plus _PyObject_*Call*.
- */
-static const char *const python_internal_prefixes[] = {
-	"_PyEval",		/* _PyEval_Vector, _PyEvalFramePushAndInit, ... */
-	"PyEval_",		/* PyEval_EvalCode, ... (thread functions are kept) */
-	"PyObject_Call",	/* PyObject_Call, PyObject_CallOneArg, ... */
-	"PyObject_Vectorcall",
-	"_PyObject_MakeTpCall",
-	"_PyFunction_",		/* _PyFunction_Vectorcall */
-	"PyVectorcall_",
-	"_PyVectorcall_",
-	"_PyCFunction_",
-	"PyCFunction_Call",
-	"method_vectorcall",	/* bound methods, method descriptors */
-	"cfunction_call",
-	"cfunction_vectorcall",
-	"slot_tp_",		/* slot_tp_call, slot_tp_init, ... */
-	"vectorcall_method",
-	"vectorcall_unbound",
-	"call_unbound",
-	"type_call",
-	"wrapperdescr_call",
-	"wrapper_call",
-	"methoddescr_call",
-	"classmethoddescr_call",
-	"do_call_core",
-};
-
-/* Helpers worth seeing even inside the interpreter (GIL waits, sleeps, GC...). */
-static const char *const python_keep_prefixes[] = {
-	"time_", "sys_", "gc_", "os_", "thread_", "lock_", "_thread", "PyThread",
-	"take_gil", "drop_gil", "PyGILState_", "_PyGILState_",
-};
-
-/* Name-based, so it works on whatever symbols the module has; see python.h. */
-enum python_native_class python_classify(const char *function, const char *module)
-{
-	const char *base;
-
-	if (function == NULL)
-		return PYTHON_NATIVE_OTHER;
-	if (python_prefix(function, "_PyEval_EvalFrameDefault") &&
-	    (function[24] == '\0' || function[24] == '.'))
-		return PYTHON_NATIVE_EVAL;
-	if (module == NULL)
-		return PYTHON_NATIVE_OTHER;
-	base = python_basename(module);
-	if (!python_prefix(base, "python") && !python_prefix(base, "libpython"))
-		return PYTHON_NATIVE_OTHER;
-	for (size_t i = 0; i < sizeof(python_keep_prefixes) / sizeof(python_keep_prefixes[0]); i++)
-		if (python_prefix(function, python_keep_prefixes[i]))
-			return PYTHON_NATIVE_OTHER;
-	if (strstr(function, "Thread") != NULL || strstr(function, "GIL") != NULL)
-		return PYTHON_NATIVE_OTHER;
-	for (size_t i = 0; i < sizeof(python_internal_prefixes) / sizeof(python_internal_prefixes[0]);
-	     i++)
-		if (python_prefix(function, python_internal_prefixes[i]))
-			return PYTHON_NATIVE_INTERNAL;
-	if (python_prefix(function, "_PyObject_") && strcasestr(function + 10, "call") != NULL)
-		return PYTHON_NATIVE_INTERNAL;
-	return PYTHON_NATIVE_RUNTIME;
-}
-
-/* Who runs the frames below, walking a stack from its outer end; see python.h. */
-enum python_owner {
-	PYTHON_OWNER_START,	/* the interpreter starting up: no evaluation loop yet */
-	PYTHON_OWNER_EVAL,	/* an evaluation loop running bytecode */
-	PYTHON_OWNER_CALL,	/* the call machinery, on its way to a callee */
-	PYTHON_OWNER_WORK,	/* a builtin or an extension doing its work */
-};
-
-void python_resolve_runtime(enum python_native_class *classes, size_t n, int keep)
-{
-	enum python_owner owner = PYTHON_OWNER_START;
-	size_t inner = n;	/* the innermost evaluation loop */
-
-	for (size_t i = 0; i < n && inner == n; i++)
-		if (classes[i] == PYTHON_NATIVE_EVAL)
-			inner = i;
-	for (size_t i = n; i-- > 0;) {
-		switch (classes[i]) {
-		case PYTHON_NATIVE_EVAL:
-			owner = PYTHON_OWNER_EVAL;
-			break;
-		case PYTHON_NATIVE_INTERNAL:
-			if (owner == PYTHON_OWNER_EVAL || owner == PYTHON_OWNER_WORK)
-				owner = PYTHON_OWNER_CALL;
-			break;
-		case PYTHON_NATIVE_RUNTIME:
-			/*
-			 * Between two loops it is C code that Python called and
-			 * that calls Python back (sorted, map, list.sort), even
-			 * when the call reached it without a separate frame of
-			 * call machinery.
-			 */
-			if (keep || owner == PYTHON_OWNER_CALL || owner == PYTHON_OWNER_WORK ||
-			    (owner == PYTHON_OWNER_EVAL && inner < i)) {
-				classes[i] = PYTHON_NATIVE_OTHER;
-				if (owner == PYTHON_OWNER_CALL)
-					owner = PYTHON_OWNER_WORK;
-			} else {
-				classes[i] = PYTHON_NATIVE_INTERNAL;
-			}
-			break;
-		default:
-			/* Code outside the interpreter, called from Python, works for it. */
-			if (owner != PYTHON_OWNER_START)
-				owner = PYTHON_OWNER_WORK;
-			break;
-		}
-	}
-}
-
-/* Appends one merged frame when there is room; records the loss otherwise. */
-static void python_emit(struct python_merged *out, size_t max, size_t *n, int is_python,
-			size_t index, struct python_merge_info *info)
-{
-	if (*n < max)
-		out[(*n)++] = (struct python_merged){ is_python, index };
-	else
-		info->truncated = 1;
-}
-
-/* One pass over the native frames with a cursor in the Python frames; see python.h. */
-size_t python_merge(const enum python_native_class *native, size_t nnative,
-		    const struct python_frame *py, size_t npy, int keep_internals,
-		    struct python_merged *out, size_t max, struct python_merge_info *info)
-{
-	struct python_merge_info mi = { 0 };
-	size_t n = 0, p = 0;
-
-	for (size_t i = 0; i < nnative && !mi.truncated; i++) {
-		switch (native[i]) {
-		case PYTHON_NATIVE_EVAL:
-			if (p == npy) {
-				mi.evals_unmatched++;
-				python_emit(out, max, &n, 0, i, &mi);
-				break;
-			}
-			/* One eval call runs the frames up to its entry frame. */
-			for (;;) {
-				int entry = py[p].is_entry;
-
-				python_emit(out, max, &n, 1, p++, &mi);
-				if (entry || p == npy)
-					break;
-			}
-			break;
-		case PYTHON_NATIVE_INTERNAL:
-			if (keep_internals)
-				python_emit(out, max, &n, 0, i, &mi);
-			break;
-		default:
-			python_emit(out, max, &n, 0, i, &mi);
-			break;
-		}
-	}
-	for (; p < npy && !mi.truncated; p++) {
-		python_emit(out, max, &n, 1, p, &mi);
-		if (!mi.truncated)
-			mi.python_appended++;
-	}
-	if (info != NULL)
-		*info = mi;
-	return n;
 }
