@@ -1,5 +1,4 @@
 #include <sys/stat.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,32 +46,4 @@ char *paths_lock_for(const char *socket_path)
 char *paths_log_for(const char *socket_path)
 {
 	return sibling(socket_path, ".log");
-}
-
-int paths_ensure_dir(const char *dir, struct error *err)
-{
-	struct stat st;
-
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		error_set(err, errno, "cannot create socket directory %s", dir);
-		return -1;
-	}
-	if (lstat(dir, &st) < 0) {
-		error_set(err, errno, "cannot inspect socket directory %s", dir);
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		error_set(err, 0, "socket directory %s is not a directory", dir);
-		return -1;
-	}
-	if (st.st_uid != geteuid()) {
-		error_set(err, 0, "socket directory %s belongs to uid %u, not to uid %u", dir,
-			  (unsigned)st.st_uid, (unsigned)geteuid());
-		return -1;
-	}
-	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) < 0) {
-		error_set(err, errno, "socket directory %s is open to other users", dir);
-		return -1;
-	}
-	return 0;
 }

@@ -3,13 +3,13 @@
 
 #include <sys/types.h>
 
-#include "error.h"
-
 /*
  * Where daemons put their sockets, shared by sampled and samplectl so that
  * the client finds what the daemon created: /run/sampled as root, else
  * $XDG_RUNTIME_DIR/sampled, else /tmp/sampled-<uid>.  Each daemon serves
- * <dir>/<pid>.sock and holds <dir>/<pid>.lock while it lives.
+ * <dir>/<pid>.sock and holds <dir>/<pid>.lock while it lives.  The
+ * directory must be the user's alone (mode 0700): see safepath.h, which
+ * both programs check it with.
  */
 
 /* Returns the socket directory for the calling user (newly allocated). */
@@ -20,10 +20,5 @@ char *paths_default_socket(pid_t pid);
 char *paths_lock_for(const char *socket_path);
 /* Returns the log file path kept beside a socket path (newly allocated). */
 char *paths_log_for(const char *socket_path);
-/*
- * Creates dir (mode 0700) if missing, and refuses one that another user
- * owns or that others can write to.
- */
-int paths_ensure_dir(const char *dir, struct error *err);
 
 #endif

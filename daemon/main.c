@@ -38,6 +38,7 @@
 #include "sample/target.h"
 #include "serve/dump.h"
 #include "serve/report.h"
+#include "serve/rundir.h"
 #include "serve/server.h"
 #include "serve/service.h"
 #include "symbols/kallsyms.h"
@@ -51,9 +52,11 @@
 
 struct daemon {
 	struct options opt;
-	char *socket_path;
-	char *log_path;
+	struct rundir *rundir;	/* the socket's directory and lock (serve/rundir.h) */
+	const char *socket_path;
+	const char *log_path;
 	FILE *log_file;
+	int launcher;		/* this process only started the daemon: its files stay */
 	struct loop *loop;
 	struct target *target;
 	struct profile *profile;
@@ -620,6 +623,7 @@ static int serve(struct daemon *d, struct error *err)
 		.window_bucket_ns = d->opt.window_bucket_ns,
 		.window_memory = d->opt.window_memory,
 	};
+	int listen_fd;
 
 	d->loop = loop_new(err);
 	if (d->loop == NULL)
@@ -635,7 +639,10 @@ static int serve(struct daemon *d, struct error *err)
 		return -1;
 	cfg.wake_every_sample = profile_has_python(d->profile) ||
 				(d->launch != NULL && d->opt.python != PROFILE_PYTHON_OFF);
-	d->server = server_new(d->loop, d->socket_path, &server_ops, d, err);
+	listen_fd = rundir_listen(d->rundir, err);
+	if (listen_fd < 0)
+		return -1;
+	d->server = server_new(d->loop, listen_fd, &server_ops, d, err);
 	if (d->server == NULL)
 		return -1;
 	if (start_sampler(d, &cfg, err) < 0) {
@@ -702,8 +709,7 @@ static void teardown(struct daemon *d)
 	loop_free(d->loop);
 	profile_free(d->profile);
 	target_free(d->target);
-	free(d->socket_path);
-	free(d->log_path);
+	rundir_free(d->rundir, !d->launcher);
 	if (d->log_file != NULL)
 		fclose(d->log_file);
 }
@@ -763,7 +769,8 @@ static int launch_background(struct daemon *d, int *exit_code)
 	}
 	if (child == 0) {
 		int keep[] = { fds[1], target_pidfd(d->target),
-			       d->log_file != NULL ? fileno(d->log_file) : -1 };
+			       d->log_file != NULL ? fileno(d->log_file) : -1,
+			       rundir_dir_fd(d->rundir), rundir_lock_fd(d->rundir) };
 
 		close(fds[0]);
 		d->ready_fd = fds[1];
@@ -772,6 +779,7 @@ static int launch_background(struct daemon *d, int *exit_code)
 		return 0;
 	}
 	close(fds[1]);
+	d->launcher = 1;
 	do
 		n = read(fds[0], buf, sizeof(buf) - 1);
 	while (n < 0 && errno == EINTR);
@@ -809,11 +817,47 @@ static int detach_stdio(struct daemon *d, struct error *err)
 	return 0;
 }
 
+/*
+ * The socket's directory is checked and its lock taken before any file is
+ * created or emptied, so a second daemon on the same path touches nothing
+ * of the first's; then the log (rundir.h says why through descriptors).
+ */
+static int claim_paths(struct daemon *d, struct error *err)
+{
+	char *path = d->opt.socket_path != NULL ? mem_strdup(d->opt.socket_path) :
+						  paths_default_socket(d->opt.pid);
+	int fd;
+
+	d->rundir = rundir_claim(path, d->opt.socket_path != NULL ? SAFEPATH_DIR_SHARED :
+								    SAFEPATH_DIR_PRIVATE, err);
+	free(path);
+	if (d->rundir == NULL)
+		return -1;
+	d->socket_path = rundir_socket_path(d->rundir);
+	if (d->opt.log_path != NULL) {
+		d->log_path = d->opt.log_path;
+		fd = rundir_open_named_log(d->log_path, err);
+	} else if (!d->opt.foreground) {
+		d->log_path = rundir_log_path(d->rundir);
+		fd = rundir_open_log(d->rundir, err);
+	} else {
+		return 0;
+	}
+	if (fd < 0)
+		return -1;
+	d->log_file = fdopen(fd, "a");
+	if (d->log_file == NULL) {
+		error_set(err, errno, "log file %s", d->log_path);
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
 static int attach(struct daemon *d)
 {
 	struct error err;
-	char *dir;
-	int code, rc;
+	int code;
 
 	error_clear(&err);
 	if (d->opt.command == OPTIONS_RECORD && start_command(d, &err) < 0)
@@ -821,28 +865,8 @@ static int attach(struct daemon *d)
 	d->target = target_open(d->opt.pid, &err);
 	if (d->target == NULL)
 		goto fail_early;
-	if (d->opt.socket_path != NULL) {
-		d->socket_path = mem_strdup(d->opt.socket_path);
-	} else {
-		dir = paths_socket_dir();
-		rc = paths_ensure_dir(dir, &err);
-		free(dir);
-		if (rc < 0)
-			goto fail_early;
-		d->socket_path = paths_default_socket(d->opt.pid);
-	}
-	if (d->opt.log_path != NULL)
-		d->log_path = mem_strdup(d->opt.log_path);
-	else if (!d->opt.foreground)
-		d->log_path = paths_log_for(d->socket_path);
-	if (d->log_path != NULL) {
-		d->log_file = fopen(d->log_path, "we");
-		if (d->log_file == NULL) {
-			error_set(&err, errno, "cannot open log file %s", d->log_path);
-			goto fail_early;
-		}
-		fchmod(fileno(d->log_file), 0600);
-	}
+	if (claim_paths(d, &err) < 0)
+		goto fail_early;
 	log_init(d->log_file, d->opt.log_level);
 	if (!d->opt.foreground && launch_background(d, &code))
 		return code;

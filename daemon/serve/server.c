@@ -1,10 +1,6 @@
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +8,6 @@
 
 #include "log.h"
 #include "mem.h"
-#include "paths.h"
 #include "server.h"
 #include "wire.h"
 
@@ -37,10 +32,7 @@ struct server {
 	struct loop *loop;
 	const struct server_ops *ops;
 	void *arg;
-	char *path;
-	char *lock_path;
 	int listen_fd;
-	int lock_fd;
 	int accept_paused;	/* out of fds: accepting resumes when a client leaves */
 	struct client *clients;
 	size_t nclients;
@@ -314,86 +306,8 @@ static void on_listen(struct loop *loop, int fd, uint32_t events, void *arg)
 	c->refused = c->uid != geteuid() && c->uid != 0;
 }
 
-/* Takes the lock that says a live daemon owns path; fails if another holds it. */
-static int take_lock(struct server *srv, struct error *err, int tries)
-{
-	struct stat held, now;
-
-	srv->lock_fd = open(srv->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (srv->lock_fd < 0) {
-		error_set(err, errno, "cannot open lock file %s", srv->lock_path);
-		return -1;
-	}
-	if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			error_set(err, 0, "another sampled daemon is already serving %s", srv->path);
-		else
-			error_set(err, errno, "cannot lock %s", srv->lock_path);
-		close(srv->lock_fd);
-		srv->lock_fd = -1;
-		return -1;
-	}
-	/*
-	 * A daemon that was exiting may have unlinked the file we opened just
-	 * before we locked it: then the lock guards nothing, so start over.
-	 */
-	if (fstat(srv->lock_fd, &held) < 0 || stat(srv->lock_path, &now) < 0 ||
-	    held.st_ino != now.st_ino || held.st_dev != now.st_dev) {
-		close(srv->lock_fd);
-		srv->lock_fd = -1;
-		if (++tries < 5)
-			return take_lock(srv, err, tries);
-		error_set(err, 0, "lock file %s keeps changing", srv->lock_path);
-		return -1;
-	}
-	return 0;
-}
-
-static int bind_socket(struct server *srv, struct error *err)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t old;
-
-	if (strlen(srv->path) >= sizeof(addr.sun_path)) {
-		error_set(err, 0, "socket path %s is longer than the %zu bytes allowed", srv->path,
-			  sizeof(addr.sun_path) - 1);
-		return -1;
-	}
-	strcpy(addr.sun_path, srv->path);
-	/* We hold the lock, so whatever socket is there was left by a dead daemon. */
-	if (lstat(srv->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			error_set(err, 0, "%s exists and is not a socket", srv->path);
-			return -1;
-		}
-		log_info("replacing stale socket %s", srv->path);
-		if (unlink(srv->path) < 0) {
-			error_set(err, errno, "cannot remove stale socket %s", srv->path);
-			return -1;
-		}
-	}
-	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->listen_fd < 0) {
-		error_set(err, errno, "socket");
-		return -1;
-	}
-	old = umask(0177);
-	if (bind(srv->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		umask(old);
-		error_set(err, errno, "cannot bind %s", srv->path);
-		return -1;
-	}
-	umask(old);
-	if (chmod(srv->path, 0600) < 0 || listen(srv->listen_fd, 64) < 0) {
-		error_set(err, errno, "cannot listen on %s", srv->path);
-		unlink(srv->path);
-		return -1;
-	}
-	return 0;
-}
-
-struct server *server_new(struct loop *loop, const char *path, const struct server_ops *ops,
+/* The socket comes made (rundir.h): the server only serves it. */
+struct server *server_new(struct loop *loop, int listen_fd, const struct server_ops *ops,
 			  void *arg, struct error *err)
 {
 	struct server *srv = mem_zalloc(sizeof(*srv));
@@ -401,30 +315,13 @@ struct server *server_new(struct loop *loop, const char *path, const struct serv
 	srv->loop = loop;
 	srv->ops = ops;
 	srv->arg = arg;
-	srv->path = mem_strdup(path);
-	srv->listen_fd = -1;
-	srv->lock_fd = -1;
-	srv->lock_path = paths_lock_for(path);
-	if (take_lock(srv, err, 0) < 0)
-		goto fail;
-	if (bind_socket(srv, err) < 0)
-		goto fail;
+	srv->listen_fd = listen_fd;
 	if (loop_add(loop, srv->listen_fd, EPOLLIN, on_listen, srv, err) < 0) {
-		unlink(srv->path);
-		goto fail;
+		close(srv->listen_fd);
+		free(srv);
+		return NULL;
 	}
 	return srv;
-fail:
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
-	if (srv->lock_fd >= 0) {
-		unlink(srv->lock_path);
-		close(srv->lock_fd);
-	}
-	free(srv->path);
-	free(srv->lock_path);
-	free(srv);
-	return NULL;
 }
 
 void server_free(struct server *srv)
@@ -435,13 +332,6 @@ void server_free(struct server *srv)
 		client_close(srv->clients);
 	loop_del(srv->loop, srv->listen_fd);
 	close(srv->listen_fd);
-	if (unlink(srv->path) < 0 && errno != ENOENT)
-		log_warn("removing %s: %s", srv->path, strerror(errno));
-	/* The lock file goes before the lock is released, so no one takes a dead file. */
-	unlink(srv->lock_path);
-	close(srv->lock_fd);
-	free(srv->path);
-	free(srv->lock_path);
 	free(srv);
 }
 

@@ -25,12 +25,12 @@ struct server_ops {
 struct server;
 
 /*
- * Binds path (mode 0600) under an exclusive lock file beside it: a live
- * daemon on the same path is never displaced, a stale socket is replaced.
+ * Serves listen_fd, a listening socket (rundir_listen), which the server
+ * then owns: closed on failure too.
  */
-struct server *server_new(struct loop *loop, const char *path, const struct server_ops *ops,
+struct server *server_new(struct loop *loop, int listen_fd, const struct server_ops *ops,
 			  void *arg, struct error *err);
-/* Closes every client and removes the socket and lock files; accepts NULL. */
+/* Closes every client and the socket (its file is rundir's to remove); accepts NULL. */
 void server_free(struct server *srv);
 /* Clients connected now. */
 size_t server_clients(const struct server *srv);

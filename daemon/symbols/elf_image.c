@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "elf_image.h"
 #include "log.h"
@@ -19,8 +20,20 @@
 
 /* Where separate debug files live unless the cache is told otherwise. */
 #define ELF_IMAGE_DEBUG_ROOT "/usr/lib/debug"
-/* An inflated .gnu_debugdata larger than this is refused (a decompression bomb). */
-#define ELF_IMAGE_MINI_MAX (256u << 20)
+/*
+ * A separate debug file larger than this is skipped: its first touch (the
+ * CRC of a debug link, the symbol table) must stay short, and a target can
+ * name one (a sparse file of many GiB costs nothing to make).
+ */
+#define ELF_IMAGE_DEBUG_MAX ((int64_t)1 << 30)
+/*
+ * An inflated .gnu_debugdata larger than this is refused (a decompression
+ * bomb), and a cache inflates no more than ELF_IMAGE_MINI_TOTAL in all.
+ * MiniDebugInfo holds a .symtab of static functions: a few MiB even for
+ * the largest libraries.
+ */
+#define ELF_IMAGE_MINI_MAX (32u << 20)
+#define ELF_IMAGE_MINI_TOTAL ((uint64_t)128 << 20)
 /* What liblzma may use to inflate it. */
 #define ELF_IMAGE_MINI_MEMLIMIT (64u << 20)
 
@@ -69,6 +82,7 @@ struct elf_image {
 	char *root;			/* debug files are looked up under it */
 	int is_debug;			/* a debug image: it has no debug files of its own */
 	enum elf_image_state debug_state, mini_state, dwarf_state;
+	struct elf_cache_usage *usage;	/* the cache's, or NULL outside a cache */
 	struct elf_image *debug;	/* separate debug file */
 	struct elf_image *mini;		/* MiniDebugInfo */
 	Dwarf *dwarf;
@@ -98,6 +112,7 @@ struct elf_cache {
 	size_t nmemory, capmemory;
 	struct elf_cache_opts opts;
 	char *debug_root;		/* owned copy behind opts.debug_root, or NULL */
+	struct elf_cache_usage usage;
 };
 
 /* Initialises libelf; harmless to repeat, the library keeps the version itself. */
@@ -320,10 +335,13 @@ fail:
  * failure belongs to the file (sticky) or to this way of reaching it.
  * want_ino, when non-zero, must match: a path naming a different inode than
  * the mapping means the file was replaced and its symbols would be wrong.
+ * The open neither blocks (a FIFO in its place) nor, unless follow, goes
+ * through a link at the last component: a profiled process names these
+ * paths.  A file over max_size (0: no cap) is refused before it is read.
  */
 static struct elf_image *elf_image_open_file(const char *open_path, const char *display_path,
-					     uint64_t want_ino, int *content_failed,
-					     struct error *err)
+					     uint64_t want_ino, int follow, int64_t max_size,
+					     int *content_failed, struct error *err)
 {
 	struct elf_image *img = NULL;
 	void *data = MAP_FAILED;
@@ -331,9 +349,13 @@ static struct elf_image *elf_image_open_file(const char *open_path, const char *
 	int fd;
 
 	*content_failed = 0;
-	fd = open(open_path, O_RDONLY | O_CLOEXEC);
+	fd = open(open_path,
+		  O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0) {
-		error_set(err, errno, "opening %s", open_path);
+		if (errno == ELOOP)
+			error_set(err, ELOOP, "%s is a symbolic link: not followed", open_path);
+		else
+			error_set(err, errno, "opening %s", open_path);
 		goto out;
 	}
 	if (fstat(fd, &st) != 0) {
@@ -348,6 +370,11 @@ static struct elf_image *elf_image_open_file(const char *open_path, const char *
 	*content_failed = 1;
 	if (!S_ISREG(st.st_mode)) {
 		error_set(err, 0, "%s: not a regular file", open_path);
+		goto out;
+	}
+	if (max_size > 0 && st.st_size > max_size) {
+		error_set(err, EFBIG, "%s: %lld bytes, over the cap of %lld", open_path,
+			  (long long)st.st_size, (long long)max_size);
 		goto out;
 	}
 	if (st.st_size < EI_NIDENT || (uint64_t)st.st_size > SIZE_MAX) {
@@ -373,7 +400,7 @@ struct elf_image *elf_image_open(const char *path, struct error *err)
 {
 	int content_failed;
 
-	return elf_image_open_file(path, path, 0, &content_failed, err);
+	return elf_image_open_file(path, path, 0, 1, 0, &content_failed, err);
 }
 
 /* Copies the bytes so the caller's buffer (a read of target memory) can go at once. */
@@ -542,6 +569,8 @@ struct elf_cache *elf_cache_new(void)
 {
 	struct elf_cache *cache = mem_zalloc(sizeof(*cache));
 
+	cache->usage.mini_cap = ELF_IMAGE_MINI_TOTAL;
+	cache->usage.debug_cap = (uint64_t)ELF_IMAGE_DEBUG_MAX;
 	/* Not fatal here: elf_cache_get reports it with the file that needed it. */
 	if (elf_image_init_libelf(NULL) != 0)
 		log_warn("libelf: %s", elf_errmsg(-1));
@@ -613,6 +642,22 @@ static void elf_cache_grow(struct elf_cache *cache)
 }
 
 /*
+ * The length of "/proc/PID" when path is a /proc/PID/map_files/ entry, else
+ * 0.  Those are the kernel's links to what a process maps: following them
+ * is how a deleted or replaced file is reached, and nobody can redirect them.
+ */
+static size_t elf_cache_is_map_files(const char *path)
+{
+	const char *p;
+
+	if (strncmp(path, "/proc/", 6) != 0)
+		return 0;
+	for (p = path + 6; *p >= '0' && *p <= '9'; p++)
+		;
+	return p > path + 6 && strncmp(p, "/map_files/", 11) == 0 ? (size_t)(p - path) : 0;
+}
+
+/*
  * The root a file was reached through, for finding its debug files in the
  * same filesystem: what open_path adds in front of display_path, or the
  * target's root for a map_files path (which names no directory).
@@ -620,17 +665,12 @@ static void elf_cache_grow(struct elf_cache *cache)
 static char *elf_cache_root_of(const char *open_path, const char *display_path)
 {
 	size_t lo = strlen(open_path), ld = strlen(display_path);
-	const char *p;
+	size_t proc = elf_cache_is_map_files(open_path);
 
 	if (display_path[0] == '/' && lo > ld && strcmp(open_path + lo - ld, display_path) == 0)
 		return mem_strndup(open_path, lo - ld);
-	if (strncmp(open_path, "/proc/", 6) == 0) {
-		p = open_path + 6;
-		while (*p >= '0' && *p <= '9')
-			p++;
-		if (p > open_path + 6 && strncmp(p, "/map_files/", 11) == 0)
-			return mem_printf("%.*s/root", (int)(p - open_path), open_path);
-	}
+	if (proc > 0)
+		return mem_printf("%.*s/root", (int)proc, open_path);
 	return mem_strdup("");
 }
 
@@ -666,11 +706,14 @@ struct elf_image *elf_cache_get(struct elf_cache *cache, const char *open_path,
 		cache->buckets[h & (cache->nbuckets - 1)] = e;
 		cache->nentries++;
 	}
-	e->image = elf_image_open_file(open_path, display_path, ino, &content_failed, &e->failure);
+	e->image = elf_image_open_file(open_path, display_path, ino,
+				       elf_cache_is_map_files(open_path), 0, &content_failed,
+				       &e->failure);
 	free(e->failed_path);
 	e->failed_path = NULL;
 	if (e->image != NULL) {
 		e->image->opts = &cache->opts;
+		e->image->usage = &cache->usage;
 		free(e->image->root);
 		e->image->root = elf_cache_root_of(open_path, display_path);
 		cache->nimages++;
@@ -701,6 +744,7 @@ struct elf_image *elf_cache_get_memory(struct elf_cache *cache, const char *disp
 	if (img == NULL)
 		return NULL;
 	img->opts = &cache->opts;
+	img->usage = &cache->usage;
 	cache->memory = mem_grow(cache->memory, &cache->capmemory, cache->nmemory + 1,
 				 sizeof(*cache->memory));
 	cache->memory[cache->nmemory++] = img;
@@ -711,6 +755,11 @@ struct elf_image *elf_cache_get_memory(struct elf_cache *cache, const char *disp
 size_t elf_cache_count(const struct elf_cache *cache)
 {
 	return cache->nimages + cache->nmemory;
+}
+
+void elf_cache_usage(const struct elf_cache *cache, struct elf_cache_usage *out)
+{
+	*out = cache->usage;
 }
 
 /* Replaces the debug root; NULL restores /usr/lib/debug. */
@@ -748,62 +797,24 @@ int elf_image_has_symtab(const struct elf_image *img)
 	return 0;
 }
 
-/* zlib's CRC-32 (reflected 0xedb88320), which .gnu_debuglink uses. */
-static const uint32_t elf_image_crc_table[256] = {
-	0x00000000, 0x77073096, 0xee0e612c, 0x990951ba, 0x076dc419, 0x706af48f,
-	0xe963a535, 0x9e6495a3, 0x0edb8832, 0x79dcb8a4, 0xe0d5e91e, 0x97d2d988,
-	0x09b64c2b, 0x7eb17cbd, 0xe7b82d07, 0x90bf1d91, 0x1db71064, 0x6ab020f2,
-	0xf3b97148, 0x84be41de, 0x1adad47d, 0x6ddde4eb, 0xf4d4b551, 0x83d385c7,
-	0x136c9856, 0x646ba8c0, 0xfd62f97a, 0x8a65c9ec, 0x14015c4f, 0x63066cd9,
-	0xfa0f3d63, 0x8d080df5, 0x3b6e20c8, 0x4c69105e, 0xd56041e4, 0xa2677172,
-	0x3c03e4d1, 0x4b04d447, 0xd20d85fd, 0xa50ab56b, 0x35b5a8fa, 0x42b2986c,
-	0xdbbbc9d6, 0xacbcf940, 0x32d86ce3, 0x45df5c75, 0xdcd60dcf, 0xabd13d59,
-	0x26d930ac, 0x51de003a, 0xc8d75180, 0xbfd06116, 0x21b4f4b5, 0x56b3c423,
-	0xcfba9599, 0xb8bda50f, 0x2802b89e, 0x5f058808, 0xc60cd9b2, 0xb10be924,
-	0x2f6f7c87, 0x58684c11, 0xc1611dab, 0xb6662d3d, 0x76dc4190, 0x01db7106,
-	0x98d220bc, 0xefd5102a, 0x71b18589, 0x06b6b51f, 0x9fbfe4a5, 0xe8b8d433,
-	0x7807c9a2, 0x0f00f934, 0x9609a88e, 0xe10e9818, 0x7f6a0dbb, 0x086d3d2d,
-	0x91646c97, 0xe6635c01, 0x6b6b51f4, 0x1c6c6162, 0x856530d8, 0xf262004e,
-	0x6c0695ed, 0x1b01a57b, 0x8208f4c1, 0xf50fc457, 0x65b0d9c6, 0x12b7e950,
-	0x8bbeb8ea, 0xfcb9887c, 0x62dd1ddf, 0x15da2d49, 0x8cd37cf3, 0xfbd44c65,
-	0x4db26158, 0x3ab551ce, 0xa3bc0074, 0xd4bb30e2, 0x4adfa541, 0x3dd895d7,
-	0xa4d1c46d, 0xd3d6f4fb, 0x4369e96a, 0x346ed9fc, 0xad678846, 0xda60b8d0,
-	0x44042d73, 0x33031de5, 0xaa0a4c5f, 0xdd0d7cc9, 0x5005713c, 0x270241aa,
-	0xbe0b1010, 0xc90c2086, 0x5768b525, 0x206f85b3, 0xb966d409, 0xce61e49f,
-	0x5edef90e, 0x29d9c998, 0xb0d09822, 0xc7d7a8b4, 0x59b33d17, 0x2eb40d81,
-	0xb7bd5c3b, 0xc0ba6cad, 0xedb88320, 0x9abfb3b6, 0x03b6e20c, 0x74b1d29a,
-	0xead54739, 0x9dd277af, 0x04db2615, 0x73dc1683, 0xe3630b12, 0x94643b84,
-	0x0d6d6a3e, 0x7a6a5aa8, 0xe40ecf0b, 0x9309ff9d, 0x0a00ae27, 0x7d079eb1,
-	0xf00f9344, 0x8708a3d2, 0x1e01f268, 0x6906c2fe, 0xf762575d, 0x806567cb,
-	0x196c3671, 0x6e6b06e7, 0xfed41b76, 0x89d32be0, 0x10da7a5a, 0x67dd4acc,
-	0xf9b9df6f, 0x8ebeeff9, 0x17b7be43, 0x60b08ed5, 0xd6d6a3e8, 0xa1d1937e,
-	0x38d8c2c4, 0x4fdff252, 0xd1bb67f1, 0xa6bc5767, 0x3fb506dd, 0x48b2364b,
-	0xd80d2bda, 0xaf0a1b4c, 0x36034af6, 0x41047a60, 0xdf60efc3, 0xa867df55,
-	0x316e8eef, 0x4669be79, 0xcb61b38c, 0xbc66831a, 0x256fd2a0, 0x5268e236,
-	0xcc0c7795, 0xbb0b4703, 0x220216b9, 0x5505262f, 0xc5ba3bbe, 0xb2bd0b28,
-	0x2bb45a92, 0x5cb36a04, 0xc2d7ffa7, 0xb5d0cf31, 0x2cd99e8b, 0x5bdeae1d,
-	0x9b64c2b0, 0xec63f226, 0x756aa39c, 0x026d930a, 0x9c0906a9, 0xeb0e363f,
-	0x72076785, 0x05005713, 0x95bf4a82, 0xe2b87a14, 0x7bb12bae, 0x0cb61b38,
-	0x92d28e9b, 0xe5d5be0d, 0x7cdcefb7, 0x0bdbdf21, 0x86d3d2d4, 0xf1d4e242,
-	0x68ddb3f8, 0x1fda836e, 0x81be16cd, 0xf6b9265b, 0x6fb077e1, 0x18b74777,
-	0x88085ae6, 0xff0f6a70, 0x66063bca, 0x11010b5c, 0x8f659eff, 0xf862ae69,
-	0x616bffd3, 0x166ccf45, 0xa00ae278, 0xd70dd2ee, 0x4e048354, 0x3903b3c2,
-	0xa7672661, 0xd06016f7, 0x4969474d, 0x3e6e77db, 0xaed16a4a, 0xd9d65adc,
-	0x40df0b66, 0x37d83bf0, 0xa9bcae53, 0xdebb9ec5, 0x47b2cf7f, 0x30b5ffe9,
-	0xbdbdf21c, 0xcabac28a, 0x53b39330, 0x24b4a3a6, 0xbad03605, 0xcdd70693,
-	0x54de5729, 0x23d967bf, 0xb3667a2e, 0xc4614ab8, 0x5d681b02, 0x2a6f2b94,
-	0xb40bbe37, 0xc30c8ea1, 0x5a05df1b, 0x2d02ef8d,
-};
-
-/* Byte at a time: run once per candidate debug file, not per sample. */
+/*
+ * The CRC-32 .gnu_debuglink records is zlib's, whose implementation reads
+ * several GiB a second: a debug file's check costs little next to its
+ * first use.  zlib takes lengths as unsigned int, hence the chunks.
+ */
 uint32_t elf_image_crc32(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
+	uLong c = crc;
 
-	crc = ~crc;
-	for (size_t i = 0; i < len; i++)
-		crc = elf_image_crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	while (len > 0) {
+		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+
+		c = crc32(c, p, n);
+		p += n;
+		len -= n;
+	}
+	return (uint32_t)c;
 }
 
 /* True when the image has bytes for a DWARF section (compressed or not). */
@@ -827,21 +838,28 @@ static int elf_image_has_dwarf(const struct elf_image *img)
  * case and are not logged.
  */
 static struct elf_image *elf_image_try_debug(struct elf_image *img, const char *path,
-					     int want_crc, uint32_t crc)
+					     int follow, int want_crc, uint32_t crc)
 {
 	struct elf_image *dbg;
 	struct error err;
 	int content_failed;
 	size_t len;
 
-	dbg = elf_image_open_file(path, path, 0, &content_failed, &err);
+	dbg = elf_image_open_file(path, path, 0, follow, ELF_IMAGE_DEBUG_MAX, &content_failed,
+				  &err);
 	if (dbg == NULL) {
-		if (err.errnum != ENOENT && err.errnum != ENOTDIR)
+		if (err.errnum == EFBIG) {
+			log_info("debug file for %s skipped: %s", img->path, err.msg);
+			if (img->usage != NULL)
+				img->usage->debug_skipped++;
+		} else if (err.errnum != ENOENT && err.errnum != ENOTDIR) {
 			log_debug("debug file for %s: %s", img->path, err.msg);
+		}
 		return NULL;
 	}
 	dbg->is_debug = 1;
 	dbg->opts = img->opts;
+	dbg->usage = img->usage;
 	if (dbg->is_64 != img->is_64 || dbg->machine != img->machine) {
 		log_debug("%s: not a debug file for %s (class or machine)", path, img->path);
 		goto fail;
@@ -891,7 +909,11 @@ static int elf_image_debuglink(const struct elf_image *img, const char **name, u
 	return 0;
 }
 
-/* Tries the build-id path under one root. */
+/*
+ * Tries the build-id path under one root.  Links are followed only in the
+ * host's debug directory, where distributions make .build-id of them; a
+ * target's root is the target's to fill.
+ */
 static struct elf_image *elf_image_try_build_id(struct elf_image *img, const char *root)
 {
 	struct elf_image *dbg;
@@ -900,7 +922,7 @@ static struct elf_image *elf_image_try_build_id(struct elf_image *img, const cha
 	for (size_t i = 0; i < img->build_id_len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", img->build_id[i]);
 	path = mem_printf("%s%s/.build-id/%.2s/%s.debug", root, img->opts->debug_root, hex, hex + 2);
-	dbg = elf_image_try_debug(img, path, 0, 0);
+	dbg = elf_image_try_debug(img, path, root[0] == '\0', 0, 0);
 	free(path);
 	free(hex);
 	return dbg;
@@ -931,7 +953,8 @@ static struct elf_image *elf_image_find_debug(struct elf_image *img)
 				      mem_printf("%s%s%s/%s", img->root, img->opts->debug_root, dir,
 						 name);
 
-		dbg = elf_image_try_debug(img, path, 1, crc);
+		/* Only the host's debug directory (i == 2, no root) is trusted with links. */
+		dbg = elf_image_try_debug(img, path, i == 2 && img->root[0] == '\0', 1, crc);
 		free(path);
 	}
 	free(dir);
@@ -949,24 +972,57 @@ struct elf_image *elf_image_debug_file(struct elf_image *img)
 }
 
 /*
- * Inflates an xz stream into a buffer that grows by doubling, up to
- * ELF_IMAGE_MINI_MAX.  Returns the buffer (malloc'd) or NULL.
+ * The size an xz stream says it inflates to, from its index (at the end,
+ * before the 12-byte stream footer), without inflating it: a bomb is then
+ * refused at once instead of after seconds of work.  -1 when the stream
+ * does not parse that way (several streams, padding): inflating will tell.
  */
-static uint8_t *elf_image_unxz(const uint8_t *in, size_t in_size, size_t *out_size,
+static int elf_image_xz_size(const uint8_t *in, size_t size, uint64_t *out)
+{
+	lzma_stream_flags flags;
+	lzma_index *idx = NULL;
+	uint64_t memlimit = ELF_IMAGE_MINI_MEMLIMIT;
+	size_t pos;
+
+	if (size < 2 * LZMA_STREAM_HEADER_SIZE ||
+	    lzma_stream_footer_decode(&flags, in + size - LZMA_STREAM_HEADER_SIZE) != LZMA_OK ||
+	    flags.backward_size > size - 2 * LZMA_STREAM_HEADER_SIZE)
+		return -1;
+	pos = size - LZMA_STREAM_HEADER_SIZE - (size_t)flags.backward_size;
+	if (lzma_index_buffer_decode(&idx, &memlimit, NULL, in, &pos,
+				     size - LZMA_STREAM_HEADER_SIZE) != LZMA_OK)
+		return -1;
+	*out = lzma_index_uncompressed_size(idx);
+	lzma_index_end(idx, NULL);
+	return 0;
+}
+
+/*
+ * Inflates an xz stream into a buffer that grows by doubling, up to limit
+ * bytes.  Returns the buffer (malloc'd) or NULL; errno-free err with
+ * EFBIG in errnum when the limit refused it.
+ */
+static uint8_t *elf_image_unxz(const uint8_t *in, size_t in_size, size_t limit, size_t *out_size,
 			       struct error *err)
 {
 	lzma_stream strm = LZMA_STREAM_INIT;
 	uint8_t *out = NULL;
 	size_t cap = in_size * 4 < 65536 ? 65536 : in_size * 4;
+	uint64_t declared;
 	lzma_ret ret;
 
+	if (elf_image_xz_size(in, in_size, &declared) == 0 && declared > limit) {
+		error_set(err, EFBIG, "xz data: would inflate to %llu bytes, over the %zu allowed",
+			  (unsigned long long)declared, limit);
+		return NULL;
+	}
 	if (lzma_stream_decoder(&strm, ELF_IMAGE_MINI_MEMLIMIT, 0) != LZMA_OK) {
 		error_set(err, 0, "liblzma: cannot start a decoder");
 		return NULL;
 	}
-	if (cap > ELF_IMAGE_MINI_MAX)
-		cap = ELF_IMAGE_MINI_MAX;
-	out = mem_alloc(cap);
+	if (cap > limit)
+		cap = limit;
+	out = mem_alloc(cap > 0 ? cap : 1);
 	strm.next_in = in;
 	strm.avail_in = in_size;
 	strm.next_out = out;
@@ -984,11 +1040,11 @@ static uint8_t *elf_image_unxz(const uint8_t *in, size_t in_size, size_t *out_si
 			error_set(err, 0, "xz data: truncated");
 			goto fail;
 		}
-		if (cap >= ELF_IMAGE_MINI_MAX) {
-			error_set(err, 0, "xz data: inflates beyond %u MiB", ELF_IMAGE_MINI_MAX >> 20);
+		if (cap >= limit) {
+			error_set(err, EFBIG, "xz data: inflates beyond the %zu bytes allowed", limit);
 			goto fail;
 		}
-		cap = cap * 2 > ELF_IMAGE_MINI_MAX ? ELF_IMAGE_MINI_MAX : cap * 2;
+		cap = cap * 2 > limit ? limit : cap * 2;
 		out = mem_realloc(out, cap);
 		strm.next_out = out + strm.total_out;
 		strm.avail_out = cap - (size_t)strm.total_out;
@@ -1002,22 +1058,37 @@ fail:
 	return NULL;
 }
 
-/* Inflates .gnu_debugdata and opens it as an image of its own. */
+/*
+ * Inflates .gnu_debugdata and opens it as an image of its own, within the
+ * per-file cap and what is left of the cache's total; what is refused is
+ * counted and said once.
+ */
 static struct elf_image *elf_image_load_mini(struct elf_image *img)
 {
 	struct elf_image *mini = NULL;
 	const uint8_t *data;
 	struct error err;
 	uint64_t vaddr;
-	size_t size, out_size = 0;
+	size_t size, out_size = 0, limit = ELF_IMAGE_MINI_MAX;
 	uint8_t *out;
 	char *name;
 
 	if (elf_image_section(img, ".gnu_debugdata", &vaddr, &data, &size) != 0)
 		return NULL;
-	out = elf_image_unxz(data, size, &out_size, &err);
+	if (img->usage != NULL && img->usage->mini_cap - img->usage->mini_bytes < limit)
+		limit = (size_t)(img->usage->mini_cap - img->usage->mini_bytes);
+	error_clear(&err);
+	out = elf_image_unxz(data, size, limit, &out_size, &err);
 	if (out == NULL) {
-		log_debug("%s: .gnu_debugdata: %s", img->path, err.msg);
+		if (err.errnum == EFBIG) {
+			log_info("%s: MiniDebugInfo not read: %s (caps: %u MiB a file, %llu MiB "
+				 "in all)", img->path, err.msg, ELF_IMAGE_MINI_MAX >> 20,
+				 (unsigned long long)(ELF_IMAGE_MINI_TOTAL >> 20));
+			if (img->usage != NULL)
+				img->usage->mini_refused++;
+		} else {
+			log_debug("%s: .gnu_debugdata: %s", img->path, err.msg);
+		}
 		return NULL;
 	}
 	name = mem_printf("%s:.gnu_debugdata", img->path);
@@ -1031,6 +1102,9 @@ static struct elf_image *elf_image_load_mini(struct elf_image *img)
 	} else {
 		mini->is_debug = 1;
 		mini->opts = img->opts;
+		mini->usage = img->usage;
+		if (img->usage != NULL)
+			img->usage->mini_bytes += out_size;
 	}
 	free(name);
 	return mini;

@@ -37,6 +37,13 @@
  *    (debuglink) matches the link's CRC32 over its whole contents.
  *  - MiniDebugInfo: the xz-compressed ELF in .gnu_debugdata, whose .symtab
  *    names the static functions of a stripped file (Fedora's way).
+ *
+ * Every one of these files may be named by a profiled process (its library
+ * directory, its root, its debug link), so none is opened through a final
+ * symbolic link (except under the host's debug directory, where
+ * distributions use them), none may block the open (a FIFO), only regular
+ * files are read, and sizes are capped before any work: see
+ * elf_cache_usage.
  *  - DWARF (libdw), from the file itself when it has .debug_info, else
  *    from its separate debug file.
  */
@@ -81,6 +88,21 @@ struct elf_image *elf_cache_get_memory(struct elf_cache *cache, const char *disp
 				       const void *buf, size_t size, struct error *err);
 /* The number of images the cache owns (failures not counted). */
 size_t elf_cache_count(const struct elf_cache *cache);
+
+/*
+ * What a cache's images have cost and refused, against its caps: debug
+ * files over the size cap are skipped, MiniDebugInfo over the per-file or
+ * the cache's total cap is not inflated.
+ */
+struct elf_cache_usage {
+	uint64_t mini_bytes;		/* MiniDebugInfo inflated, all images */
+	uint64_t mini_cap;		/* the total allowed */
+	uint64_t mini_refused;		/* sections not inflated: over a cap */
+	uint64_t debug_skipped;		/* debug files over the size cap */
+	uint64_t debug_cap;		/* that cap, in bytes */
+};
+
+void elf_cache_usage(const struct elf_cache *cache, struct elf_cache_usage *out);
 
 /* Opens one file outside any cache (tests, tools); free with elf_image_free. */
 struct elf_image *elf_image_open(const char *path, struct error *err);

@@ -26,7 +26,7 @@ struct perfmap_entry {
 	const char *name;
 };
 
-/* Storage for names; chunks are only freed with the map, so names stay valid. */
+/* Storage for names; chunks go when the file is read anew, or with the map. */
 struct perfmap_chunk {
 	struct perfmap_chunk *next;
 	size_t used, cap;
@@ -87,17 +87,24 @@ struct perfmap *perfmap_new_path(const char *path)
 	return perfmap_alloc(0, path);
 }
 
-/* Frees the entries and every name ever handed out. */
-void perfmap_free(struct perfmap *pm)
+/* Frees every name read so far: the entries pointing at them must go too. */
+static void perfmap_drop_names(struct perfmap *pm)
 {
-	if (pm == NULL)
-		return;
 	while (pm->chunks != NULL) {
 		struct perfmap_chunk *next = pm->chunks->next;
 
 		free(pm->chunks);
 		pm->chunks = next;
 	}
+	pm->count = 0;
+}
+
+/* Frees the entries and their names. */
+void perfmap_free(struct perfmap *pm)
+{
+	if (pm == NULL)
+		return;
+	perfmap_drop_names(pm);
 	free(pm->entries);
 	free(pm->path);
 	free(pm);
@@ -298,8 +305,9 @@ static size_t perfmap_read_from(struct perfmap *pm, int fd)
  * Reads what changed since the last look.  Appending is the convention, so
  * growth is read from where the last read stopped, provided the byte before
  * that point is still the newline it was; a file that shrank, was replaced,
- * or changed in place is read again from the start.  Entries of the old
- * contents are dropped then, their names are kept.
+ * or changed in place is read again from the start.  The entries of the old
+ * contents and their names are dropped then: a runtime rewriting a large
+ * map every second must not grow us by its size every second.
  */
 static void perfmap_check(struct perfmap *pm)
 {
@@ -334,7 +342,7 @@ static void perfmap_check(struct perfmap *pm)
 			 st.st_size < pm->consumed ||
 			 (pm->consumed > 0 &&
 			  (pread(fd, &last, 1, pm->consumed - 1) != 1 || last != '\n')))) {
-		pm->count = 0;
+		perfmap_drop_names(pm);
 		pm->consumed = 0;
 	}
 	pm->seen = 1;

@@ -15,9 +15,10 @@
  * the last read stopped, a shrunk or replaced file is read whole.
  *
  * Where entries overlap (a runtime reused freed code memory), the one
- * written last wins.  Every name handed out lives until perfmap_free, even
- * after the file was re-read.  Malformed lines are skipped; the file is
- * read up to PERFMAP_MAX_BYTES and PERFMAP_MAX_ENTRIES.
+ * written last wins.  A name handed out is valid until the next lookup
+ * (which may read the file anew and free the old names): callers copy what
+ * they keep, as the call tree does.  Malformed lines are skipped; the file
+ * is read up to PERFMAP_MAX_BYTES and PERFMAP_MAX_ENTRIES.
  *
  * The daemon may run as root and the file's directory belongs to the
  * target, so the file is only read when it is a regular file (a symlink

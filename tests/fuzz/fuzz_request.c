@@ -30,6 +30,7 @@
 #include "profile/profile.h"
 #include "sample/ptrace_sampler.h"
 #include "sample/target.h"
+#include "serve/rundir.h"
 #include "serve/server.h"
 #include "serve/service.h"
 #include "wire.h"
@@ -44,6 +45,7 @@ struct fuzz_daemon {
 	pid_t child;
 	struct loop *loop;
 	struct server *srv;
+	struct rundir *rundir;
 	struct target *target;
 	struct profile *profile;
 	struct ptrace_sampler *tracer;	/* always NULL: dumps take their own snapshot */
@@ -161,6 +163,7 @@ static void fuzz_cleanup(void)
 	if (d == NULL)
 		return;
 	server_free(d->srv);
+	rundir_free(d->rundir, 1);
 	rmdir(d->dir);
 	profile_free(d->profile);
 	target_free(d->target);
@@ -181,6 +184,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *tmp = getenv("TMPDIR");
 	struct error err;
 	sigset_t set;
+	int listen_fd;
 
 	(void)argc;
 	(void)argv;
@@ -225,7 +229,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	d->loop = loop_new(&err);
 	if (d->loop == NULL)
 		fuzz_die("loop_new", err.msg);
-	d->srv = server_new(d->loop, d->sock, &fuzz_server_ops, d, &err);
+	d->rundir = rundir_claim(d->sock, SAFEPATH_DIR_PRIVATE, &err);
+	if (d->rundir == NULL)
+		fuzz_die("rundir_claim", err.msg);
+	listen_fd = rundir_listen(d->rundir, &err);
+	if (listen_fd < 0)
+		fuzz_die("rundir_listen", err.msg);
+	d->srv = server_new(d->loop, listen_fd, &fuzz_server_ops, d, &err);
 	if (d->srv == NULL)
 		fuzz_die("server_new", err.msg);
 	d->parts = (struct service_parts){

@@ -8,9 +8,11 @@
  * JIT compilers do, so a profiler without unwind tables for it can still
  * find its caller.
  *
- * Prints "ready" once the code and the map are in place.
+ * Prints "ready" once the code and the map are in place.  With -c it also
+ * maps and unmaps an executable page ten times a second, as a runtime
+ * does while it compiles: a profiler sees its mappings change all the time.
  *
- * usage: jit [-s SECONDS]
+ * usage: jit [-c] [-s SECONDS]
  */
 #include <sys/mman.h>
 
@@ -49,10 +51,21 @@ static double wall(void)
 }
 
 /* The native caller of the generated code, a frame of its own. */
-static __attribute__((noinline)) void run_jit(jit_fn fn, double end)
+static __attribute__((noinline)) void run_jit(jit_fn fn, double end, int churn)
 {
-	while (wall() < end)
+	double next = 0;
+
+	while (wall() < end) {
 		sink += fn(1000000);
+		if (churn && wall() >= next) {
+			void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p != MAP_FAILED)
+				munmap(p, 4096);
+			next = wall() + 0.1;
+		}
+	}
 }
 
 int main(int argc, char **argv)
@@ -61,15 +74,18 @@ int main(int argc, char **argv)
 	char path[64];
 	void *mem;
 	FILE *map;
-	int opt;
+	int opt, churn = 0;
 
-	while ((opt = getopt(argc, argv, "s:")) != -1) {
+	while ((opt = getopt(argc, argv, "cs:")) != -1) {
 		switch (opt) {
+		case 'c':
+			churn = 1;
+			break;
 		case 's':
 			seconds = atof(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: jit [-s SECONDS]\n");
+			fprintf(stderr, "usage: jit [-c] [-s SECONDS]\n");
 			return 2;
 		}
 	}
@@ -101,7 +117,7 @@ int main(int argc, char **argv)
 	}
 	printf("ready\n");
 	fflush(stdout);
-	run_jit((jit_fn)mem, wall() + seconds);
+	run_jit((jit_fn)mem, wall() + seconds, churn);
 	unlink(path);
 	return 0;
 }

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# The daemon runs as root against other users' processes: neither another
+# user nor the profiled process may steer it into touching files it did not
+# mean to.  Each check below plays one attack (docs/RELIABILITY.md, "Threat
+# model") with a user created for the test, and looks at what was hit.
+. "$(dirname "$0")/lib.sh"
+
+use_test_user
+copy_bins_for_unpriv
+atk=$UNPRIV_USER
+echo "# attacker: $atk (uid $(id -u "$atk"))"
+
+# A file of root's that nothing may touch, and a directory like /tmp.
+victim=$WORK/victim
+echo precious >"$victim"
+chmod 0644 "$victim"
+shared=$WORK/shared
+mkdir -m 1777 "$shared"
+
+victim_intact() { [ "$(cat "$victim")" = precious ] && [ "$(stat -c %a "$victim")" = 644 ]; }
+
+spawn "$TARGETS/spin" -t 1 -s 600 >/dev/null
+pid=$!
+
+# attack DESC PATTERN ATTACH-ARGS...: the root daemon must refuse, saying
+# PATTERN, within 10 s (a FIFO must not block it), and leave the victim be.
+attack() {
+	local desc=$1 pattern=$2 out rc
+	shift 2
+	out=$(timeout 10 "$SAMPLED" attach "$@" $pid 2>&1)
+	rc=$?
+	echo "# $out"
+	if [ $rc -eq 1 ] && grep -qE -- "$pattern" <<<"$out" && victim_intact; then
+		ok "$desc (exit $rc)"
+	else
+		not_ok "$desc: exit $rc, victim: $(head -c 40 "$victim" | tr "\n" " ") mode $(stat -c %a "$victim")"
+	fi
+}
+
+# ---- the daemon's own files in a shared directory
+as_unpriv ln -s "$victim" "$shared/a.log"
+attack "a link planted as the log is not followed" "a.log is a symbolic link" \
+	--socket "$shared/a.sock"
+check "and no daemon serves there" [ ! -e "$shared/a.sock" ]
+
+as_unpriv ln -s "$victim" "$shared/b.lock"
+attack "a link planted as the lock file is not followed" "b.lock is a symbolic link" \
+	--socket "$shared/b.sock"
+
+as_unpriv ln -s "$victim" "$shared/named.log"
+attack "--log naming a planted link is not followed" "named.log is a symbolic link" \
+	--socket "$WORK/c.sock" --log "$shared/named.log"
+check "nothing was left behind by the refusal" [ ! -e "$WORK/c.sock" ] && [ ! -e "$WORK/c.lock" ]
+
+as_unpriv mkfifo "$shared/d.log"
+attack "a FIFO planted as the log neither blocks nor is used" "d.log is not a regular file" \
+	--socket "$shared/d.sock"
+
+as_unpriv touch "$shared/e.log"
+attack "a log file of another user is not taken over" "e.log belongs to uid $(id -u "$atk")" \
+	--socket "$shared/e.sock"
+
+ln "$victim" "$shared/f.log" 2>/dev/null
+attack "a log file with a second hard link is refused" "f.log has 2 hard links" \
+	--socket "$shared/f.sock"
+rm -f "$shared/f.log"
+
+# ---- directories another user controls
+mkdir -m 0777 "$WORK/atk"
+chown "$atk" "$WORK/atk"
+attack "a --socket directory owned by another user is refused" \
+	"atk belongs to uid $(id -u "$atk")" --socket "$WORK/atk/s.sock"
+check "and nothing was created in it" [ -z "$(ls -A "$WORK/atk")" ]
+mkdir -m 0777 "$WORK/open"
+attack "a --socket directory others may write, without the sticky bit, is refused" \
+	"writable by other users without the sticky bit" --socket "$WORK/open/s.sock"
+check "and its mode is left as it was ($(stat -c %a "$WORK/open"))" \
+	[ "$(stat -c %a "$WORK/open")" = 777 ]
+ln -s "$WORK" "$WORK/dirlink"
+attack "a --socket directory that is a link is refused" "dirlink is a symbolic link" \
+	--socket "$WORK/dirlink/s.sock"
+
+# The default directory of a user, open to others: refused, never chmod'ed.
+mkdir -p "$WORK/xdg/sampled"
+chown -R "$atk" "$WORK/xdg"
+chmod 0700 "$WORK/xdg"
+chmod 0777 "$WORK/xdg/sampled"
+as_unpriv "$WORK/bin/targets/spin" -t 1 -s 300 >"$WORK/u.out" &
+CHILDREN+=($!)
+disown $!
+wait_for "grep -q ready '$WORK/u.out'" 10
+upid=$(pgrep -n -u "$atk" -x spin)
+CHILDREN+=($upid)
+out=$(as_unpriv env XDG_RUNTIME_DIR="$WORK/xdg" "$WORK/bin/sampled" attach $upid 2>&1)
+rc=$?
+echo "# $out"
+check "a default socket directory open to others is refused (exit $rc)" \
+	sh -c "[ $rc = 1 ] && echo '$out' | grep -q 'open to other users (mode 0777)'"
+check "and left as it was, not chmod'ed ($(stat -c %a "$WORK/xdg/sampled"))" \
+	[ "$(stat -c %a "$WORK/xdg/sampled")" = 777 ]
+pkill -u "$atk" -x sampled 2>/dev/null	# a daemon that wrongly started
+
+# ---- one daemon must not disturb another
+"$SAMPLED" attach --socket "$WORK/live.sock" $pid >/dev/null
+wait_for "[ -S '$WORK/live.sock' ]" 5
+before=$(stat -c %s "$WORK/live.log")
+out=$("$SAMPLED" attach --socket "$WORK/live.sock" $pid 2>&1)
+rc=$?
+echo "# $out"
+check "a second daemon on a live socket is refused (exit $rc)" \
+	sh -c "[ $rc = 1 ] && echo '$out' | grep -q 'already serving'"
+check "and the live daemon's log was not emptied ($before -> $(stat -c %s "$WORK/live.log") bytes)" \
+	sh -c "[ $before -gt 0 ] && [ \$(stat -c %s '$WORK/live.log') -ge $before ]"
+check "and it still answers" quiet "$CTL" --socket "$WORK/live.sock" status
+quiet "$CTL" --socket "$WORK/live.sock" stop
+
+# Another user's live daemon in the shared directory keeps its socket.
+as_unpriv "$WORK/bin/sampled" attach --socket "$shared/u.sock" $upid >/dev/null
+wait_for "[ -S '$shared/u.sock' ]" 5
+out=$("$SAMPLED" attach --socket "$shared/u.sock" $pid 2>&1)
+rc=$?
+echo "# $out"
+check "root does not take over another user's socket path (exit $rc)" \
+	sh -c "[ $rc = 1 ] && echo '$out' | grep -q 'u.lock belongs to uid $(id -u "$atk")'"
+check "and that user's daemon still answers" \
+	quiet as_unpriv "$WORK/bin/samplectl" --socket "$shared/u.sock" status
+quiet as_unpriv "$WORK/bin/samplectl" --socket "$shared/u.sock" stop
+kill "$upid" 2>/dev/null
+pkill -9 -u "$atk" 2>/dev/null
+
+# ---- files a profiled process can name
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
+is_asan() { nm "$SAMPLED" 2>/dev/null | grep -q ' __asan_init'; }
+dl=$WORK/dl
+mkdir -p "$dl"
+
+# debuglinked NAME LINK: a stripped copy of spin whose .gnu_debuglink names
+# LINK in its own directory; LINK is then the attack's to replace.
+debuglinked() {
+	objcopy --only-keep-debug "$TARGETS/spin" "$dl/$2" &&
+		objcopy --strip-all --add-gnu-debuglink="$dl/$2" "$TARGETS/spin" "$dl/$1"
+}
+
+# responsive SOCKET: the longest `samplectl status` of 10 over 5 s, in ms.
+responsive() {
+	local worst=0 t0 t1 i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		t0=$(date +%s%N)
+		quiet "$CTL" --timeout 3 --socket "$1" status || { echo 9999; return; }
+		t1=$(date +%s%N)
+		[ $(((t1 - t0) / 1000000)) -le $worst ] || worst=$(((t1 - t0) / 1000000))
+		sleep 0.5
+	done
+	echo $worst
+}
+
+# attach_to PROGRAM NAME: runs a target from $dl and a debug-logging daemon on it.
+attach_to() {
+	spawn "$dl/$1" -t 1 -s 120 >/dev/null
+	tpid=$!
+	sleep 0.3
+	"$SAMPLED" attach --log-level debug --socket "$WORK/$2.sock" $tpid >/dev/null
+}
+
+debuglinked fifo evil.debug && rm "$dl/evil.debug" && mkfifo "$dl/evil.debug"
+attach_to fifo fifo
+worst=$(responsive "$WORK/fifo.sock")
+check "a FIFO as the debug link does not block the daemon (slowest status ${worst} ms)" \
+	[ "$worst" -lt 1000 ]
+check "and it still stops when asked" quiet timeout 10 "$CTL" --socket "$WORK/fifo.sock" stop
+kill $tpid; wait $tpid 2>/dev/null
+
+debuglinked shadow shadow.debug && ln -sf /etc/shadow "$dl/shadow.debug"
+attach_to shadow shadow
+wait_for "grep -q 'shadow.debug' '$WORK/shadow.log'" 5
+check "a debug link that is a symbolic link is not followed" \
+	grep -q "shadow.debug is a symbolic link: not followed" "$WORK/shadow.log"
+quiet "$CTL" --socket "$WORK/shadow.sock" stop
+kill $tpid; wait $tpid 2>/dev/null
+
+# A debug file of 4 GiB (a real one, extended sparse): its CRC alone used
+# to take the daemon away for many seconds.
+debuglinked sparse sparse.debug && truncate -s 4G "$dl/sparse.debug"
+attach_to sparse sparse
+worst=$(responsive "$WORK/sparse.sock")
+check "a sparse 4 GiB debug file: every status answered within 1 s (slowest ${worst} ms)" \
+	[ "$worst" -lt 1000 ]
+check "and the file was skipped, saying why" \
+	grep -q "debug file for .*sparse skipped: .*over the cap" "$WORK/sparse.log"
+quiet "$CTL" --socket "$WORK/sparse.sock" stop
+kill $tpid; wait $tpid 2>/dev/null
+rm -f "$dl/sparse.debug"
+
+# MiniDebugInfo that inflates to 250 MiB (an ELF followed by zeros, 40 KiB of xz).
+objcopy --only-keep-debug "$TARGETS/spin" "$dl/payload" && truncate -s 250M "$dl/payload" &&
+	xz -0 -T1 -f "$dl/payload" &&
+	objcopy --strip-all --add-section .gnu_debugdata="$dl/payload.xz" "$TARGETS/spin" "$dl/bomb"
+echo "# the bomb: $(stat -c %s "$dl/payload.xz") bytes of xz"
+attach_to bomb bomb
+d=$(json_field "$WORK/bomb.sock" 's["daemon_pid"]')
+sleep 3
+rss1=$(rss_kb "$d")
+check "an inflation bomb is refused, saying why" \
+	grep -q "MiniDebugInfo not read: .*over the" "$WORK/bomb.log"
+if is_asan; then
+	echo "# memory ${rss1} KiB: not checked on an ASan build"
+else
+	check "and costs no memory (daemon RSS ${rss1} KiB, at most 64 MiB)" [ "$rss1" -le 65536 ]
+fi
+quiet "$CTL" --socket "$WORK/bomb.sock" stop
+kill $tpid; wait $tpid 2>/dev/null
+
+# A JIT target whose runtime rewrites a large perf map again and again,
+# while its mappings change (so its code is looked up again, and the map
+# read again).
+spawn "$TARGETS/jit" -c -s 120 >"$WORK/jit.out"
+jpid=$!
+wait_for "grep -q ready '$WORK/jit.out'" 10
+jitmap=/tmp/perf-$jpid.map
+python3 - "$jitmap" <<'PY'
+import sys
+with open(sys.argv[1]) as f:
+    real = f.read()
+filler = ''.join('%x 10 filler_function_with_a_long_name_%d\n' % (0x10000000 + 16 * i, i)
+                 for i in range(300000))
+with open(sys.argv[1] + '.big', 'w') as f:
+    f.write(filler + real)
+PY
+"$SAMPLED" attach --socket "$WORK/jit.sock" $jpid >/dev/null
+d=$(json_field "$WORK/jit.sock" 's["daemon_pid"]')
+for i in $(seq 1 20); do
+	cp "$jitmap.big" "$jitmap.new" && mv "$jitmap.new" "$jitmap"
+	sleep 0.6
+	[ $i = 4 ] && rss0=$(rss_kb "$d")
+done
+rss1=$(rss_kb "$d")
+echo "# perf map of $(stat -c %s "$jitmap") bytes, replaced 20 times"
+if is_asan; then
+	echo "# memory ${rss0} -> ${rss1} KiB: not checked on an ASan build"
+else
+	check "a perf map rewritten 16 times more costs no more memory (${rss0} -> ${rss1} KiB, at most +24 MiB)" \
+		[ "$rss1" -le $((rss0 + 24576)) ]
+fi
+"$CTL" --socket "$WORK/jit.sock" export --format collapsed >"$WORK/jit.folded" 2>/dev/null
+check "and the JIT code is still named (jitted_burn)" grep -q jitted_burn "$WORK/jit.folded"
+quiet "$CTL" --socket "$WORK/jit.sock" stop
+rm -f "$jitmap" "$jitmap.big"
+kill $jpid; wait $jpid 2>/dev/null
