@@ -12,6 +12,7 @@
 #include "render_text.h"
 #include "saved_server.h"
 #include "view.h"
+#include "view_args.h"
 
 enum {
 	OPT_OUTPUT = 'o',
@@ -19,46 +20,25 @@ enum {
 	OPT_SORT,
 	OPT_LIMIT,
 	OPT_MIN_CHANGE,
-	OPT_STATE,
-	OPT_GIL,
-	OPT_COLOR,
-	OPT_NO_COLOR,
-	OPT_WIDTH,
-	OPT_ICICLE,
-	OPT_TITLE,
 };
 
 /* Rows shown unless --limit says otherwise. */
 #define CMD_DIFF_LIMIT 30
-/* The narrowest and widest image that makes sense, in pixels (as flame's). */
-#define CMD_DIFF_MIN_WIDTH 200ul
-#define CMD_DIFF_MAX_WIDTH 100000ul
 
+/* Its own options; the view options come with the entry's flags (view_args.h). */
 static const struct option diff_longopts[] = {
 	{ "flame", no_argument, NULL, OPT_FLAME },
 	{ "output", required_argument, NULL, OPT_OUTPUT },
 	{ "sort", required_argument, NULL, OPT_SORT },
 	{ "limit", required_argument, NULL, OPT_LIMIT },
 	{ "min-change", required_argument, NULL, OPT_MIN_CHANGE },
-	{ "state", required_argument, NULL, OPT_STATE },
-	{ "gil", required_argument, NULL, OPT_GIL },
-	{ "color", no_argument, NULL, OPT_COLOR },
-	{ "colour", no_argument, NULL, OPT_COLOR },
-	{ "no-color", no_argument, NULL, OPT_NO_COLOR },
-	{ "no-colour", no_argument, NULL, OPT_NO_COLOR },
-	{ "width", required_argument, NULL, OPT_WIDTH },
-	{ "icicle", no_argument, NULL, OPT_ICICLE },
-	{ "title", required_argument, NULL, OPT_TITLE },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* The command's settings, from its options. */
 struct cmd_diff_args {
 	struct diff_table_options table;
-	struct render_flame_options flame;
-	Sampled__StateFilter state;
-	Sampled__GilFilter gil;
-	int color;		/* --color 1, --no-color -1, else 0 */
+	struct view_args shared;	/* --state, --gil, --color, the flame graph's */
 };
 
 /* One of the two profiles: a saved file served to a client of our own, or the daemon. */
@@ -74,28 +54,6 @@ struct cmd_diff_side {
 static int cmd_diff_is_live(const char *name)
 {
 	return strcmp(name, "-") == 0 || strcmp(name, "live") == 0;
-}
-
-/* The flame graph's options; -1 with the message set on a usage error. */
-static int cmd_diff_parse_flame(struct cmd_ctx *ctx, struct render_flame_options *o)
-{
-	struct error *err = cmd_ctx_error(ctx);
-	unsigned long width = 0;
-	const char *v = cmd_ctx_value(ctx, OPT_WIDTH);
-
-	if (v != NULL) {
-		if (fetch_parse_count(v, "--width", CMD_DIFF_MIN_WIDTH, &width, err) < 0)
-			return -1;
-		if (width > CMD_DIFF_MAX_WIDTH) {
-			error_set(err, 0, "invalid --width '%s': at most %lu pixels", v,
-				  CMD_DIFF_MAX_WIDTH);
-			return -1;
-		}
-	}
-	o->width = (unsigned)width;
-	o->icicle = cmd_ctx_has(ctx, OPT_ICICLE);
-	o->title = cmd_ctx_value(ctx, OPT_TITLE);
-	return 0;
 }
 
 /* Reads the options; -1 with the message set on a usage error. */
@@ -121,20 +79,7 @@ static int cmd_diff_parse(struct cmd_ctx *ctx, struct cmd_diff_args *a)
 	if (v != NULL && fetch_parse_percent(v, "--min-change", &points, err) < 0)
 		return -1;
 	a->table.min_change = points;
-	a->state = SAMPLED__STATE_FILTER__STATE_ANY;
-	v = cmd_ctx_value(ctx, OPT_STATE);
-	if (v != NULL && fetch_parse_state(v, &a->state, err) < 0)
-		return -1;
-	a->gil = SAMPLED__GIL_FILTER__GIL_ANY;
-	v = cmd_ctx_value(ctx, OPT_GIL);
-	if (v != NULL && fetch_parse_gil(v, &a->gil, err) < 0)
-		return -1;
-	if (cmd_ctx_has(ctx, OPT_COLOR) && cmd_ctx_has(ctx, OPT_NO_COLOR)) {
-		error_set(err, 0, "--color and --no-color cannot go together");
-		return -1;
-	}
-	a->color = cmd_ctx_has(ctx, OPT_COLOR) ? 1 : cmd_ctx_has(ctx, OPT_NO_COLOR) ? -1 : 0;
-	return cmd_diff_parse_flame(ctx, &a->flame);
+	return view_args_parse(ctx, &a->shared, err);
 }
 
 /* Fetches one side's merged tree and status; -1 with the message set. */
@@ -161,7 +106,7 @@ static int cmd_diff_fetch(struct cmd_ctx *ctx, struct cmd_diff_side *s,
 			return -1;
 		c = s->client;
 	}
-	if (fetch_profile(c, 0, 0, a->state, a->gil, &s->f, err) < 0 ||
+	if (view_args_fetch(ctx, c, &a->shared, &s->f) < 0 ||
 	    (s->v = view_new(s->f.tree->tree, err)) == NULL) {
 		error_prefix(err, "%s: ", s->name);
 		return -1;
@@ -212,14 +157,16 @@ static int cmd_diff_flame(FILE *out, struct cmd_diff_args *a, const struct cmd_d
 	char *title = NULL;
 	int rc;
 
-	if (a->flame.title == NULL) {
+	struct render_flame_options *o = &a->shared.flame;
+
+	if (o->title == NULL) {
 		title = mem_printf("%s (%s) \u2192 %s (%s): red grew, blue shrank",
 				   cmd_diff_short_name(sa), sa->f.status->status->target_comm,
 				   cmd_diff_short_name(sb), sb->f.status->status->target_comm);
-		a->flame.title = title;
+		o->title = title;
 	}
-	a->flame.rate_hz = sb->f.status->status->rate_hz;
-	rc = diff_flame(out, sa->v, sb->v, &a->flame, err);
+	o->rate_hz = sb->f.status->status->rate_hz;
+	rc = diff_flame(out, sa->v, sb->v, o, err);
 	free(title);
 	return rc;
 }
@@ -248,7 +195,7 @@ static int cmd_diff_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (cmd_ctx_has(ctx, OPT_FLAME)) {
 		rc = cmd_diff_flame(out, &a, &sa, &sb, err) == 0 ? CMD_EXIT_OK : CMD_EXIT_ERROR;
 	} else {
-		a.table.color = render_text_want_color(out, a.color);
+		a.table.color = render_text_want_color(out, a.shared.color);
 		cmd_diff_header(out, "A", &sa);
 		cmd_diff_header(out, "B", &sb);
 		fputc('\n', out);
@@ -271,12 +218,10 @@ const struct cmd_entry cmd_diff_entry = {
 	.alias = NULL,
 	.args = "o:",
 	.longopts = diff_longopts,
+	.flags = CMD_ENTRY_STATE | CMD_ENTRY_GIL | CMD_ENTRY_COLOR | CMD_ENTRY_FLAME,
 	.min_args = 2,
 	.max_args = 2,
-	.usage = "[--sort total|self|name] [--limit N] [--min-change POINTS]\n"
-		 "                      [--state S] [--gil G] [--color | --no-color] A B\n"
-		 "       samplectl diff --flame [-o FILE] [--width PX] [--icicle] [--title TEXT]\n"
-		 "                      [--state S] [--gil G] A B",
+	.usage = "[--flame] [-o FILE] [--sort total|self|name] [--limit N] [--min-change POINTS] A B",
 	.summary = "compare two profiles: what grew and what shrank",
 	.help =
 	"Compares profile B with profile A, the baseline.  Each is a file written\n"
@@ -285,14 +230,16 @@ const struct cmd_entry cmd_diff_entry = {
 	"./live for a file of that name); so 'samplectl diff before.sprof live'\n"
 	"shows what changed since a baseline was saved.  Profiles compare by\n"
 	"shares, not counts, so their lengths and rates may differ: a change is\n"
-	"B's share minus A's, in percentage points.\n"
+	"B's share minus A's, in percentage points.  --state and --gil compare\n"
+	"only the samples of one thread state, or of threads holding the GIL or\n"
+	"not, as 'tree' does.\n"
 	"\n"
 	"The table has one row per function of either profile, as in 'top'\n"
 	"(name, module and file; lines and callers merged): its share of all\n"
 	"samples in A and in B, running itself (SELF) and anywhere on the stack\n"
 	"(TOTAL, counted once per sample in a recursive function), and the\n"
 	"changes.  A function of B alone is marked new, one of A alone gone.  On\n"
-	"a terminal, growth is red and shrinking green.\n"
+	"a terminal (or with --color), growth is red and shrinking green.\n"
 	"\n"
 	"With --flame it writes a differential flame graph instead: B's flame\n"
 	"graph (see 'samplectl help flame') with each bar coloured by how its\n"
@@ -300,7 +247,9 @@ const struct cmd_entry cmd_diff_entry = {
 	"blue shrank, grey stayed, stronger for larger changes (full colour at\n"
 	"the largest change, or at 5 points).  Hovering a bar shows\n"
 	"'A x% -> B y% (+z points)'.  What A alone had has no bar in B's graph:\n"
-	"'samplectl diff --flame B A' draws A's graph instead.\n"
+	"'samplectl diff --flame B A' draws A's graph instead.  --width,\n"
+	"--icicle and --title go with --flame; the default title names both\n"
+	"profiles.\n"
 	"\n"
 	"Options:\n"
 	"  --sort KEY            total (the default: largest change of total\n"
@@ -308,14 +257,8 @@ const struct cmd_entry cmd_diff_entry = {
 	"  --limit N             at most N rows (default 30; 0 for all)\n"
 	"  --min-change POINTS   leave out rows whose self and total shares both\n"
 	"                        moved less than POINTS (default 0)\n"
-	"  --state S, --gil G    compare only the samples of one thread state or\n"
-	"                        of threads holding the GIL or not, as 'tree' does\n"
-	"  --color, --no-color   colour the changes (default: on a terminal,\n"
-	"                        unless NO_COLOR is set)\n"
 	"  --flame               write the differential flame graph (SVG)\n"
 	"  -o, --output FILE     write to FILE instead of standard output\n"
-	"  --width PX, --icicle, --title TEXT\n"
-	"                        the flame graph's width, direction and title\n"
 	"\n"
 	"Examples:\n"
 	"  samplectl save -o before.sprof\n"

@@ -2,27 +2,15 @@
 
 #include "cmd.h"
 #include "dump_text.h"
-#include "wire.h"
 
 /* Asks the daemon for every thread's current stack and prints them. */
 static int cmd_dump_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct error *err = cmd_ctx_error(ctx);
-	struct client *c = cmd_ctx_client(ctx);
-	Sampled__DumpRequest dreq;
 	Sampled__Response *resp;
-	Sampled__Request req;
 
 	(void)argc;
 	(void)argv;
-	if (c == NULL)
-		return CMD_EXIT_ERROR;
-	wire_request_init(&req);
-	sampled__dump_request__init(&dreq);
-	req.command_case = SAMPLED__REQUEST__COMMAND_DUMP;
-	req.dump = &dreq;
-	resp = client_call(c, &req, err);
-	if (resp == NULL)
+	if (cmd_ctx_call(ctx, SAMPLED__REQUEST__COMMAND_DUMP, NULL, &resp) < 0)
 		return CMD_EXIT_ERROR;
 	dump_text_print(cmd_ctx_out(ctx), resp->dump);
 	client_response_free(resp);
@@ -31,11 +19,7 @@ static int cmd_dump_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_dump_entry = {
 	.name = "dump",
-	.alias = NULL,
 	.args = "",
-	.longopts = NULL,
-	.min_args = 0,
-	.max_args = 0,
 	.usage = "",
 	.summary = "print every thread's stack as it is now",
 	.help =

@@ -8,85 +8,59 @@
 #include "export_pprof.h"
 #include "export_speedscope.h"
 #include "fetch.h"
+#include "outformat.h"
 #include "view.h"
+#include "view_args.h"
 
-enum { OPT_FORMAT = 'f', OPT_OUTPUT = 'o', OPT_THREADS = 256, OPT_GIL, OPT_LAST, OPT_SINCE,
-       OPT_UNTIL };
+enum { OPT_FORMAT = 'f', OPT_OUTPUT = 'o' };
 
-enum cmd_export_format { CMD_EXPORT_COLLAPSED, CMD_EXPORT_SPEEDSCOPE, CMD_EXPORT_PPROF };
-
+/* Its own options; the view options come with the entry's flags (view_args.h). */
 static const struct option export_longopts[] = {
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "output", required_argument, NULL, OPT_OUTPUT },
-	{ "threads", no_argument, NULL, OPT_THREADS },
-	{ "gil", required_argument, NULL, OPT_GIL },
-	{ "last", required_argument, NULL, OPT_LAST },
-	{ "since", required_argument, NULL, OPT_SINCE },
-	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ NULL, 0, NULL, 0 },
 };
 
-static const struct {
-	const char *name;
-	enum cmd_export_format format;
-} cmd_export_names[] = {
-	{ "collapsed", CMD_EXPORT_COLLAPSED },
-	{ "speedscope", CMD_EXPORT_SPEEDSCOPE },
-	{ "pprof", CMD_EXPORT_PPROF },
-};
-
-/* File name endings that say the format, longest first where they overlap. */
-static const struct {
-	const char *suffix;
-	enum cmd_export_format format;
-} cmd_export_suffixes[] = {
-	{ ".speedscope.json", CMD_EXPORT_SPEEDSCOPE },
-	{ ".json", CMD_EXPORT_SPEEDSCOPE },
-	{ ".pb.gz", CMD_EXPORT_PPROF },
-	{ ".pprof", CMD_EXPORT_PPROF },
-	{ ".folded", CMD_EXPORT_COLLAPSED },
-	{ ".collapsed", CMD_EXPORT_COLLAPSED },
-	{ ".txt", CMD_EXPORT_COLLAPSED },
-};
-
-/* Whether s ends in suffix, with something before it. */
-static int cmd_export_has_suffix(const char *s, const char *suffix)
+/* Whether export writes format f itself. */
+static int cmd_export_writes(enum outformat f)
 {
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n > k && strcmp(s + n - k, suffix) == 0;
+	return f == OUTFORMAT_COLLAPSED || f == OUTFORMAT_SPEEDSCOPE || f == OUTFORMAT_PPROF;
 }
 
-/* The format -f names, else the one -o's file name implies, else collapsed. */
-static int cmd_export_choose(const char *name, const char *path, enum cmd_export_format *fmt,
+/*
+ * The format -f names, else the one -o's ending names (the table sampled's
+ * -o FILE follows too), else collapsed.  An ending that names a format of
+ * another command (.txt, .html, .svg, .sprof) is refused with that
+ * command, rather than answered with stacks the name says are not there.
+ */
+static int cmd_export_choose(const char *name, const char *path, enum outformat *fmt,
 			     struct error *err)
 {
-	size_t i;
+	enum outformat f = name != NULL ? outformat_named(name) : outformat_of(path);
+	const char *const *args;
+	char cmd[128] = "samplectl";
+	size_t len = strlen(cmd);
 
-	*fmt = CMD_EXPORT_COLLAPSED;
+	if (name == NULL && f == OUTFORMAT_UNKNOWN)
+		f = OUTFORMAT_COLLAPSED;
+	*fmt = f;
+	if (cmd_export_writes(f))
+		return 0;
 	if (name != NULL) {
-		for (i = 0; i < sizeof(cmd_export_names) / sizeof(cmd_export_names[0]); i++) {
-			if (strcmp(name, cmd_export_names[i].name) == 0) {
-				*fmt = cmd_export_names[i].format;
-				return 0;
-			}
-		}
 		error_set(err, 0, "unknown format '%s': expected collapsed, speedscope or pprof",
 			  name);
 		return -1;
 	}
-	for (i = 0; path != NULL && i < sizeof(cmd_export_suffixes) / sizeof(cmd_export_suffixes[0]);
-	     i++) {
-		if (cmd_export_has_suffix(path, cmd_export_suffixes[i].suffix)) {
-			*fmt = cmd_export_suffixes[i].format;
-			break;
-		}
-	}
-	return 0;
+	args = outformat_samplectl_args(f);
+	for (size_t i = 0; args[i] != NULL && len < sizeof(cmd); i++)
+		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " %s", args[i]);
+	error_set(err, 0, "'%s' names %s, which export does not write: use '%s -o FILE', or -f "
+		  "collapsed, speedscope or pprof", path, outformat_describe(f), cmd);
+	return -1;
 }
 
 /* Writes the profile in the chosen format; 0 or -1 with err set. */
-static int cmd_export_write(FILE *out, enum cmd_export_format fmt, const struct fetch *f,
+static int cmd_export_write(FILE *out, enum outformat fmt, const struct fetch *f,
 			    struct error *err)
 {
 	const Sampled__Status *st = f->status->status;
@@ -94,12 +68,12 @@ static int cmd_export_write(FILE *out, enum cmd_export_format fmt, const struct 
 	int rc;
 
 	/* Collapsed stacks predate the view and are written straight from the message. */
-	if (fmt == CMD_EXPORT_COLLAPSED)
+	if (fmt == OUTFORMAT_COLLAPSED)
 		return export_collapsed(out, f->tree->tree, err);
 	v = view_new(f->tree->tree, err);
 	if (v == NULL)
 		return -1;
-	if (fmt == CMD_EXPORT_SPEEDSCOPE) {
+	if (fmt == OUTFORMAT_SPEEDSCOPE) {
 		struct export_speedscope_meta m = {
 			.name = st->target_cmdline != NULL && st->target_cmdline[0] != '\0'
 				? st->target_cmdline : st->target_comm,
@@ -133,31 +107,22 @@ static int cmd_export_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct error *err = cmd_ctx_error(ctx);
 	const char *path = cmd_ctx_value(ctx, OPT_OUTPUT);
-	enum cmd_export_format fmt;
-	Sampled__GilFilter gil = SAMPLED__GIL_FILTER__GIL_ANY;
-	const char *g = cmd_ctx_value(ctx, OPT_GIL);
-	struct fetch_range range;
+	enum outformat fmt;
+	struct view_args a;
 	struct fetch f = { 0 };
-	struct client *c;
 	FILE *out;
 	int rc = CMD_EXIT_ERROR, to_stdout = path == NULL || strcmp(path, "-") == 0;
 
 	(void)argc;
 	(void)argv;
 	if (cmd_export_choose(cmd_ctx_value(ctx, OPT_FORMAT), path, &fmt, err) < 0 ||
-	    (g != NULL && fetch_parse_gil(g, &gil, err) < 0) ||
-	    fetch_parse_range(cmd_ctx_value(ctx, OPT_LAST), cmd_ctx_value(ctx, OPT_SINCE),
-			      cmd_ctx_value(ctx, OPT_UNTIL), &range, err) < 0)
+	    view_args_parse(ctx, &a, err) < 0)
 		return CMD_EXIT_USAGE;
-	if (fmt == CMD_EXPORT_PPROF && to_stdout && isatty(fileno(cmd_ctx_out(ctx)))) {
+	if (fmt == OUTFORMAT_PPROF && to_stdout && isatty(fileno(cmd_ctx_out(ctx)))) {
 		error_set(err, 0, "a pprof profile is binary: write it to a file with -o FILE");
 		return CMD_EXIT_USAGE;
 	}
-	c = cmd_ctx_client(ctx);
-	if (c == NULL)
-		return CMD_EXIT_ERROR;
-	if (fetch_profile_range(c, cmd_ctx_has(ctx, OPT_THREADS), 0,
-				SAMPLED__STATE_FILTER__STATE_ANY, gil, &range, &f, err) < 0)
+	if (view_args_fetch(ctx, NULL, &a, &f) < 0)
 		return CMD_EXIT_ERROR;
 	out = to_stdout ? cmd_ctx_out(ctx) : fopen(path, "we");
 	if (out == NULL) {
@@ -180,14 +145,17 @@ const struct cmd_entry cmd_export_entry = {
 	.alias = NULL,
 	.args = "f:o:",
 	.longopts = export_longopts,
+	.flags = CMD_ENTRY_LOAD | CMD_ENTRY_THREADS | CMD_ENTRY_GIL | CMD_ENTRY_RANGE,
 	.min_args = 0,
 	.max_args = 0,
-	.usage = "[-f collapsed|speedscope|pprof] [-o FILE] [--threads] [--gil held|released]\n"
-		 "                        [--last TIME | --since TIME] [--until TIME]",
+	.usage = "[-f collapsed|speedscope|pprof] [-o FILE]",
 	.summary = "write the profile in another tool's format",
 	.help =
 	"Writes the whole call tree collected so far, nothing left out, in a\n"
-	"format other tools read.\n"
+	"format other tools read.  With --threads each thread's stacks hang\n"
+	"under a root frame naming the thread (pprof: a 'thread' label too).\n"
+	"With a time range (--last, --since, --until), pprof's time and\n"
+	"duration are the span the daemon's time buckets cover.\n"
 	"\n"
 	"Formats:\n"
 	"  collapsed    FlameGraph's folded stacks, one line 'root;...;leaf COUNT'\n"
@@ -199,21 +167,14 @@ const struct cmd_entry cmd_export_entry = {
 	"\n"
 	"Options:\n"
 	"  -f, --format FORMAT  one of the formats above; without it the name\n"
-	"                       given to -o decides: .folded, .collapsed or .txt\n"
-	"                       collapsed, .json speedscope, .pb.gz or .pprof\n"
-	"                       pprof; anything else collapsed\n"
+	"                       given to -o decides, as for 'sampled record -o':\n"
+	"                       .folded or .collapsed collapsed, .json\n"
+	"                       speedscope, .pb.gz or .pprof pprof (in any case);\n"
+	"                       an ending another command writes (.txt a text\n"
+	"                       tree, .html, .svg, .sprof) is refused; anything\n"
+	"                       else collapsed\n"
 	"  -o, --output FILE    write to FILE instead of standard output (pprof\n"
 	"                       is never written to a terminal)\n"
-	"      --threads        put each thread's stacks under a root frame\n"
-	"                       naming the thread (pprof: a 'thread' label)\n"
-	"      --gil G          Python: only the samples whose thread held the\n"
-	"                       GIL (held) or did not (released); see 'samplectl\n"
-	"                       help tree'\n"
-	"      --last TIME, --since TIME, --until TIME\n"
-	"                       only the samples of a time range, to the\n"
-	"                       precision of the daemon's time buckets (see\n"
-	"                       'samplectl help tree'); pprof's time and duration\n"
-	"                       are the span the buckets cover\n"
 	"\n"
 	"Examples:\n"
 	"  samplectl export > stacks.folded\n"

@@ -1,7 +1,6 @@
 #include <stdio.h>
 
 #include "cmd.h"
-#include "wire.h"
 
 /*
  * pause and resume: one request each, the same reply, which says whether
@@ -10,28 +9,12 @@
 static int cmd_pause_send(struct cmd_ctx *ctx, int pause)
 {
 	struct error *err = cmd_ctx_error(ctx);
-	struct client *c = cmd_ctx_client(ctx);
-	Sampled__PauseRequest preq;
-	Sampled__ResumeRequest rreq;
 	Sampled__Response *resp;
-	Sampled__Request req;
-	int target, changed;
+	pid_t target;
+	int changed;
 
-	if (c == NULL)
-		return CMD_EXIT_ERROR;
-	target = client_hello(c)->target_pid;
-	wire_request_init(&req);
-	if (pause) {
-		sampled__pause_request__init(&preq);
-		req.command_case = SAMPLED__REQUEST__COMMAND_PAUSE;
-		req.pause = &preq;
-	} else {
-		sampled__resume_request__init(&rreq);
-		req.command_case = SAMPLED__REQUEST__COMMAND_RESUME;
-		req.resume = &rreq;
-	}
-	resp = client_call(c, &req, err);
-	if (resp == NULL)
+	if (cmd_ctx_call(ctx, pause ? SAMPLED__REQUEST__COMMAND_PAUSE
+				    : SAMPLED__REQUEST__COMMAND_RESUME, &target, &resp) < 0)
 		return CMD_EXIT_ERROR;
 	/* client_call checked the reply's kind; its content must say it was done. */
 	if (resp->sampling == NULL || resp->sampling->paused != (pause != 0)) {
@@ -68,11 +51,7 @@ static int cmd_resume_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_pause_entry = {
 	.name = "pause",
-	.alias = NULL,
 	.args = "",
-	.longopts = NULL,
-	.min_args = 0,
-	.max_args = 0,
 	.usage = "",
 	.summary = "stop sampling for now, keeping the profile",
 	.help =
@@ -94,11 +73,7 @@ const struct cmd_entry cmd_pause_entry = {
 
 const struct cmd_entry cmd_resume_entry = {
 	.name = "resume",
-	.alias = NULL,
 	.args = "",
-	.longopts = NULL,
-	.min_args = 0,
-	.max_args = 0,
 	.usage = "",
 	.summary = "start sampling again after a pause",
 	.help =

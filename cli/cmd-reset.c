@@ -1,42 +1,23 @@
 #include <stdio.h>
 
 #include "cmd.h"
-#include "wire.h"
 
 /* Asks the daemon to empty its profile; sampling goes on into the new one. */
 static int cmd_reset_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct error *err = cmd_ctx_error(ctx);
-	struct client *c = cmd_ctx_client(ctx);
-	Sampled__ResetRequest reset;
-	Sampled__Response *resp;
-	Sampled__Request req;
-	int target;
+	pid_t target;
 
 	(void)argc;
 	(void)argv;
-	if (c == NULL)
+	if (cmd_ctx_call(ctx, SAMPLED__REQUEST__COMMAND_RESET, &target, NULL) < 0)
 		return CMD_EXIT_ERROR;
-	target = client_hello(c)->target_pid;
-	wire_request_init(&req);
-	sampled__reset_request__init(&reset);
-	req.command_case = SAMPLED__REQUEST__COMMAND_RESET;
-	req.reset = &reset;
-	resp = client_call(c, &req, err);
-	if (resp == NULL)
-		return CMD_EXIT_ERROR;
-	client_response_free(resp);
 	fprintf(cmd_ctx_out(ctx), "reset the profile of pid %d\n", target);
 	return CMD_EXIT_OK;
 }
 
 const struct cmd_entry cmd_reset_entry = {
 	.name = "reset",
-	.alias = NULL,
 	.args = "",
-	.longopts = NULL,
-	.min_args = 0,
-	.max_args = 0,
 	.usage = "",
 	.summary = "empty the profile and start collecting afresh",
 	.help =

@@ -202,6 +202,7 @@ const struct cmd_entry cmd_save_entry = {
 	.alias = NULL,
 	.args = "o:",
 	.longopts = cmd_save_longopts,
+	.flags = CMD_ENTRY_LOAD,
 	.min_args = 0,
 	.max_args = 0,
 	.usage = "[-o FILE]",

@@ -279,6 +279,7 @@ const struct cmd_entry cmd_status_entry = {
 	.alias = "stat",
 	.args = "j",
 	.longopts = cmd_status_longopts,
+	.flags = CMD_ENTRY_LOAD,
 	.min_args = 0,
 	.max_args = 0,
 	.usage = "[-j | --json]",

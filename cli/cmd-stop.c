@@ -1,7 +1,6 @@
 #include <stdio.h>
 
 #include "cmd.h"
-#include "wire.h"
 
 /*
  * Asks the daemon to stop, then waits for it to let go of its socket, so
@@ -9,27 +8,12 @@
  */
 static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct error *err = cmd_ctx_error(ctx);
-	struct client *c = cmd_ctx_client(ctx);
-	Sampled__Request req;
-	Sampled__StopRequest stop;
-	Sampled__Response *resp;
-	int target;
+	pid_t target;
 
 	(void)argc;
 	(void)argv;
-	if (c == NULL)
-		return CMD_EXIT_ERROR;
-	target = client_hello(c)->target_pid;
-	wire_request_init(&req);
-	sampled__stop_request__init(&stop);
-	req.command_case = SAMPLED__REQUEST__COMMAND_STOP;
-	req.stop = &stop;
-	resp = client_call(c, &req, err);
-	if (resp == NULL)
-		return CMD_EXIT_ERROR;
-	client_response_free(resp);
-	if (client_wait_gone(c, cmd_ctx_timeout_ms(ctx), err) < 0)
+	if (cmd_ctx_call(ctx, SAMPLED__REQUEST__COMMAND_STOP, &target, NULL) < 0 ||
+	    client_wait_gone(cmd_ctx_client(ctx), cmd_ctx_timeout_ms(ctx), cmd_ctx_error(ctx)) < 0)
 		return CMD_EXIT_ERROR;
 	fprintf(cmd_ctx_out(ctx), "stopped daemon for pid %d\n", target);
 	return CMD_EXIT_OK;
@@ -37,11 +21,7 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_stop_entry = {
 	.name = "stop",
-	.alias = NULL,
 	.args = "",
-	.longopts = NULL,
-	.min_args = 0,
-	.max_args = 0,
 	.usage = "",
 	.summary = "stop a daemon and wait until it has gone",
 	.help =

@@ -9,6 +9,8 @@
 #include "mem.h"
 #include "paths.h"
 #include "saved_server.h"
+#include "view_opts.h"
+#include "wire.h"
 
 extern const struct cmd_entry cmd_diff_entry;
 extern const struct cmd_entry cmd_export_entry;
@@ -48,14 +50,14 @@ const struct cmd_entry *const cmd_table[] = {
 
 /*
  * --load FILE, which the commands that read a profile take besides their
- * own options: its value is out of the way of every command's (letters,
- * and long-only values from 256 up).
+ * own options (CMD_ENTRY_LOAD): its value is out of the way of every
+ * command's (letters, and long-only values from 256 up) and of the view
+ * options' (view_opts.c).
  */
 #define CMD_OPT_LOAD 0x10000
 
-static const char *const cmd_load_commands[] = {
-	"status", "tree", "top", "flame", "export", "save", NULL
-};
+/* Usage lines are wrapped before this column. */
+#define CMD_USAGE_WIDTH 80
 
 struct cmd_option {
 	int opt;
@@ -169,10 +171,40 @@ bad:
 	return -1;
 }
 
+/* The length of the synopsis item at p: up to white space outside brackets. */
+static size_t cmd_usage_item(const char *p)
+{
+	size_t n = 0;
+	int depth = 0;
+
+	for (; p[n] != '\0' && (depth > 0 || (p[n] != ' ' && p[n] != '\n')); n++)
+		depth += p[n] == '[' ? 1 : p[n] == ']' ? -1 : 0;
+	return n;
+}
+
+/*
+ * The shared options of the entry's flags, then its own, wrapped between
+ * bracketed items with the continuation lines under the first item.
+ */
 void cmd_print_usage(FILE *out, const struct cmd_entry *e)
 {
-	fprintf(out, "usage: samplectl %s%s%s\n", e->name, e->usage[0] != '\0' ? " " : "",
-		e->usage);
+	char *shared = view_opts_usage(e->flags);
+	char *all = mem_printf("%s %s", shared, e->usage);
+	int indent = fprintf(out, "usage: samplectl %s", e->name), col = indent;
+	size_t n;
+
+	for (const char *p = all; *p != '\0'; p += n) {
+		p += strspn(p, " \n");
+		n = cmd_usage_item(p);
+		if (n == 0)
+			continue;
+		if (col > indent && col + 1 + (int)n > CMD_USAGE_WIDTH)
+			col = fprintf(out, "\n%*s", indent, "") - 1;
+		col += fprintf(out, " %.*s", (int)n, p);
+	}
+	fputc('\n', out);
+	free(all);
+	free(shared);
 }
 
 void cmd_print_overview(FILE *out)
@@ -211,30 +243,33 @@ void cmd_print_overview(FILE *out)
 	      "Run 'samplectl help COMMAND' for the options and examples of a command.\n", out);
 }
 
-/* Whether e reads a profile, and so takes --load. */
-static int cmd_takes_load(const struct cmd_entry *e)
-{
-	for (const char *const *n = cmd_load_commands; *n != NULL; n++) {
-		if (strcmp(*n, e->name) == 0)
-			return 1;
-	}
-	return 0;
-}
-
+/*
+ * The entry's own text with the shared options of its flags before its
+ * examples, where a reader looks for options (at the end without any).
+ */
 void cmd_print_help(FILE *out, const struct cmd_entry *e)
 {
+	const char *examples = strstr(e->help, "\nExamples:\n");
+	int head = examples != NULL ? (int)(examples - e->help) + 1 : (int)strlen(e->help);
+	const char *gap = examples != NULL ? "" : "\n", *end = examples != NULL ? "\n" : "";
+
 	fprintf(out, "samplectl %s - %s\n\n", e->name, e->summary);
 	cmd_print_usage(out, e);
 	if (e->alias != NULL)
 		fprintf(out, "alias: %s\n", e->alias);
-	fputs("\n", out);
-	fputs(e->help, out);
-	if (cmd_takes_load(e))
-		fputs("\n"
-		      "Saved profiles:\n"
-		      "  --load FILE  read the profile from FILE, written by 'samplectl save'\n"
-		      "               (or 'sampled record -o FILE.sprof'), instead of asking a\n"
-		      "               daemon; --pid and --socket do not go with it\n", out);
+	fprintf(out, "\n%.*s", head, e->help);
+	if (e->flags & ~(unsigned)CMD_ENTRY_LOAD) {
+		fprintf(out, "%sView options (shared with the other view commands):\n", gap);
+		view_opts_help(out, e->flags);
+		fputs(end, out);
+	}
+	if (e->flags & CMD_ENTRY_LOAD)
+		fprintf(out, "%s"
+			"Saved profiles:\n"
+			"  --load FILE  read the profile from FILE, written by 'samplectl save'\n"
+			"               (or 'sampled record -o FILE.sprof'), instead of asking a\n"
+			"               daemon; --pid and --socket do not go with it\n%s", gap, end);
+	fputs(e->help + head, out);
 }
 
 struct cmd_ctx *cmd_ctx_new(pid_t pid, const char *socket_path, int timeout_ms)
@@ -340,6 +375,47 @@ struct client *cmd_ctx_client(struct cmd_ctx *ctx)
 	return ctx->client;
 }
 
+/*
+ * The requests that carry nothing are empty messages, a bare header of
+ * their kind, and differ only in which member of the request's oneof
+ * points at one: the members share one pointer, so any of them will do.
+ */
+int cmd_ctx_call(struct cmd_ctx *ctx, Sampled__Request__CommandCase command, pid_t *target_pid,
+		 Sampled__Response **reply)
+{
+	static const ProtobufCMessageDescriptor *const empty[] = {
+		[SAMPLED__REQUEST__COMMAND_STOP] = &sampled__stop_request__descriptor,
+		[SAMPLED__REQUEST__COMMAND_DUMP] = &sampled__dump_request__descriptor,
+		[SAMPLED__REQUEST__COMMAND_RESET] = &sampled__reset_request__descriptor,
+		[SAMPLED__REQUEST__COMMAND_PAUSE] = &sampled__pause_request__descriptor,
+		[SAMPLED__REQUEST__COMMAND_RESUME] = &sampled__resume_request__descriptor,
+	};
+	struct client *c = cmd_ctx_client(ctx);
+	Sampled__Response *resp;
+	Sampled__Request req;
+	ProtobufCMessage m;
+
+	if ((size_t)command >= sizeof(empty) / sizeof(empty[0]) || empty[command] == NULL ||
+	    empty[command]->sizeof_message != sizeof(m))
+		mem_fatal("cmd_ctx_call: request kind %d carries fields", (int)command);
+	if (c == NULL)
+		return -1;
+	protobuf_c_message_init(empty[command], &m);
+	wire_request_init(&req);
+	req.command_case = command;
+	req.stop = (Sampled__StopRequest *)(void *)&m;
+	if (target_pid != NULL)
+		*target_pid = client_hello(c)->target_pid;
+	resp = client_call(c, &req, &ctx->err);
+	if (resp == NULL)
+		return -1;
+	if (reply != NULL)
+		*reply = resp;
+	else
+		client_response_free(resp);
+	return 0;
+}
+
 int cmd_ctx_has(const struct cmd_ctx *ctx, int opt)
 {
 	for (size_t i = 0; i < ctx->nopts; i++) {
@@ -359,8 +435,9 @@ const char *cmd_ctx_value(const struct cmd_ctx *ctx, int opt)
 }
 
 /*
- * The command's long options plus the --help every command takes, and
- * --load for those that read a profile (newly allocated).
+ * The command's long options plus the --help every command takes, the
+ * shared options of its flags, and --load for those that read a profile
+ * (newly allocated).
  */
 static struct option *cmd_longopts(const struct cmd_entry *e)
 {
@@ -371,12 +448,13 @@ static struct option *cmd_longopts(const struct cmd_entry *e)
 
 	while (e->longopts != NULL && e->longopts[n].name != NULL)
 		n++;
-	all = mem_calloc(n + 3, sizeof(*all));
+	all = mem_calloc(n + VIEW_OPTS_MAX_OPTIONS + 3, sizeof(*all));
 	if (n > 0)
 		memcpy(all, e->longopts, n * sizeof(*all));
-	all[n] = help;
-	if (cmd_takes_load(e))
-		all[n + 1] = load;
+	all[n++] = help;
+	n += view_opts_longopts(e->flags, all + n);
+	if (e->flags & CMD_ENTRY_LOAD)
+		all[n] = load;
 	return all;
 }
 

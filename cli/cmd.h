@@ -7,6 +7,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "view_opts.h"
 
 /*
  * samplectl's commands, in the shape of tmux's cmd-*.c: each command file
@@ -27,6 +28,24 @@ enum {
 #define CMD_GLOBAL_USAGE \
 	"samplectl [--pid PID | --socket PATH] [--timeout SECONDS] COMMAND [ARGS]"
 
+/*
+ * Groups of options a command takes besides its own, in cmd_entry.flags:
+ * cmd.c adds each group's options to the command's parsing, usage and
+ * help (the view options from the table in view_opts.c, which
+ * view_args_parse reads), so that each is declared once.
+ */
+enum {
+	CMD_ENTRY_LOAD = 0x001,		/* --load FILE: a saved profile instead of a daemon */
+	CMD_ENTRY_THREADS = VIEW_OPTS_GROUP_THREADS,
+	CMD_ENTRY_VIEW = VIEW_OPTS_GROUP_VIEW,
+	CMD_ENTRY_STATE = VIEW_OPTS_GROUP_STATE,
+	CMD_ENTRY_GIL = VIEW_OPTS_GROUP_GIL,
+	CMD_ENTRY_MIN_PERCENT = VIEW_OPTS_GROUP_MIN_PERCENT,
+	CMD_ENTRY_RANGE = VIEW_OPTS_GROUP_RANGE,
+	CMD_ENTRY_COLOR = VIEW_OPTS_GROUP_COLOR,
+	CMD_ENTRY_FLAME = VIEW_OPTS_GROUP_FLAME,
+};
+
 struct cmd_ctx;
 
 struct cmd_entry {
@@ -38,10 +57,20 @@ struct cmd_entry {
 	 * long-only option, a value >= 256.  --help is implicit.
 	 */
 	const struct option *longopts;
+	unsigned flags;			/* CMD_ENTRY_* groups of shared options */
 	int min_args, max_args;		/* operands after the options; max -1: no limit */
-	const char *usage;		/* what follows "samplectl NAME" in a usage line */
+	/*
+	 * Its own options and operands, as they follow "samplectl NAME" in a
+	 * usage line (the shared ones of flags go before them); lines are
+	 * wrapped where it is printed.
+	 */
+	const char *usage;
 	const char *summary;		/* one line, no final period */
-	const char *help;		/* the manual text, lines of at most 78 columns */
+	/*
+	 * The manual text, lines of at most 78 columns; the shared options of
+	 * flags are listed before its "Examples:" line.
+	 */
+	const char *help;
 	/*
 	 * Runs the command with its operands (argv[0..argc-1], options
 	 * removed; see cmd_ctx_has/cmd_ctx_value for the options).  Returns a
@@ -109,6 +138,16 @@ struct error *cmd_ctx_error(struct cmd_ctx *ctx);
  * message in cmd_ctx_error() when there is none to talk to.
  */
 struct client *cmd_ctx_client(struct cmd_ctx *ctx);
+
+/*
+ * Sends the daemon of ctx one of the requests that carry nothing (stop,
+ * dump, reset, pause, resume) and checks its reply as client_call does.
+ * *reply, when reply is not NULL, gets it (free it with
+ * client_response_free); *target_pid, when not NULL, the target's pid from
+ * the daemon's hello.  -1 with the message in cmd_ctx_error().
+ */
+int cmd_ctx_call(struct cmd_ctx *ctx, Sampled__Request__CommandCase command, pid_t *target_pid,
+		 Sampled__Response **reply);
 
 /* Whether the running command was given option opt (its short letter or long val). */
 int cmd_ctx_has(const struct cmd_ctx *ctx, int opt);

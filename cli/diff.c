@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,8 +6,6 @@
 #include "diff.h"
 #include "mem.h"
 
-/* Function names wider than this push their row's last column out instead of all rows'. */
-#define DIFF_NAME_WIDTH 48
 /* Changes smaller than this print as 0.0 and get no colour: they round away. */
 #define DIFF_TABLE_ZERO 0.05
 #define DIFF_FLAME_ZERO 0.005
@@ -34,64 +31,23 @@ static double diff_pct(uint64_t part, uint64_t whole)
 	return whole > 0 ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-/* A function's identity across two views, as view_flat draws it within one. */
-static int diff_function_cmp(const struct view_frame *a, const struct view_frame *b)
-{
-	int c;
-
-	if ((c = strcmp(a->name, b->name)) != 0 || (c = strcmp(a->module, b->module)) != 0 ||
-	    (c = strcmp(a->file, b->file)) != 0)
-		return c;
-	return (a->kind > b->kind) - (a->kind < b->kind);
-}
-
-/* qsort order of view_flat rows by function identity. */
+/* qsort order of view_flat rows by function, to merge two profiles' as sorted lists. */
 static int diff_flat_order(const void *x, const void *y)
 {
 	const struct view_flat_row *a = x, *b = y;
 
-	return diff_function_cmp(a->frame, b->frame);
+	return view_flat_cmp(a->frame, b->frame);
 }
 
-/* Alphabetical by name, module and file: the tie-break of every order. */
-static int diff_by_name(const struct diff_row *a, const struct diff_row *b)
+/* A row's keys for render_flat_sort: the magnitudes of its changes. */
+static void diff_row_key(const void *row, double *self, double *total,
+			 const struct view_frame **frame)
 {
-	return diff_function_cmp(a->frame, b->frame);
-}
+	const struct diff_row *r = row;
 
-/* Larger first by the first magnitude, then by the second. */
-static int diff_by_change(double a1, double b1, double a2, double b2)
-{
-	a1 = diff_abs(a1), b1 = diff_abs(b1), a2 = diff_abs(a2), b2 = diff_abs(b2);
-	if (a1 != b1)
-		return a1 > b1 ? -1 : 1;
-	if (a2 != b2)
-		return a2 > b2 ? -1 : 1;
-	return 0;
-}
-
-/* qsort order for DIFF_SORT_TOTAL. */
-static int diff_total_order(const void *x, const void *y)
-{
-	const struct diff_row *a = x, *b = y;
-	int c = diff_by_change(a->total_change, b->total_change, a->self_change, b->self_change);
-
-	return c != 0 ? c : diff_by_name(a, b);
-}
-
-/* qsort order for DIFF_SORT_SELF. */
-static int diff_self_order(const void *x, const void *y)
-{
-	const struct diff_row *a = x, *b = y;
-	int c = diff_by_change(a->self_change, b->self_change, a->total_change, b->total_change);
-
-	return c != 0 ? c : diff_by_name(a, b);
-}
-
-/* qsort order for DIFF_SORT_NAME. */
-static int diff_name_order(const void *x, const void *y)
-{
-	return diff_by_name(x, y);
+	*self = diff_abs(r->self_change);
+	*total = diff_abs(r->total_change);
+	*frame = r->frame;
 }
 
 /* Fills side i (0 for A) of a row from a flat row of a profile of whole samples. */
@@ -116,7 +72,7 @@ struct diff *diff_new(const struct view *a, const struct view *b)
 	d->rows = mem_calloc(na + nb + 1, sizeof(*d->rows));
 	while (i < na || j < nb) {
 		struct diff_row *r = &d->rows[d->n++];
-		int c = i == na ? 1 : j == nb ? -1 : diff_function_cmp(ra[i].frame, rb[j].frame);
+		int c = i == na ? 1 : j == nb ? -1 : view_flat_cmp(ra[i].frame, rb[j].frame);
 
 		if (c <= 0)
 			diff_row_side(r, 0, &ra[i], wa);
@@ -153,42 +109,22 @@ const struct diff_row *diff_row_at(const struct diff *d, size_t i)
 	return &d->rows[i];
 }
 
+/* The flat table's order, applied to the changes. */
 void diff_sort(struct diff *d, enum diff_sort sort)
 {
-	static int (*const orders[])(const void *, const void *) = {
-		[DIFF_SORT_TOTAL] = diff_total_order,
-		[DIFF_SORT_SELF] = diff_self_order,
-		[DIFF_SORT_NAME] = diff_name_order,
-	};
-
-	qsort(d->rows, d->n, sizeof(*d->rows), orders[sort]);
+	render_flat_sort(d->rows, d->n, sizeof(*d->rows), (enum render_flat_sort)sort,
+			 diff_row_key);
 }
 
+/* The flat table's words: the orders are the same. */
 int diff_parse_sort(const char *s, enum diff_sort *sort)
 {
-	if (strcmp(s, "total") == 0)
-		*sort = DIFF_SORT_TOTAL;
-	else if (strcmp(s, "self") == 0)
-		*sort = DIFF_SORT_SELF;
-	else if (strcmp(s, "name") == 0)
-		*sort = DIFF_SORT_NAME;
-	else
+	enum render_flat_sort r;
+
+	if (render_flat_parse_sort(s, &r) < 0)
 		return -1;
+	*sort = (enum diff_sort)r;
 	return 0;
-}
-
-/* Writes s with control bytes as '?'; returns the columns it took (bytes, roughly). */
-static int diff_put(FILE *out, const char *s)
-{
-	int n = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		putc(c < 0x20 || c == 0x7f ? '?' : c, out);
-		n += (c & 0xc0) != 0x80;	/* UTF-8 continuation bytes take no column */
-	}
-	return n;
 }
 
 /* A share cell: "-" for a side without the function. */
@@ -219,10 +155,7 @@ static void diff_change_cell(FILE *out, double change, int color)
 /* One row of the table, its function's name padded to wname. */
 static void diff_table_row(FILE *out, const struct diff_row *r, int wname, int color)
 {
-	const struct view_frame *f = r->frame;
 	int in_a = r->presence != DIFF_NEW, in_b = r->presence != DIFF_GONE;
-	const char *loc = f->file[0] != '\0' ? f->file : f->module;
-	int w;
 
 	diff_share_cell(out, in_a, r->self_pct[0]);
 	diff_share_cell(out, in_a, r->total_pct[0]);
@@ -235,12 +168,7 @@ static void diff_table_row(FILE *out, const struct diff_row *r, int wname, int c
 	else
 		fprintf(out, "%s%-4s%s  ", color ? (in_b ? DIFF_RED : DIFF_GREEN) : "",
 			in_b ? "new" : "gone", color ? DIFF_RESET : "");
-	w = diff_put(out, f->name);
-	if (loc[0] != '\0') {
-		fprintf(out, "%*s  ", w < wname ? wname - w : 0, "");
-		diff_put(out, loc);
-	}
-	fputc('\n', out);
+	render_flat_function(out, r->frame, wname);
 }
 
 /* Sorts, filters and limits the rows (in place), then sizes the name column to fit them. */
@@ -262,25 +190,14 @@ int diff_table(FILE *out, struct diff *d, const struct diff_table_options *o, st
 		}
 		keep[shown++] = r;
 	}
-	for (size_t i = 0; i < shown; i++) {
-		int w = (int)strlen(keep[i]->frame->name);
-
-		if (w > wname)
-			wname = w > DIFF_NAME_WIDTH ? DIFF_NAME_WIDTH : w;
-	}
+	for (size_t i = 0; i < shown; i++)
+		wname = render_flat_name_width(wname, keep[i]->frame);
 	fprintf(out, "%8s  %8s  %8s  %8s  %9s  %9s  %4s  %-*s  %s\n", "A SELF%", "A TOTAL%",
 		"B SELF%", "B TOTAL%", "SELF PTS", "TOTAL PTS", "", wname, "FUNCTION", "MODULE");
 	for (size_t i = 0; i < shown; i++)
 		diff_table_row(out, keep[i], wname, o->color);
-	if (left > 0)
-		fprintf(out, "(%zu more function%s not shown: below --min-change or the limit)\n",
-			left, left == 1 ? "" : "s");
 	free(keep);
-	if (fflush(out) != 0 || ferror(out)) {
-		error_set(err, errno, "writing the table");
-		return -1;
-	}
-	return 0;
+	return render_flat_finish(out, left, "--min-change", err);
 }
 
 /* ------------------------------------------------------------------ flame */

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "render_flame.h"
+#include "render_flat.h"
 #include "view.h"
 
 /*
@@ -38,10 +39,12 @@
 /* The change, in points, that a flame graph's colour reaches full strength at, at least. */
 #define DIFF_FLAME_FULL_POINTS 5.0
 
+/* The table's orders: the flat table's (render_flat_sort), on the changes' magnitudes. */
 enum diff_sort {
-	DIFF_SORT_TOTAL,	/* largest change of total share first (either way) */
-	DIFF_SORT_SELF,		/* largest change of self share first */
-	DIFF_SORT_NAME,		/* name, module, file: alphabetical */
+	DIFF_SORT_TOTAL = RENDER_FLAT_SORT_TOTAL,	/* largest change of total share first
+							   (either way) */
+	DIFF_SORT_SELF = RENDER_FLAT_SORT_SELF,		/* largest change of self share first */
+	DIFF_SORT_NAME = RENDER_FLAT_SORT_NAME,		/* name, module, file: alphabetical */
 };
 
 enum diff_presence {

@@ -4,18 +4,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "duration.h"
 #include "fetch.h"
 #include "wire.h"
 
 /* The largest count an option takes: more is a typo, not a wish. */
 #define FETCH_MAX_COUNT 100000000ul
-
-/* The whole profile. */
-int fetch_profile(struct client *c, int per_thread, pid_t tid, Sampled__StateFilter state,
-		  Sampled__GilFilter gil, struct fetch *f, struct error *err)
-{
-	return fetch_profile_range(c, per_thread, tid, state, gil, NULL, f, err);
-}
 
 /* Two requests on one connection: the tree, then the status. */
 int fetch_profile_range(struct client *c, int per_thread, pid_t tid, Sampled__StateFilter state,
@@ -138,42 +132,10 @@ int fetch_parse_gil(const char *s, Sampled__GilFilter *gil, struct error *err)
 	return 0;
 }
 
-/* A number with an optional fraction, then an optional unit. */
+/* Any duration from 1 ms to the longest any option takes. */
 int fetch_parse_duration(const char *s, const char *option, uint64_t *ns, struct error *err)
 {
-	static const struct {
-		const char *unit;
-		double ns;
-	} units[] = {
-		{ "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 }, { "m", 60e9 }, { "h", 3600e9 },
-		{ "d", 86400e9 },
-	};
-	const char *p = s;
-	int digits = 0, dots = 0;
-	double v;
-
-	for (; (*p >= '0' && *p <= '9') || *p == '.'; p++) {
-		if (*p == '.')
-			dots++;
-		else
-			digits++;
-	}
-	if (digits == 0 || dots > 1)
-		goto bad;
-	v = strtod(s, NULL);
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].unit) != 0)
-			continue;
-		v *= units[i].ns;
-		if (v < 1e6 || v > 10000 * 86400e9)
-			goto bad;
-		*ns = (uint64_t)v;
-		return 0;
-	}
-bad:
-	error_set(err, 0, "invalid %s '%s': expected a duration, a number and a unit, ms, s, m, h "
-		  "or d (30s, 5m, 1.5h)", option, s);
-	return -1;
+	return duration_parse(s, option, DURATION_MIN_NS, DURATION_MAX_NS, ns, err);
 }
 
 /* Reads exactly n decimal digits at *p into *out and moves past them. */

@@ -9,7 +9,7 @@
 #include "sampled.pb-c.h"
 
 /*
- * What the commands that present a profile (tree, top, flame, export)
+ * What the commands that present a profile (tree, top, flame, export, diff)
  * share: one round trip for the tree and one for the status that goes in
  * headers, and the parsing of their common option values.
  */
@@ -35,14 +35,13 @@ struct fetch_range {
  * Asks for the whole tree (min_share 0: the client applies thresholds, so
  * that hiding and collapsing see every node), per thread or merged, of one
  * thread when tid != 0, of the samples taken in one thread state when
- * state is not SAMPLED__STATE_FILTER__STATE_ANY, and of those whose thread
+ * state is not SAMPLED__STATE_FILTER__STATE_ANY, of those whose thread
  * held (or did not hold) the GIL when gil is not SAMPLED__GIL_FILTER__GIL_ANY,
- * then for the status; the status comes second so that its counters
- * include every sample in the tree.  -1 with err set.
+ * and of those of range only (NULL or all 0: the whole profile); then for
+ * the status, second so that its counters include every sample in the
+ * tree.  -1 with err set.  (view_args_fetch asks with what the view
+ * options say.)
  */
-int fetch_profile(struct client *c, int per_thread, pid_t tid, Sampled__StateFilter state,
-		  Sampled__GilFilter gil, struct fetch *f, struct error *err);
-/* The same for the samples of range only (NULL or all 0: the whole profile). */
 int fetch_profile_range(struct client *c, int per_thread, pid_t tid, Sampled__StateFilter state,
 			Sampled__GilFilter gil, const struct fetch_range *range, struct fetch *f,
 			struct error *err);
@@ -62,9 +61,9 @@ void fetch_release(struct fetch *f);
 int fetch_parse_range(const char *last, const char *since, const char *until,
 		      struct fetch_range *r, struct error *err);
 /*
- * Parses a duration: a number (a fraction allowed) and a unit, ms, s, m,
- * h or d ("500ms", "30s", "1.5m", "2h"); a bare number is seconds.  From
- * 1 ms to 10000 days; -1 with err naming option otherwise.
+ * Parses a duration as duration_parse does (duration.h: "500ms", "30s",
+ * "1.5m", "2h"), from 1 ms to DURATION_MAX_NS; -1 with err naming option
+ * otherwise.
  */
 int fetch_parse_duration(const char *s, const char *option, uint64_t *ns, struct error *err);
 /*

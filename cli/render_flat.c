@@ -5,9 +5,6 @@
 
 #include "render_flat.h"
 
-/* Function names wider than this push their row's last column out instead of all rows'. */
-#define RENDER_FLAT_NAME_WIDTH 48
-
 int render_flat_parse_sort(const char *s, enum render_flat_sort *sort)
 {
 	if (strcmp(s, "self") == 0)
@@ -21,20 +18,14 @@ int render_flat_parse_sort(const char *s, enum render_flat_sort *sort)
 	return 0;
 }
 
-/* Alphabetical by name, module and file; ids make it total. */
-static int render_flat_by_name(const struct view_flat_row *a, const struct view_flat_row *b)
-{
-	int c = strcmp(a->frame->name, b->frame->name);
+/* What render_flat_sort's comparison needs besides the two rows. */
+struct render_flat_order {
+	enum render_flat_sort sort;
+	render_flat_key_fn *key;
+};
 
-	if (c == 0)
-		c = strcmp(a->frame->module, b->frame->module);
-	if (c == 0)
-		c = strcmp(a->frame->file, b->frame->file);
-	return c != 0 ? c : (a->frame->id > b->frame->id) - (a->frame->id < b->frame->id);
-}
-
-/* Larger first by the first key, then by the second. */
-static int render_flat_by_counts(uint64_t a1, uint64_t b1, uint64_t a2, uint64_t b2)
+/* Larger first by the first key, then by the second; 0 when both tie. */
+static int render_flat_by_keys(double a1, double b1, double a2, double b2)
 {
 	if (a1 != b1)
 		return a1 > b1 ? -1 : 1;
@@ -43,28 +34,43 @@ static int render_flat_by_counts(uint64_t a1, uint64_t b1, uint64_t a2, uint64_t
 	return 0;
 }
 
-/* qsort order for --sort self. */
-static int render_flat_self_order(const void *x, const void *y)
+/* qsort_r order: the keys the sort names, then the function, then the frame id. */
+static int render_flat_compare(const void *x, const void *y, void *arg)
 {
-	const struct view_flat_row *a = x, *b = y;
-	int c = render_flat_by_counts(a->self, b->self, a->total, b->total);
+	const struct render_flat_order *o = arg;
+	const struct view_frame *fa, *fb;
+	double sa, ta, sb, tb;
+	int c = 0;
 
-	return c != 0 ? c : render_flat_by_name(a, b);
+	o->key(x, &sa, &ta, &fa);
+	o->key(y, &sb, &tb, &fb);
+	if (o->sort == RENDER_FLAT_SORT_SELF)
+		c = render_flat_by_keys(sa, sb, ta, tb);
+	else if (o->sort == RENDER_FLAT_SORT_TOTAL)
+		c = render_flat_by_keys(ta, tb, sa, sb);
+	if (c == 0)
+		c = view_flat_cmp(fa, fb);
+	return c != 0 ? c : (fa->id > fb->id) - (fa->id < fb->id);
 }
 
-/* qsort order for --sort total. */
-static int render_flat_total_order(const void *x, const void *y)
+/* qsort_r carries the order and the key reader, so that no comparison needs a global. */
+void render_flat_sort(void *rows, size_t n, size_t size, enum render_flat_sort sort,
+		      render_flat_key_fn *key)
 {
-	const struct view_flat_row *a = x, *b = y;
-	int c = render_flat_by_counts(a->total, b->total, a->self, b->self);
+	struct render_flat_order o = { sort, key };
 
-	return c != 0 ? c : render_flat_by_name(a, b);
+	qsort_r(rows, n, size, render_flat_compare, &o);
 }
 
-/* qsort order for --sort name. */
-static int render_flat_name_order(const void *x, const void *y)
+/* A view_flat row's keys are its counts. */
+static void render_flat_row_key(const void *row, double *self, double *total,
+				const struct view_frame **frame)
 {
-	return render_flat_by_name(x, y);
+	const struct view_flat_row *r = row;
+
+	*self = (double)r->self;
+	*total = (double)r->total;
+	*frame = r->frame;
 }
 
 /* Writes s with control bytes as '?'; returns the columns it took (bytes, roughly). */
@@ -81,6 +87,29 @@ static int render_flat_put(FILE *out, const char *s)
 	return n;
 }
 
+/* Counted in bytes, as the columns were before names could be UTF-8. */
+int render_flat_name_width(int wname, const struct view_frame *f)
+{
+	int w = (int)strlen(f->name);
+
+	if (w > wname)
+		wname = w > RENDER_FLAT_NAME_WIDTH ? RENDER_FLAT_NAME_WIDTH : w;
+	return wname;
+}
+
+/* The module column is left out, padding and all, when there is nothing to put in it. */
+void render_flat_function(FILE *out, const struct view_frame *f, int wname)
+{
+	const char *loc = f->file[0] != '\0' ? f->file : f->module;
+	int w = render_flat_put(out, f->name);
+
+	if (loc[0] != '\0') {
+		fprintf(out, "%*s  ", w < wname ? wname - w : 0, "");
+		render_flat_put(out, loc);
+	}
+	fputc('\n', out);
+}
+
 /* part as a percentage of whole, 0 when there is nothing. */
 static double render_flat_pct(uint64_t part, uint64_t whole)
 {
@@ -91,11 +120,6 @@ static double render_flat_pct(uint64_t part, uint64_t whole)
 int render_flat(FILE *out, const struct view *v, const struct render_flat_options *o,
 		struct error *err)
 {
-	static int (*const orders[])(const void *, const void *) = {
-		[RENDER_FLAT_SORT_SELF] = render_flat_self_order,
-		[RENDER_FLAT_SORT_TOTAL] = render_flat_total_order,
-		[RENDER_FLAT_SORT_NAME] = render_flat_name_order,
-	};
 	size_t n = 0, shown = 0, left;
 	struct view_flat_row *rows = view_flat(v, &n);
 	uint64_t whole = view_total(v), biggest = 0;
@@ -103,7 +127,7 @@ int render_flat(FILE *out, const struct view *v, const struct render_flat_option
 	int wnum, wname = 8;
 	char num[32];
 
-	qsort(rows, n, sizeof(*rows), orders[o->sort]);
+	render_flat_sort(rows, n, sizeof(*rows), o->sort, render_flat_row_key);
 	/* Keep the rows worth showing at the front, in order. */
 	for (size_t i = 0; i < n; i++) {
 		if ((double)rows[i].self < threshold && (double)rows[i].total < threshold)
@@ -114,36 +138,29 @@ int render_flat(FILE *out, const struct view *v, const struct render_flat_option
 	}
 	left = n - shown;
 	for (size_t i = 0; i < shown; i++) {
-		int w = (int)strlen(rows[i].frame->name);
-
 		biggest = rows[i].total > biggest ? rows[i].total : biggest;
-		if (w > wname)
-			wname = w > RENDER_FLAT_NAME_WIDTH ? RENDER_FLAT_NAME_WIDTH : w;
+		wname = render_flat_name_width(wname, rows[i].frame);
 	}
 	wnum = snprintf(num, sizeof(num), "%" PRIu64, biggest);
 	wnum = wnum < 5 ? 5 : wnum;
 	fprintf(out, "%*s  %6s  %*s  %6s  %-*s  %s\n", wnum, "SELF", "SELF%", wnum, "TOTAL",
 		"TOTAL%", wname, "FUNCTION", "MODULE");
 	for (size_t i = 0; i < shown; i++) {
-		const struct view_frame *f = rows[i].frame;
-		const char *loc;
-		int w;
-
 		fprintf(out, "%*" PRIu64 "  %5.1f%%  %*" PRIu64 "  %5.1f%%  ", wnum, rows[i].self,
 			render_flat_pct(rows[i].self, whole), wnum, rows[i].total,
 			render_flat_pct(rows[i].total, whole));
-		loc = f->file[0] != '\0' ? f->file : f->module;
-		w = render_flat_put(out, f->name);
-		if (loc[0] != '\0') {
-			fprintf(out, "%*s  ", w < wname ? wname - w : 0, "");
-			render_flat_put(out, loc);
-		}
-		fputc('\n', out);
+		render_flat_function(out, rows[i].frame, wname);
 	}
-	if (left > 0)
-		fprintf(out, "(%zu more function%s not shown: below the threshold or the limit)\n",
-			left, left == 1 ? "" : "s");
 	free(rows);
+	return render_flat_finish(out, left, "the threshold", err);
+}
+
+/* A table goes out in one piece, so one check at its end covers every row. */
+int render_flat_finish(FILE *out, size_t left, const char *why, struct error *err)
+{
+	if (left > 0)
+		fprintf(out, "(%zu more function%s not shown: below %s or the limit)\n", left,
+			left == 1 ? "" : "s", why);
 	if (fflush(out) != 0 || ferror(out)) {
 		error_set(err, errno, "writing the table");
 		return -1;

@@ -7,6 +7,9 @@
 #include "error.h"
 #include "view.h"
 
+/* Function names wider than this push their row's last column out instead of all rows'. */
+#define RENDER_FLAT_NAME_WIDTH 48
+
 /*
  * The flat profile as a table, cProfile style (samplectl top, tree
  * --flat): one row per function (view_flat), columns
@@ -37,5 +40,41 @@ int render_flat_parse_sort(const char *s, enum render_flat_sort *sort);
 /* Writes the table; -1 with err if out fails. */
 int render_flat(FILE *out, const struct view *v, const struct render_flat_options *o,
 		struct error *err);
+
+/*
+ * What the tables of functions share, this one and diff's (diff.h): the
+ * order of their rows and the cells that name a row's function.
+ */
+
+/*
+ * How render_flat_sort reads a row of some table: its self and total key
+ * (for a table of changes, their magnitudes) and its function's frame.
+ */
+typedef void render_flat_key_fn(const void *row, double *self, double *total,
+				const struct view_frame **frame);
+/*
+ * Sorts n rows of size bytes as sort says: the larger key first, self then
+ * total or total then self, or by function alone; ties go by function
+ * (view_flat_cmp), then frame id, so the order is total.
+ */
+void render_flat_sort(void *rows, size_t n, size_t size, enum render_flat_sort sort,
+		      render_flat_key_fn *key);
+/*
+ * The FUNCTION column's width once f's row is in it: wname, widened to
+ * f's name up to RENDER_FLAT_NAME_WIDTH (a wider name pushes its own row's
+ * last column out instead of all rows').  Start from 8.
+ */
+int render_flat_name_width(int wname, const struct view_frame *f);
+/*
+ * Ends a row with its FUNCTION and MODULE cells: f's name padded to wname
+ * columns, then its source file or else its module, control bytes as '?'.
+ */
+void render_flat_function(FILE *out, const struct view_frame *f, int wname);
+/*
+ * Ends a table: a last line when left rows were not shown ("(3 more
+ * functions not shown: below WHY or the limit)"), then the check that
+ * everything reached out; -1 with err if it did not.
+ */
+int render_flat_finish(FILE *out, size_t left, const char *why, struct error *err);
 
 #endif

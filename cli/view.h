@@ -181,5 +181,11 @@ struct view_flat_row {
 
 /* The rows in no particular order (newly allocated, free() it); *n their count. */
 struct view_flat_row *view_flat(const struct view *v, size_t *n);
+/*
+ * Orders frames by function, as the flat profile tells functions apart:
+ * name, module, file, then kind; 0 when they are one function (two groups
+ * never are).  Also across views, as diff matches functions.
+ */
+int view_flat_cmp(const struct view_frame *a, const struct view_frame *b);
 
 #endif

@@ -12,7 +12,7 @@ static int view_flat_counts(const struct view_frame *f)
 }
 
 /* Function identity: name, module, file and kind; every group is its own. */
-static int view_flat_key_cmp(const struct view_frame *a, const struct view_frame *b)
+int view_flat_cmp(const struct view_frame *a, const struct view_frame *b)
 {
 	int c;
 
@@ -31,7 +31,7 @@ static int view_flat_order(const void *x, const void *y)
 {
 	const struct view_frame *a = *(const struct view_frame *const *)x;
 	const struct view_frame *b = *(const struct view_frame *const *)y;
-	int c = view_flat_key_cmp(a, b);
+	int c = view_flat_cmp(a, b);
 
 	if (c != 0)
 		return c;
@@ -49,7 +49,7 @@ static uint32_t *view_flat_functions(const struct view *v, size_t *n_fn)
 		sorted[i] = v->frames[i];
 	qsort(sorted, v->n_frames, sizeof(*sorted), view_flat_order);
 	for (size_t i = 0; i < v->n_frames; i++) {
-		if (i == 0 || view_flat_key_cmp(sorted[i - 1], sorted[i]) != 0)
+		if (i == 0 || view_flat_cmp(sorted[i - 1], sorted[i]) != 0)
 			count++;
 		fn[sorted[i]->id] = (uint32_t)(count - 1);
 	}

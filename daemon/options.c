@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "options.h"
-#include "serve/report.h"
+#include "outformat.h"
 
 static const char usage_main[] =
 	"Usage: sampled COMMAND [OPTIONS]\n"
@@ -91,11 +92,12 @@ static const char usage_attach[] =
 	"                         keep at most SIZE of those counts (64K, 64M, 1G;\n"
 	"                         at least 16K; default 64M), dropping the oldest\n"
 	"                         intervals first; 0: keep none (no time windows)\n"
-	"  -d, --duration TIME    one-shot: sample for TIME (500ms, 30s, 5m, 1h; a\n"
-	"                         bare number is seconds) or until the target exits,\n"
-	"                         in the foreground, then write -o FILE (or print\n"
-	"                         the call tree without -o), detach and exit;\n"
-	"                         SIGINT or SIGTERM end the sampling early\n"
+	"  -d, --duration TIME    one-shot: sample for TIME (500ms, 30s, 5m, 1h, 2d;\n"
+	"                         a bare number is seconds; at most a week) or\n"
+	"                         until the target exits, in the foreground, then\n"
+	"                         write -o FILE (or print the call tree without\n"
+	"                         -o), detach and exit; SIGINT or SIGTERM end the\n"
+	"                         sampling early\n"
 	"  -o, --output FILE      with --duration: the file to write, its format\n"
 	"                         from its ending: .html page, .svg flame graph,\n"
 	"                         .txt text tree, .json speedscope, .pb.gz or\n"
@@ -186,46 +188,6 @@ static int parse_number(const char *s, unsigned long long min, unsigned long lon
 	return 0;
 }
 
-/* A number with an optional fraction, then an optional unit. */
-int options_parse_duration(const char *s, uint64_t *ns, struct error *err)
-{
-	static const struct {
-		const char *unit;
-		double ns;
-	} units[] = {
-		{ "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 }, { "m", 60e9 }, { "h", 3600e9 },
-	};
-	const char *p = s;
-	int digits = 0, dots = 0;
-	double v;
-
-	for (; (*p >= '0' && *p <= '9') || *p == '.'; p++) {
-		if (*p == '.')
-			dots++;
-		else
-			digits++;
-	}
-	if (digits == 0 || dots > 1)
-		goto bad;
-	v = strtod(s, NULL);
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].unit) != 0)
-			continue;
-		v *= units[i].ns;
-		if (v < 1e6 || v > (double)OPTIONS_MAX_DURATION_NS) {
-			error_set(err, 0, "invalid duration '%s': expected at least 1ms and at most "
-				  "168h", s);
-			return -1;
-		}
-		*ns = (uint64_t)v;
-		return 0;
-	}
-bad:
-	error_set(err, 0, "invalid duration '%s': expected a number and a unit, ms, s, m or h "
-		  "(500ms, 30s, 5m, 1h)", s);
-	return -1;
-}
-
 /* Digits, then nothing or a binary unit. */
 int options_parse_size(const char *s, size_t *bytes, struct error *err)
 {
@@ -276,6 +238,8 @@ int options_oneshot(const struct options *o)
 static int parse_oneshot(int argc, char **argv, struct options *o, int level_given,
 			 struct error *err)
 {
+	enum outformat format;
+
 	if (o->command == OPTIONS_RECORD) {
 		if (o->duration_ns != 0) {
 			error_set(err, 0, "record samples its command until it exits: --duration "
@@ -292,11 +256,8 @@ static int parse_oneshot(int argc, char **argv, struct options *o, int level_giv
 		error_set(err, 0, "-o needs --duration: a daemon that goes on has no end to write at");
 		return -1;
 	}
-	if (o->output != NULL && !report_output_known(o->output)) {
-		error_set(err, 0, "cannot tell the format of '%s' from its name: use %s", o->output,
-			  REPORT_SUFFIXES);
+	if (o->output != NULL && outformat_from_name(o->output, &format, err) < 0)
 		return -1;
-	}
 	if (options_oneshot(o)) {
 		o->foreground = 1;
 		if (!level_given)
@@ -341,7 +302,8 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 	while ((c = getopt_long(argc, argv, "+:m:r:s:fd:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			if (options_parse_duration(optarg, &o->duration_ns, err) < 0)
+			if (duration_parse(optarg, "--duration", DURATION_MIN_NS,
+					   OPTIONS_MAX_DURATION_NS, &o->duration_ns, err) < 0)
 				return -1;
 			break;
 		case 'o':
@@ -437,14 +399,9 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 			o->no_kernel = 1;
 			break;
 		case OPT_WINDOW_BUCKET:
-			if (options_parse_duration(optarg, &o->window_bucket_ns, err) < 0)
+			if (duration_parse(optarg, "--window-bucket", OPTIONS_MIN_WINDOW_BUCKET_NS,
+					   OPTIONS_MAX_WINDOW_BUCKET_NS, &o->window_bucket_ns, err) < 0)
 				return -1;
-			if (o->window_bucket_ns < OPTIONS_MIN_WINDOW_BUCKET_NS ||
-			    o->window_bucket_ns > OPTIONS_MAX_WINDOW_BUCKET_NS) {
-				error_set(err, 0, "invalid --window-bucket '%s': expected 100ms to 1h",
-					  optarg);
-				return -1;
-			}
 			break;
 		case OPT_WINDOW_MEMORY:
 			if (options_parse_size(optarg, &o->window_memory, err) < 0)

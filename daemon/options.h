@@ -65,12 +65,6 @@ struct options {
 /* Parses argv; 0 on success, -1 with a one-line reason on a usage error. */
 int options_parse(int argc, char **argv, struct options *o, struct error *err);
 /*
- * Parses a duration: a number (with a fraction if wanted) and a unit, ms,
- * s, m or h ("500ms", "30s", "1.5m", "1h"); a bare number is seconds.  More
- * than 0 and at most OPTIONS_MAX_DURATION_NS; -1 with err otherwise.
- */
-int options_parse_duration(const char *s, uint64_t *ns, struct error *err);
-/*
  * Parses a size in bytes: a whole number with an optional binary unit, K,
  * M or G ("64K", "64M", "1G"; KiB and kB spellings too); -1 with err for
  * anything else or more than 1 TiB.

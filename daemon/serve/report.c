@@ -6,33 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "mem.h"
+#include "outformat.h"
 #include "report.h"
 
 /* samplectl's own patience with the daemon: a big tree takes a while to build. */
 #define REPORT_TIMEOUT "120"
 /* At most: the output file, then the tree. */
 #define REPORT_MAX_STEPS 2
-
-/* What samplectl is asked to do for each ending; "-o FILE" follows. */
-static const struct report_format {
-	const char *suffix;
-	const char *args[4];
-} report_formats[] = {
-	{ ".html", { "tree", "--html", NULL } },
-	{ ".svg", { "flame", NULL } },
-	{ ".txt", { "tree", "--no-color", NULL } },
-	{ ".json", { "export", "--format", "speedscope", NULL } },
-	{ ".pb.gz", { "export", "--format", "pprof", NULL } },
-	{ ".pprof", { "export", "--format", "pprof", NULL } },
-	{ ".folded", { "export", "--format", "collapsed", NULL } },
-	{ ".collapsed", { "export", "--format", "collapsed", NULL } },
-	{ ".sprof", { "save", NULL } },
-};
 
 struct report {
 	struct loop *loop;
@@ -44,24 +28,6 @@ struct report {
 	report_done_fn *done;
 	void *arg;
 };
-
-/* The format entry for path's ending (case aside), or NULL. */
-static const struct report_format *report_format_of(const char *path)
-{
-	size_t n = path != NULL ? strlen(path) : 0, k;
-
-	for (size_t i = 0; i < sizeof(report_formats) / sizeof(report_formats[0]); i++) {
-		k = strlen(report_formats[i].suffix);
-		if (n > k && strcasecmp(path + n - k, report_formats[i].suffix) == 0)
-			return &report_formats[i];
-	}
-	return NULL;
-}
-
-int report_output_known(const char *path)
-{
-	return report_format_of(path) != NULL;
-}
 
 /* The samplectl beside our own executable (an installed pair, a build tree), else PATH's. */
 static char *report_samplectl(void)
@@ -177,15 +143,12 @@ struct report *report_start(struct loop *loop, const struct report_config *cfg,
 			    report_done_fn *done, void *arg, struct error *err)
 {
 	static const char *const tree[] = { "tree", NULL };
-	const struct report_format *fmt = report_format_of(cfg->output);
+	enum outformat fmt = OUTFORMAT_UNKNOWN;
 	struct report *r;
 	char *samplectl;
 
-	if (cfg->output != NULL && fmt == NULL) {
-		error_set(err, 0, "cannot tell the format of '%s' from its name: use %s",
-			  cfg->output, REPORT_SUFFIXES);
+	if (cfg->output != NULL && outformat_from_name(cfg->output, &fmt, err) < 0)
 		return NULL;
-	}
 	r = mem_zalloc(sizeof(*r));
 	r->loop = loop;
 	r->pidfd = -1;
@@ -193,9 +156,9 @@ struct report *report_start(struct loop *loop, const struct report_config *cfg,
 	r->done = done;
 	r->arg = arg;
 	samplectl = report_samplectl();
-	if (fmt != NULL)
-		r->steps[r->nsteps++] = report_argv(samplectl, cfg->socket_path, fmt->args,
-						    cfg->output);
+	if (fmt != OUTFORMAT_UNKNOWN)
+		r->steps[r->nsteps++] = report_argv(samplectl, cfg->socket_path,
+						    outformat_samplectl_args(fmt), cfg->output);
 	if (cfg->print_tree)
 		r->steps[r->nsteps++] = report_argv(samplectl, cfg->socket_path, tree, NULL);
 	free(samplectl);

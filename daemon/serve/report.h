@@ -10,18 +10,15 @@
  * child process against this daemon's own socket while the loop goes on
  * serving it.  So the daemon holds no renderer, and what a one-shot run
  * writes is exactly what samplectl gives from a live daemon.  samplectl is
- * looked for beside the sampled executable, then in PATH.
+ * looked for beside the sampled executable, then in PATH.  The output's
+ * ending says its format and the samplectl command that writes it, from
+ * the table both programs share (common/outformat.h).
  */
-
-/* The file endings an output may have, for messages. */
-#define REPORT_SUFFIXES ".html, .svg, .txt, .json, .pb.gz, .pprof, .folded, .collapsed or .sprof"
-
-/* Whether the ending of path names a format report can write (see REPORT_SUFFIXES). */
-int report_output_known(const char *path);
 
 struct report_config {
 	const char *socket_path;	/* the daemon's own socket */
-	const char *output;		/* a file to write, its format from its ending; NULL for none */
+	const char *output;		/* a file to write, its format from its ending
+					   (outformat_of); NULL for none */
 	int print_tree;			/* then the text tree on standard output */
 };
 

@@ -30,6 +30,7 @@
 #include "cmd.h"
 #include "format.h"
 #include "mem.h"
+#include "view_args.h"
 #include "wire.h"
 
 #define ARGV(...) (int)(sizeof((const char *[]){ __VA_ARGS__ }) / sizeof(char *)), \
@@ -579,6 +580,99 @@ static void test_help(void **state)
 	free(err);
 	free(out2);
 	free(err2);
+	cmd_ctx_free(ctx);
+}
+
+/*
+ * Every option a command takes, its own or shared through its flags, is in
+ * its manual (aliases aside), and every shared one in its usage line too.
+ */
+static void test_help_lists_every_option(void **state)
+{
+	struct cmd_ctx *ctx = cmd_ctx_new(0, NULL, 1000);
+	struct option opts[VIEW_OPTS_MAX_OPTIONS + 32];
+	char *out, *err, *usage, *manual, *name;
+	size_t n, shared;
+
+	(void)state;
+	for (const struct cmd_entry *const *e = cmd_table; *e != NULL; e++) {
+		assert_int_equal(run_cmd(ctx, &out, &err, ARGV("help", (*e)->name)), 0);
+		/* The usage lines run up to the first blank line after them. */
+		usage = strstr(out, "\nusage: samplectl ");
+		assert_non_null(usage);
+		manual = strstr(usage, "\n\n");
+		assert_non_null(manual);
+		usage = mem_strndup(usage, (size_t)(manual - usage));
+		shared = view_opts_longopts((*e)->flags, opts);
+		n = shared;
+		for (size_t i = 0; (*e)->longopts != NULL && (*e)->longopts[i].name != NULL; i++)
+			opts[n++] = (*e)->longopts[i];
+		for (size_t i = 0; i < n; i++) {
+			if (strstr(opts[i].name, "colour") != NULL)
+				continue;
+			name = mem_printf("--%s", opts[i].name);
+			if (strstr(manual, name) == NULL)
+				fail_msg("samplectl help %s: no %s in the manual", (*e)->name, name);
+			if (i < shared && strstr(usage, name) == NULL)
+				fail_msg("samplectl help %s: no %s in the usage", (*e)->name, name);
+			free(name);
+		}
+		free(usage);
+		if ((*e)->flags & CMD_ENTRY_LOAD)
+			assert_non_null(strstr(manual, "--load FILE"));
+		free(out);
+		free(err);
+	}
+	cmd_ctx_free(ctx);
+}
+
+/*
+ * The shared options go only to the commands whose flags ask for them, and
+ * their values are checked with one message everywhere, before any daemon
+ * is asked; export follows the endings sampled's -o does, and refuses one
+ * of another command's format.  Exit 1 means the line got as far as
+ * looking for the daemon.
+ */
+static void test_view_options(void **state)
+{
+	static const struct {
+		const char *argv[8];
+		int rc;
+		const char *message;	/* in the error output */
+	} cases[] = {
+		{ { "top", "--state", "idle" }, 2, "samplectl: top: unknown option '--state'\n" },
+		{ { "export", "--tid", "5" }, 2, "samplectl: export: unknown option '--tid'\n" },
+		{ { "diff", "--last", "1m", "a", "b" }, 2, "diff: unknown option '--last'\n" },
+		{ { "flame", "--gil", "maybe" }, 2, "samplectl: flame: invalid --gil 'maybe'" },
+		{ { "diff", "--gil", "maybe", "a", "b" }, 2, "samplectl: diff: invalid --gil 'maybe'" },
+		{ { "top", "--last", "5w" }, 2,
+		  "invalid --last '5w': expected a duration from 1ms to 10000d" },
+		{ { "diff", "--colour", "--no-color", "a", "b" }, 2,
+		  "--color and --no-color cannot go together" },
+		{ { "top", "--gil", "held", "--tid", "7" }, 1, "no daemon at /nonexistent/x.sock" },
+		{ { "export", "-o", "p.txt" }, 2,
+		  "samplectl: export: 'p.txt' names a text tree, which export does not write: use "
+		  "'samplectl tree --no-color -o FILE'" },
+		{ { "export", "-o", "P.SVG" }, 2, "'samplectl flame -o FILE'" },
+		{ { "export", "-o", "p.PB.GZ" }, 1, "no daemon" },
+		{ { "export", "-o", "p.out" }, 1, "no daemon" },
+		{ { "export", "-f", "collapsed", "-o", "p.txt" }, 1, "no daemon" },
+	};
+	struct cmd_ctx *ctx = cmd_ctx_new(0, "/nonexistent/x.sock", 1000);
+	char *out, *err;
+	int argc;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (argc = 0; cases[i].argv[argc] != NULL; argc++)
+			;
+		assert_int_equal(run_cmd(ctx, &out, &err, argc, (char **)cases[i].argv), cases[i].rc);
+		if (strstr(err, cases[i].message) == NULL)
+			fail_msg("samplectl %s ...: '%s' is not in '%s'", cases[i].argv[0],
+				 cases[i].message, err);
+		free(out);
+		free(err);
+	}
 	cmd_ctx_free(ctx);
 }
 
@@ -1295,6 +1389,8 @@ int main(void)
 		cmocka_unit_test(test_parse_timeout),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_help_lists_every_option),
+		cmocka_unit_test(test_view_options),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_format_size),
 		cmocka_unit_test(test_format_percent),
