@@ -130,6 +130,14 @@ static void on_lost(void *arg, uint64_t n)
 	profile_lost(d->profile, n);
 }
 
+/* Status shows the sampler's note: from now on it is the one that says sampling ended. */
+static void on_revoked(void *arg, const char *note)
+{
+	struct daemon *d = arg;
+
+	snprintf(d->sampler_note, sizeof(d->sampler_note), "%s", note);
+}
+
 static void on_traced_sample(void *arg, const struct sample *s)
 {
 	struct daemon *d = arg;
@@ -170,6 +178,7 @@ static const struct perf_sampler_ops sampler_ops = {
 	.comm = on_comm,
 	.mmap = on_mmap,
 	.lost = on_lost,
+	.revoked = on_revoked,
 };
 
 static void stop_sampling(struct daemon *d);

@@ -44,6 +44,8 @@ struct perf_sampler {
 	unsigned drains;
 	uint64_t corrupt;
 	int kernel_frames;	/* the events carry kernel call chains */
+	int started;		/* perf_sampler_new has returned */
+	int revoked;		/* the kernel no longer lets us trace the target */
 	struct perf_thread **threads;
 	size_t nthreads, cap;
 	char note[256];
@@ -417,6 +419,29 @@ static int open_event(struct perf_sampler *s, pid_t tid, struct error *err)
 	return fd;
 }
 
+/*
+ * After an execve of a set-user-ID program (or one with file capabilities)
+ * the kernel stops our events and refuses new ones: the target is no longer
+ * ours to trace.  Retrying would only fill the log once a second, so this
+ * is said once, sampling stops, and what was sampled before is kept.
+ */
+static void access_revoked(struct perf_sampler *s, pid_t tid)
+{
+	char path[64], exe[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)s->cfg.pid);
+	if (readlink(path, exe, sizeof(exe)) >= 0 || (errno != EACCES && errno != EPERM))
+		return;
+	s->revoked = 1;
+	snprintf(s->note, sizeof(s->note),
+		 "sampling stopped: pid %d now runs a program uid %u may not trace "
+		 "(set-user-ID or with file capabilities); the samples before are kept",
+		 (int)s->cfg.pid, (unsigned)geteuid());
+	log_warn("%s (thread %d)", s->note, (int)tid);
+	if (s->ops->revoked != NULL)
+		s->ops->revoked(s->arg, s->note);
+}
+
 /* Starts sampling one thread; a thread that vanished meanwhile is no error. */
 static void add_thread(struct perf_sampler *s, pid_t tid, struct error *err)
 {
@@ -426,11 +451,13 @@ static void add_thread(struct perf_sampler *s, pid_t tid, struct error *err)
 	void *map;
 	int fd;
 
-	if (find_thread(s, tid, NULL) != NULL)
+	if (s->revoked || find_thread(s, tid, NULL) != NULL)
 		return;
 	fd = open_event(s, tid, err);
 	if (fd < 0) {
-		if (errno != ESRCH)
+		if (s->started && (errno == EACCES || errno == EPERM))
+			access_revoked(s, tid);
+		if (errno != ESRCH && !s->revoked)
 			log_warn("%s", err->msg);
 		return;
 	}
@@ -603,6 +630,7 @@ struct perf_sampler *perf_sampler_new(const struct perf_sampler_config *cfg, str
 	}
 	if (loop_add(loop, s->timerfd, EPOLLIN, on_timer, s, err) < 0)
 		goto fail;
+	s->started = 1;
 	return s;
 fail:
 	perf_sampler_free(s);

@@ -47,6 +47,12 @@ struct perf_sampler_ops {
 	void (*comm)(void *arg, pid_t tid, const char *comm, int exec);
 	void (*mmap)(void *arg, const struct perf_mmap_event *m);
 	void (*lost)(void *arg, uint64_t samples);
+	/*
+	 * The kernel stopped letting us trace the target (it exec'd a
+	 * set-user-ID program): sampling has ended for good; note says so
+	 * and is perf_sampler_note from now on.  May be NULL.
+	 */
+	void (*revoked)(void *arg, const char *note);
 };
 
 struct perf_sampler_config {

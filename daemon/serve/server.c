@@ -1,6 +1,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,12 @@
 
 /* A client that does not read its replies is dropped past this backlog. */
 #define CLIENT_OUT_CAP ((size_t)2 * WIRE_MAX_FRAME)
+/*
+ * Connections one uid other than root may hold at once: enough for any
+ * real use, and few enough that one user's idle connections cannot take
+ * every descriptor and lock others (root) out.
+ */
+#define SERVER_MAX_PER_UID 64
 
 struct client {
 	struct server *srv;
@@ -33,7 +40,9 @@ struct server {
 	const struct server_ops *ops;
 	void *arg;
 	int listen_fd;
+	int spare_fd;		/* held back for accepting when out of descriptors */
 	int accept_paused;	/* out of fds: accepting resumes when a client leaves */
+	uint64_t refused_fds;	/* connections closed for want of a descriptor */
 	struct client *clients;
 	size_t nclients;
 };
@@ -44,6 +53,8 @@ static void listen_resume(struct server *srv)
 {
 	struct error err;
 
+	if (srv->spare_fd < 0)
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (!srv->accept_paused)
 		return;
 	srv->accept_paused = 0;
@@ -256,37 +267,99 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 }
 
+/* Connections uid holds now. */
+static size_t server_uid_clients(const struct server *srv, uid_t uid)
+{
+	size_t n = 0;
+
+	for (const struct client *c = srv->clients; c != NULL; c = c->next)
+		n += c->uid == uid;
+	return n;
+}
+
+/* The connection of a uid other than root that has waited longest with nothing to answer. */
+static struct client *server_idle_victim(struct server *srv)
+{
+	struct client *victim = NULL;
+
+	/* New clients are pushed at the head: the last match is the oldest. */
+	for (struct client *c = srv->clients; c != NULL; c = c->next)
+		if (c->uid != 0 && c->out_len == c->out_off && wire_reader_pending(c->in) == 0)
+			victim = c;
+	return victim;
+}
+
+/*
+ * Out of descriptors, the spare one is given up to take the connection
+ * waiting: root is served, at the cost of the oldest idle connection of
+ * another uid (whose descriptor becomes the new spare); anyone else is
+ * told why and closed.  Without a victim, accepting pauses until a client
+ * leaves.  Returns the accepted descriptor to serve, or -1.
+ */
+static int server_accept_spare(struct server *srv, int fd, struct ucred *cred)
+{
+	socklen_t clen = sizeof(*cred);
+	struct client *victim;
+	struct error err;
+	int cfd;
+
+	if (srv->spare_fd < 0)
+		return -1;
+	close(srv->spare_fd);
+	srv->spare_fd = -1;
+	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd >= 0 && getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, cred, &clen) < 0)
+		cred->uid = (uid_t)-1;
+	victim = cfd >= 0 && cred->uid == 0 ? server_idle_victim(srv) : NULL;
+	if (victim != NULL) {
+		log_warn("out of descriptors: closing an idle connection of uid %u for root's",
+			 (unsigned)victim->uid);
+		client_close(victim);
+	} else if (cfd >= 0) {
+		/* One line per hundred: a flood of them must not flood the log. */
+		if (srv->refused_fds++ % 100 == 0)
+			log_warn("out of descriptors: refusing connections (%llu so far, this one "
+				 "of uid %u)", (unsigned long long)srv->refused_fds,
+				 (unsigned)cred->uid);
+		close(cfd);
+		cfd = -1;
+	}
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (srv->spare_fd < 0 && !srv->accept_paused) {
+		log_warn("accept: %s; pausing new connections", strerror(errno));
+		srv->accept_paused = 1;
+		if (loop_mod(srv->loop, fd, 0, &err) < 0)
+			log_warn("pausing accept: %s", err.msg);
+	}
+	return cfd;
+}
+
 static void on_listen(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct server *srv = arg;
-	struct ucred cred;
+	struct ucred cred = { .uid = (uid_t)-1 };
 	socklen_t clen = sizeof(cred);
 	struct client *c;
 	struct error err;
-	int cfd;
+	int cfd, crowded;
 
 	(void)events;
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0) {
-		if (errno == EMFILE || errno == ENFILE) {
-			/* Out of fds: stop accepting until a client leaves, instead of spinning. */
-			log_warn("accept: %s; pausing new connections", strerror(errno));
-			srv->accept_paused = 1;
-			if (loop_mod(loop, fd, 0, &err) < 0)
-				log_warn("pausing accept: %s", err.msg);
-		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+		if (errno == EMFILE || errno == ENFILE)
+			cfd = server_accept_spare(srv, fd, &cred);
+		else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_warn("accept: %s", strerror(errno));
-		}
-		return;
+		if (cfd < 0)
+			return;
+	} else if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		cred.uid = (uid_t)-1;
+		cred.pid = 0;
 	}
 	c = mem_zalloc(sizeof(*c));
 	c->srv = srv;
 	c->fd = cfd;
 	c->in = wire_reader_new(WIRE_MAX_REQUEST);
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
-		cred.uid = (uid_t)-1;
-		cred.pid = 0;
-	}
 	c->uid = cred.uid;
 	c->pid = cred.pid;
 	if (loop_add(loop, cfd, EPOLLIN, on_client, c, &err) < 0) {
@@ -296,14 +369,29 @@ static void on_listen(struct loop *loop, int fd, uint32_t events, void *arg)
 		free(c);
 		return;
 	}
+	/*
+	 * Another user is answered with the refusal once it speaks, so that
+	 * it reads the reason as the reply to its first request.  A uid past
+	 * its share of connections is answered at once and closed: it may
+	 * never speak, and its descriptors are what must not pile up.
+	 */
+	c->refused = c->uid != geteuid() && c->uid != 0;
+	crowded = !c->refused && c->uid != 0 &&
+		  server_uid_clients(srv, c->uid) >= SERVER_MAX_PER_UID;
 	c->next = srv->clients;
 	srv->clients = c;
 	srv->nclients++;
-	/*
-	 * Another user is answered with the refusal once it speaks, so that it
-	 * reads the reason as the reply to its first request.
-	 */
-	c->refused = c->uid != geteuid() && c->uid != 0;
+	if (crowded) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg),
+			 "too many connections: uid %u holds %d, the most one user may",
+			 (unsigned)c->uid, SERVER_MAX_PER_UID);
+		log_warn("refused client pid %d: %s", (int)c->pid, msg);
+		client_error(c, SAMPLED__ERROR_CODE__ERROR_TOO_LARGE, msg);
+		c->closing = 1;
+		client_flush(c);
+	}
 }
 
 /* The socket comes made (rundir.h): the server only serves it. */
@@ -316,8 +404,11 @@ struct server *server_new(struct loop *loop, int listen_fd, const struct server_
 	srv->ops = ops;
 	srv->arg = arg;
 	srv->listen_fd = listen_fd;
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (loop_add(loop, srv->listen_fd, EPOLLIN, on_listen, srv, err) < 0) {
 		close(srv->listen_fd);
+		if (srv->spare_fd >= 0)
+			close(srv->spare_fd);
 		free(srv);
 		return NULL;
 	}
@@ -332,6 +423,8 @@ void server_free(struct server *srv)
 		client_close(srv->clients);
 	loop_del(srv->loop, srv->listen_fd);
 	close(srv->listen_fd);
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
 	free(srv);
 }
 

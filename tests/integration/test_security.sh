@@ -125,6 +125,58 @@ check "root does not take over another user's socket path (exit $rc)" \
 check "and that user's daemon still answers" \
 	quiet as_unpriv "$WORK/bin/samplectl" --socket "$shared/u.sock" status
 quiet as_unpriv "$WORK/bin/samplectl" --socket "$shared/u.sock" stop
+
+# One user's idle connections must not lock root out: 300 of them against a
+# daemon of that user with 48 descriptors (out of descriptors), then
+# against one with plenty (past the per-user share).
+hold_connections() {	# SOCKET COUNT: connects COUNT times and waits
+	as_unpriv python3 -c '
+import socket, sys, time
+held = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(sys.argv[1])
+        held.append(s)
+    except OSError:
+        pass
+print("holding", len(held), flush=True)
+time.sleep(60)' "$1" "$2"
+}
+for limit in 48 4096; do
+	as_unpriv prlimit --nofile=$limit:$limit "$WORK/bin/sampled" attach \
+		--socket "$shared/n$limit.sock" $upid >/dev/null
+	hold_connections "$shared/n$limit.sock" 300 >"$WORK/hold.out" 2>&1 &
+	hpid=$!
+	wait_for "grep -q holding '$WORK/hold.out'" 20
+	sleep 0.5
+	check "root is served while another uid holds idle connections ($limit fds; $(cat "$WORK/hold.out"))" \
+		quiet "$CTL" --timeout 5 --socket "$shared/n$limit.sock" status
+	pkill -u "$atk" -f "import socket"
+	wait $hpid 2>/dev/null
+	sleep 0.3
+	check "and so is that user once it lets go of them" \
+		quiet as_unpriv "$WORK/bin/samplectl" --timeout 5 --socket "$shared/n$limit.sock" status
+	quiet "$CTL" --socket "$shared/n$limit.sock" stop
+done
+grep -h "too many connections\|out of descriptors" "$shared"/n*.log | sort | uniq -c | sed 's/^/# /' | head -4
+
+# A target of that user that execs a set-user-ID program: the kernel stops
+# the user's events; the daemon must say so once and stop retrying.
+as_unpriv sh -c 'sleep 30 | sh -c "sleep 1; exec passwd"' >/dev/null 2>&1 &
+CHILDREN+=($!)
+disown $!
+wait_for "pgrep -u '$atk' -f 'exec passwd' >/dev/null" 5
+spid=$(pgrep -n -u "$atk" -f "exec passwd")
+as_unpriv "$WORK/bin/sampled" attach --socket "$shared/p.sock" $spid >/dev/null
+wait_for "grep -q 'sampling stopped' '$shared/p.log'" 10
+sleep 3
+out=$(as_unpriv "$WORK/bin/samplectl" --socket "$shared/p.sock" status 2>&1)
+check "after a set-user-ID exec, status says sampling stopped" \
+	grep -q "sampling stopped: pid $spid now runs a program" <<<"$out"
+check "and the log says it once, not every second ($(grep -c 'refused\|stopped' "$shared/p.log") lines)" \
+	[ "$(grep -c 'refused\|stopped' "$shared/p.log")" = 1 ]
+quiet as_unpriv "$WORK/bin/samplectl" --socket "$shared/p.sock" stop
 kill "$upid" 2>/dev/null
 pkill -9 -u "$atk" 2>/dev/null
 
