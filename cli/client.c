@@ -18,6 +18,7 @@
 #include "format.h"
 #include "mem.h"
 #include "paths.h"
+#include "safepath.h"
 #include "wire.h"
 
 /* How often client_wait_gone looks at the socket file while it waits. */
@@ -230,6 +231,31 @@ bad:
 	return -1;
 }
 
+/*
+ * Whoever listens on a path may answer in a daemon's place: another user
+ * who made the directory first, or bound the name, could show us a
+ * profile of their making.  So a user talks only to daemons of its own uid
+ * or root's; root, who may look at any daemon, talks to all.
+ */
+static int client_check_peer(int fd, const char *path, struct error *err)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uid_t me = geteuid();
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		error_set(err, errno, "cannot tell who serves %s", path);
+		return -1;
+	}
+	if (me != 0 && cred.uid != me && cred.uid != 0) {
+		error_set(err, 0,
+			  "%s is served by uid %u, not by uid %u or root: not a daemon to trust",
+			  path, (unsigned)cred.uid, (unsigned)me);
+		return -1;
+	}
+	return 0;
+}
+
 struct client *client_connect(const char *path, int timeout_ms, struct error *err)
 {
 	struct client *c;
@@ -237,6 +263,10 @@ struct client *client_connect(const char *path, int timeout_ms, struct error *er
 
 	if (fd < 0)
 		return NULL;
+	if (client_check_peer(fd, path, err) < 0) {
+		close(fd);
+		return NULL;
+	}
 	c = mem_zalloc(sizeof(*c));
 	c->fd = fd;
 	c->timeout_ms = timeout_ms;
@@ -406,12 +436,38 @@ static int client_compare_paths(const void *a, const void *b)
 	return strverscmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * The socket directory is trusted only as the daemon makes it: ours alone
+ * (safepath.h).  One another user made first, before any daemon of ours
+ * ran, is refused with its owner named.  A missing one holds no daemon.
+ */
+static int client_trust_dir(const char *dir, struct error *err)
+{
+	struct error why;
+	int fd;
+
+	error_clear(&why);
+	fd = safepath_open_dir(dir, SAFEPATH_DIR_PRIVATE, 0, &why);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (why.errnum == ENOENT)
+		return 0;
+	error_set(err, 0, "socket directory not trusted: %s", why.msg);
+	return -1;
+}
+
 char **client_socket_list(const char *dir, struct error *err)
 {
 	char **list = NULL;
 	size_t n = 0, cap = 0, len;
 	struct dirent *d;
-	DIR *dp = opendir(dir);
+	DIR *dp;
+
+	if (client_trust_dir(dir, err) < 0)
+		return NULL;
+	dp = opendir(dir);
 
 	if (dp == NULL && errno != ENOENT) {
 		error_set(err, errno, "cannot read socket directory %s", dir);
@@ -484,6 +540,8 @@ char *client_find_socket_in(const char *dir, pid_t pid, const char *path, struct
 
 	if (path != NULL)
 		return mem_strdup(path);
+	if (client_trust_dir(dir, err) < 0)
+		return NULL;
 	if (pid > 0)
 		return mem_printf("%s/%d.sock", dir, (int)pid);
 	list = client_socket_list(dir, err);
@@ -520,10 +578,8 @@ char *client_find_socket(pid_t pid, const char *path, struct error *err)
 
 	if (path != NULL)
 		return mem_strdup(path);
-	if (pid > 0)
-		return paths_default_socket(pid);
 	dir = paths_socket_dir();
-	found = client_find_socket_in(dir, 0, NULL, err);
+	found = client_find_socket_in(dir, pid, NULL, err);
 	free(dir);
 	return found;
 }

@@ -179,7 +179,8 @@ static int cmd_diff_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct cmd_diff_side sa = { .name = argv[0] }, sb = { .name = argv[1] };
 	struct cmd_diff_args a;
 	struct diff *d = NULL;
-	FILE *out = NULL;
+	struct cmd_output o;
+	FILE *out;
 	int rc = CMD_EXIT_ERROR;
 
 	(void)argc;
@@ -187,11 +188,9 @@ static int cmd_diff_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return CMD_EXIT_USAGE;
 	if (cmd_diff_fetch(ctx, &sa, &a) < 0 || cmd_diff_fetch(ctx, &sb, &a) < 0)
 		goto out;
-	out = path == NULL || strcmp(path, "-") == 0 ? cmd_ctx_out(ctx) : fopen(path, "we");
-	if (out == NULL) {
-		error_set(err, errno, "cannot write %s", path);
+	if (cmd_output_open(ctx, path, &o) < 0)
 		goto out;
-	}
+	out = o.stream;
 	if (cmd_ctx_has(ctx, OPT_FLAME)) {
 		rc = cmd_diff_flame(out, &a, &sa, &sb, err) == 0 ? CMD_EXIT_OK : CMD_EXIT_ERROR;
 	} else {
@@ -202,10 +201,7 @@ static int cmd_diff_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		d = diff_new(sa.v, sb.v);
 		rc = diff_table(out, d, &a.table, err) == 0 ? CMD_EXIT_OK : CMD_EXIT_ERROR;
 	}
-	if (out != cmd_ctx_out(ctx) && fclose(out) != 0 && rc == CMD_EXIT_OK) {
-		error_set(err, errno, "writing %s", path);
-		rc = CMD_EXIT_ERROR;
-	}
+	rc = cmd_output_close(ctx, &o, rc);
 out:
 	diff_free(d);
 	cmd_diff_release(&sa);

@@ -110,7 +110,7 @@ static int cmd_export_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	enum outformat fmt;
 	struct view_args a;
 	struct fetch f = { 0 };
-	FILE *out;
+	struct cmd_output o;
 	int rc = CMD_EXIT_ERROR, to_stdout = path == NULL || strcmp(path, "-") == 0;
 
 	(void)argc;
@@ -124,17 +124,11 @@ static int cmd_export_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (view_args_fetch(ctx, NULL, &a, &f) < 0)
 		return CMD_EXIT_ERROR;
-	out = to_stdout ? cmd_ctx_out(ctx) : fopen(path, "we");
-	if (out == NULL) {
-		error_set(err, errno, "cannot write %s", path);
+	if (cmd_output_open(ctx, to_stdout ? NULL : path, &o) < 0)
 		goto out;
-	}
-	if (cmd_export_write(out, fmt, &f, err) == 0)
+	if (cmd_export_write(o.stream, fmt, &f, err) == 0)
 		rc = CMD_EXIT_OK;
-	if (out != cmd_ctx_out(ctx) && fclose(out) != 0 && rc == CMD_EXIT_OK) {
-		error_set(err, errno, "writing %s", path);
-		rc = CMD_EXIT_ERROR;
-	}
+	rc = cmd_output_close(ctx, &o, rc);
 out:
 	fetch_release(&f);
 	return rc;

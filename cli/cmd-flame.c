@@ -32,7 +32,7 @@ static int cmd_flame_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct view *v = NULL;
 	const Sampled__Status *st;
 	char *title = NULL;
-	FILE *out = NULL;
+	struct cmd_output o;
 	char window[160];
 	uint64_t window_ns;
 	int rc = CMD_EXIT_ERROR;
@@ -58,17 +58,11 @@ static int cmd_flame_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		a.flame.title = title;
 	}
 	a.flame.rate_hz = st->rate_hz;
-	out = path == NULL || strcmp(path, "-") == 0 ? cmd_ctx_out(ctx) : fopen(path, "we");
-	if (out == NULL) {
-		error_set(err, errno, "cannot write %s", path);
+	if (cmd_output_open(ctx, path, &o) < 0)
 		goto out;
-	}
-	if (render_flame(out, v, &a.flame, err) == 0)
+	if (render_flame(o.stream, v, &a.flame, err) == 0)
 		rc = CMD_EXIT_OK;
-	if (out != cmd_ctx_out(ctx) && fclose(out) != 0 && rc == CMD_EXIT_OK) {
-		error_set(err, errno, "writing %s", path);
-		rc = CMD_EXIT_ERROR;
-	}
+	rc = cmd_output_close(ctx, &o, rc);
 out:
 	free(title);
 	view_free(v);

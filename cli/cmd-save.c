@@ -133,24 +133,16 @@ static int cmd_save_gather(struct client *c, struct cmd_save *s, struct error *e
 static int cmd_save_write(struct cmd_ctx *ctx, const char *path, const uint8_t *buf, size_t len,
 			  struct error *err)
 {
-	int to_stdout = strcmp(path, "-") == 0;
-	FILE *out = to_stdout ? cmd_ctx_out(ctx) : fopen(path, "we");
+	struct cmd_output o;
+	int rc = CMD_EXIT_OK;
 
-	if (out == NULL) {
-		error_set(err, errno, "cannot write %s", path);
+	if (cmd_output_open(ctx, path, &o) < 0)
 		return -1;
-	}
-	if (fwrite(buf, 1, len, out) != len || fflush(out) != 0) {
+	if (fwrite(buf, 1, len, o.stream) != len || fflush(o.stream) != 0) {
 		error_set(err, errno, "writing %s", path);
-		if (!to_stdout)
-			fclose(out);
-		return -1;
+		rc = CMD_EXIT_ERROR;
 	}
-	if (!to_stdout && fclose(out) != 0) {
-		error_set(err, errno, "writing %s", path);
-		return -1;
-	}
-	return 0;
+	return cmd_output_close(ctx, &o, rc) == CMD_EXIT_OK ? 0 : -1;
 }
 
 /* Gathers, encodes, writes; the default name is dated like tree --html's pages. */

@@ -141,7 +141,7 @@ static int cmd_tree_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	const struct view_options *view = &a.shared.view;
 	struct fetch f = { 0 };
 	struct view *v = NULL;
-	FILE *out = NULL;
+	struct cmd_output o;
 	char page[96], stamp[32];
 	int rc = CMD_EXIT_ERROR;
 
@@ -167,18 +167,11 @@ static int cmd_tree_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		snprintf(page, sizeof(page), "profile-%d-%s.html", f.status->status->target_pid, stamp);
 		a.output = page;
 	}
-	out = a.output == NULL || strcmp(a.output, "-") == 0 ? cmd_ctx_out(ctx)
-							    : fopen(a.output, "we");
-	if (out == NULL) {
-		error_set(err, errno, "cannot write %s", a.output);
+	if (cmd_output_open(ctx, a.output, &o) < 0)
 		goto out;
-	}
-	if (cmd_tree_render(out, &a, v, &f, err) == 0)
+	if (cmd_tree_render(o.stream, &a, v, &f, err) == 0)
 		rc = CMD_EXIT_OK;
-	if (out != cmd_ctx_out(ctx) && fclose(out) != 0 && rc == CMD_EXIT_OK) {
-		error_set(err, errno, "writing %s", a.output);
-		rc = CMD_EXIT_ERROR;
-	}
+	rc = cmd_output_close(ctx, &o, rc);
 	if (rc == CMD_EXIT_OK && a.output == page)
 		fprintf(cmd_ctx_out(ctx), "wrote %s\n", page);
 out:

@@ -375,6 +375,36 @@ struct client *cmd_ctx_client(struct cmd_ctx *ctx)
 	return ctx->client;
 }
 
+int cmd_output_open(struct cmd_ctx *ctx, const char *path, struct cmd_output *o)
+{
+	*o = (struct cmd_output){ .stream = ctx->out, .path = path };
+	if (path == NULL || strcmp(path, "-") == 0)
+		return 0;
+	o->file = safepath_output_begin(path, &ctx->err);
+	if (o->file == NULL)
+		return -1;
+	o->stream = safepath_output_stream(o->file);
+	return 0;
+}
+
+/* A failed command leaves no half-written file behind, and the old one stays. */
+int cmd_output_close(struct cmd_ctx *ctx, struct cmd_output *o, int rc)
+{
+	if (o->file == NULL) {
+		if (o->stream != NULL && fflush(o->stream) != 0 && rc == CMD_EXIT_OK) {
+			error_set(&ctx->err, errno, "writing the output");
+			rc = CMD_EXIT_ERROR;
+		}
+	} else if (rc != CMD_EXIT_OK) {
+		safepath_output_abort(o->file);
+	} else if (safepath_output_commit(o->file, &ctx->err) < 0) {
+		rc = CMD_EXIT_ERROR;
+	}
+	o->file = NULL;
+	o->stream = NULL;
+	return rc;
+}
+
 /*
  * The requests that carry nothing are empty messages, a bare header of
  * their kind, and differ only in which member of the request's oneof

@@ -7,6 +7,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "safepath.h"
 #include "view_opts.h"
 
 /*
@@ -148,6 +149,26 @@ struct client *cmd_ctx_client(struct cmd_ctx *ctx);
  */
 int cmd_ctx_call(struct cmd_ctx *ctx, Sampled__Request__CommandCase command, pid_t *target_pid,
 		 Sampled__Response **reply);
+
+/*
+ * Where a command writes what it produces: the context's output stream
+ * for no path or "-", else the file path, written whole or not at all and
+ * never through a link planted under its name (safepath_output).
+ */
+struct cmd_output {
+	FILE *stream;
+	struct safepath_output *file;	/* NULL for the output stream */
+	const char *path;
+};
+
+/* Opens o for path; -1 with the message in cmd_ctx_error() when it cannot be written. */
+int cmd_output_open(struct cmd_ctx *ctx, const char *path, struct cmd_output *o);
+/*
+ * Ends the output of a command that returns rc: a file is put in place when
+ * rc is CMD_EXIT_OK and dropped otherwise.  Returns rc, or CMD_EXIT_ERROR
+ * with the message set when what was written could not be saved.
+ */
+int cmd_output_close(struct cmd_ctx *ctx, struct cmd_output *o, int rc);
 
 /* Whether the running command was given option opt (its short letter or long val). */
 int cmd_ctx_has(const struct cmd_ctx *ctx, int opt);

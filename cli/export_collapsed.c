@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "export_collapsed.h"
+#include "format.h"
 #include "mem.h"
 
 static const char *str_at(const Sampled__Tree *t, uint32_t i)
@@ -21,15 +22,19 @@ char *export_frame_name(const Sampled__Tree *tree, const Sampled__Frame *frame)
 			  (unsigned long long)frame->offset);
 }
 
-/* Replaces the bytes that would break the format: separators and line ends. */
-static void sanitize(char *s)
+/*
+ * Replaces what would break the format (';' separates frames, a line is a
+ * stack) or drive a terminal the stacks are printed on (control
+ * characters, line ends among them, become '?').
+ */
+static char *sanitize(const char *name)
 {
-	for (; *s; s++) {
-		if (*s == ';')
-			*s = ':';
-		else if (*s == '\n' || *s == '\r')
-			*s = ' ';
-	}
+	char *s = format_printable(name);
+
+	for (char *p = s; *p != '\0'; p++)
+		if (*p == ';')
+			*p = ':';
+	return s;
 }
 
 int export_collapsed(FILE *out, const Sampled__Tree *t, struct error *err)
@@ -39,8 +44,10 @@ int export_collapsed(FILE *out, const Sampled__Tree *t, struct error *err)
 	int rc = -1;
 
 	for (size_t i = 0; i < t->n_frames; i++) {
-		names[i] = export_frame_name(t, t->frames[i]);
-		sanitize(names[i]);
+		char *name = export_frame_name(t, t->frames[i]);
+
+		names[i] = sanitize(name);
+		free(name);
 	}
 	for (size_t i = 0; i < t->n_nodes; i++) {
 		const Sampled__Node *n = t->nodes[i];

@@ -212,13 +212,50 @@ void format_json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+size_t format_control_len(const unsigned char *s)
+{
+	if (*s < 0x20 || *s == 0x7f)
+		return *s != '\0';
+	return s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f ? 2 : 0;
+}
+
+/* A C1 character becomes one '?' as a C0 one does: the string only shrinks. */
 char *format_printable(const char *s)
 {
 	char *copy = mem_strdup(s != NULL ? s : "");
+	unsigned char *r = (unsigned char *)copy, *w = r;
 
-	for (unsigned char *p = (unsigned char *)copy; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	while (*r != '\0') {
+		size_t n = format_control_len(r);
+
+		if (n > 0) {
+			*w++ = '?';
+			r += n;
+		} else {
+			*w++ = *r++;
+		}
 	}
+	*w = '\0';
 	return copy;
+}
+
+int format_put_printable(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int cols = 0;
+
+	while (*p != '\0') {
+		size_t n = format_control_len(p);
+
+		if (n > 0) {
+			putc('?', out);
+			p += n;
+			cols++;
+			continue;
+		}
+		putc(*p, out);
+		cols += (*p & 0xc0) != 0x80;
+		p++;
+	}
+	return cols;
 }

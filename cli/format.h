@@ -42,7 +42,20 @@ void format_json_string(FILE *out, const char *s);
  * one; never reads past a NUL.
  */
 size_t format_utf8_len(const unsigned char *s);
-/* Returns a newly allocated copy of s (NULL -> "") with control bytes replaced by '?'. */
+/*
+ * Whether the byte at s starts a control character a terminal would act on:
+ * C0 (below 0x20), DEL, or C1 (U+0080 to U+009F, two bytes in UTF-8, of
+ * which U+009B is a CSI on many terminals).  Returns its length in bytes,
+ * 0 when it is none.
+ */
+size_t format_control_len(const unsigned char *s);
+/* Returns a newly allocated copy of s (NULL -> "") with control characters replaced by '?'. */
 char *format_printable(const char *s);
+/*
+ * Writes s with control characters as '?', so that a name read from a
+ * target cannot drive the terminal; returns the columns it took (UTF-8
+ * continuation bytes take none).
+ */
+int format_put_printable(FILE *out, const char *s);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "render_flat.h"
 
 int render_flat_parse_sort(const char *s, enum render_flat_sort *sort)
@@ -73,20 +74,6 @@ static void render_flat_row_key(const void *row, double *self, double *total,
 	*frame = r->frame;
 }
 
-/* Writes s with control bytes as '?'; returns the columns it took (bytes, roughly). */
-static int render_flat_put(FILE *out, const char *s)
-{
-	int n = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		putc(c < 0x20 || c == 0x7f ? '?' : c, out);
-		n += (c & 0xc0) != 0x80;	/* UTF-8 continuation bytes take no column */
-	}
-	return n;
-}
-
 /* Counted in bytes, as the columns were before names could be UTF-8. */
 int render_flat_name_width(int wname, const struct view_frame *f)
 {
@@ -101,11 +88,11 @@ int render_flat_name_width(int wname, const struct view_frame *f)
 void render_flat_function(FILE *out, const struct view_frame *f, int wname)
 {
 	const char *loc = f->file[0] != '\0' ? f->file : f->module;
-	int w = render_flat_put(out, f->name);
+	int w = format_put_printable(out, f->name);
 
 	if (loc[0] != '\0') {
 		fprintf(out, "%*s  ", w < wname ? wname - w : 0, "");
-		render_flat_put(out, loc);
+		format_put_printable(out, loc);
 	}
 	fputc('\n', out);
 }

@@ -55,16 +55,6 @@ int render_text_want_unicode(void)
 	return 0;
 }
 
-/* Writes s with control bytes as '?', so that a name cannot drive the terminal. */
-static void render_text_put(FILE *out, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		putc(c < 0x20 || c == 0x7f ? '?' : c, out);
-	}
-}
-
 /* pyinstrument's colour steps, by share of all samples. */
 static const char *render_text_color(uint64_t part, uint64_t whole)
 {
@@ -100,12 +90,12 @@ static void render_text_header(FILE *out, const struct render_text_meta *m, uint
 	fprintf(out, "Target:    pid %d", m->pid);
 	if (m->comm != NULL) {
 		fputs(" (", out);
-		render_text_put(out, m->comm);
+		format_put_printable(out, m->comm);
 		fputc(')', out);
 	}
 	if (m->cmdline != NULL && m->cmdline[0] != '\0') {
 		fputc(' ', out);
-		render_text_put(out, m->cmdline);
+		format_put_printable(out, m->cmdline);
 	}
 	fprintf(out, "\nDuration:  %s", format_duration(dur, sizeof(dur), m->duration_ns));
 	if (m->state != NULL)
@@ -142,21 +132,21 @@ static void render_text_line(FILE *out, const struct view_node *n, uint64_t whol
 	if (o->color)
 		fputs(group ? RENDER_TEXT_RESET RENDER_TEXT_DIM : RENDER_TEXT_RESET, out);
 	fputs("  ", out);
-	render_text_put(out, f->name);
+	format_put_printable(out, f->name);
 	if (o->color && !group)
 		fputs(RENDER_TEXT_DIM, out);
 	if (f->file[0] != '\0') {
 		fputs("  ", out);
-		render_text_put(out, f->file);
+		format_put_printable(out, f->file);
 		if (f->line != 0)
 			fprintf(out, ":%u", f->line);
 	} else if (f->module[0] != '\0' && f->function[0] != '\0' && !group) {
 		fputs("  [", out);
-		render_text_put(out, f->module);
+		format_put_printable(out, f->module);
 		fputc(']', out);
 	} else if (group) {
 		fputs("  ", out);
-		render_text_put(out, f->module);
+		format_put_printable(out, f->module);
 	}
 	if (o->color)
 		fputs(RENDER_TEXT_RESET, out);
