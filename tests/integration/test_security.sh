@@ -295,6 +295,72 @@ else
 fi
 "$CTL" --socket "$WORK/jit.sock" export --format collapsed >"$WORK/jit.folded" 2>/dev/null
 check "and the JIT code is still named (jitted_burn)" grep -q jitted_burn "$WORK/jit.folded"
+
+# Whether a file holds a control character other than tab and newline:
+# C0, DEL, or C1 (U+0080-U+009F in UTF-8).
+has_controls() { LC_ALL=C grep -qP '[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$1"; }
+
+# A name with terminal escapes (a title change, a colour) from the target:
+# nothing printed for a terminal may carry them.
+sed -n '$p' "$jitmap.big" | sed 's/jitted_burn$/evil\x1b]0;pwned\x07\x1b[31mred\xc2\x9b2J/' |
+	printf '%b' "$(cat)" >"$jitmap.new" && echo >>"$jitmap.new" && mv "$jitmap.new" "$jitmap"
+wait_for "'$CTL' --socket '$WORK/jit.sock' export --format collapsed | grep -q 'evil?'" 10
+for cmd in "export --format collapsed" "tree --no-color --min-percent 0" "top --limit 0" \
+	"tree --flat --no-color --min-percent 0"; do
+	"$CTL" --socket "$WORK/jit.sock" $cmd >"$WORK/esc.out" 2>&1
+	check "samplectl $cmd prints no control character from a name ($(grep -ao 'evil[^ ;]*' "$WORK/esc.out" | head -n 1))" \
+		all_of "grep -q 'evil?' '$WORK/esc.out'" "! has_controls '$WORK/esc.out'"
+done
+
+# Every writer of -o FILE, with a link planted under FILE's name.
+for w in "tree -o OUT" "tree --html -o OUT" "flame -o OUT" "export --format collapsed -o OUT" \
+	"save -o OUT" "diff live live -o OUT"; do
+	out=$shared/out.$RANDOM
+	as_unpriv ln -s "$victim" "$out"
+	msg=$("$CTL" --socket "$WORK/jit.sock" ${w/OUT/$out} 2>&1)
+	rc=$?
+	check "samplectl ${w% -o OUT} -o: a planted link is refused, not written through (exit $rc: $msg)" \
+		sh -c "[ $rc != 0 ] && echo '$msg' | grep -q 'symbolic link' && [ -L '$out' ] && [ \"\$(cat '$victim')\" = precious ]"
+done
+out=$shared/dur.txt
+as_unpriv ln -s "$victim" "$out"
+msg=$("$SAMPLED" attach --duration 1s -o "$out" --socket "$WORK/dur.sock" $jpid 2>&1)
+rc=$?
+check "sampled attach --duration -o with a planted link: refused (exit $rc), victim intact" \
+	sh -c "[ $rc != 0 ] && [ \"\$(cat '$victim')\" = precious ]"
+"$CTL" --socket "$WORK/jit.sock" tree -o "$WORK/plain.txt" >/dev/null 2>&1
+check "and an ordinary -o file is still written" grep -q jitted_burn "$WORK/plain.txt"
 quiet "$CTL" --socket "$WORK/jit.sock" stop
 rm -f "$jitmap" "$jitmap.big"
 kill $jpid; wait $jpid 2>/dev/null
+
+# ---- samplectl's trust: a socket directory another user made first
+vuser=sampledv$$
+if useradd --system --no-create-home --shell /usr/sbin/nologin "$vuser" 2>/dev/null; then
+	vuid=$(id -u "$vuser")
+	vdir=/tmp/sampled-$vuid
+	trap 'userdel "$vuser" 2>/dev/null; rm -rf "$vdir"; cleanup' EXIT
+	as_unpriv mkdir -m 0755 "$vdir"
+	as_unpriv "$WORK/bin/targets/spin" -t 1 -s 60 >/dev/null 2>&1 &
+	CHILDREN+=($!)
+	disown $!
+	wait_for "pgrep -u '$atk' -x spin >/dev/null" 5
+	apid=$(pgrep -n -u "$atk" -x spin)
+	as_unpriv "$WORK/bin/sampled" attach --socket "$vdir/$apid.sock" $apid >/dev/null 2>&1
+	as_unpriv chmod 0666 "$vdir/$apid.sock"	# a lure for other users
+	vctl() { setpriv --reuid="$vuser" --regid=nogroup --clear-groups --reset-env -- \
+		"$WORK/bin/samplectl" "$@"; }
+	out=$(vctl status 2>&1)
+	echo "# $out"
+	check "samplectl refuses a socket directory another user made (its default one)" \
+		grep -q "not trusted: directory $vdir belongs to uid $(id -u "$atk")" <<<"$out"
+	out=$(vctl list 2>&1)
+	check "and so does samplectl list" grep -q "not trusted" <<<"$out"
+	out=$(vctl --socket "$vdir/$apid.sock" status 2>&1)
+	echo "# $out"
+	check "a daemon of another user is not believed even when named" \
+		grep -q "served by uid $(id -u "$atk"), not by uid $vuid or root" <<<"$out"
+	quiet as_unpriv "$WORK/bin/samplectl" --socket "$vdir/$apid.sock" stop
+	kill $apid 2>/dev/null
+	pkill -9 -u "$atk" 2>/dev/null
+fi
