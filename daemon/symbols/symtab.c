@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ehframe.h"
 #include "elf_image.h"
 #include "mem.h"
 #include "symtab.h"
@@ -23,15 +24,6 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
 #define SYMTAB_CONTAINER_DEPTH 16
 /* Addresses whose inline chains an image remembers before it starts over. */
 #define SYMTAB_INLINE_CACHE 65536
-
-/* DWARF exception-header pointer encodings (.eh_frame, .eh_frame_hdr). */
-#define SYMTAB_PE_OMIT 0xff
-#define SYMTAB_PE_FORMAT 0x0f
-#define SYMTAB_PE_APPLY 0x70
-#define SYMTAB_PE_INDIRECT 0x80
-#define SYMTAB_PE_PCREL 0x10
-#define SYMTAB_PE_DATAREL 0x30
-#define SYMTAB_PE_DATAREL_SDATA4 0x3b
 
 /* One function: [addr, addr + size) in ELF virtual addresses. */
 struct symtab_sym {
@@ -99,14 +91,6 @@ struct symtab_cand {
 	const char *name;
 	uint8_t bind_rank;	/* 0 global, 1 weak, 2 local */
 	uint8_t source;		/* 0 .symtab (own, debug file or MiniDebugInfo), 1 .dynsym */
-};
-
-/* A bounded reader over one section's bytes, which sit at vaddr in the image. */
-struct symtab_reader {
-	const uint8_t *data;
-	size_t size, pos;
-	uint64_t vaddr;
-	int bad;		/* a read ran past the end */
 };
 
 /* The fields of one symbol entry, whichever its class. */
@@ -234,233 +218,101 @@ static int symtab_cand_cmp(const void *pa, const void *pb)
 	return (int)a->source - (int)b->source;
 }
 
-/* Reads n bytes (1, 2, 4 or 8) as an unsigned number of the host's byte order. */
-static uint64_t symtab_read_u(struct symtab_reader *r, size_t n)
+/*
+ * Starts a reader over .eh_frame for function starts: absptr is as wide as
+ * the file's addresses, and data-relative FDE addresses are read as
+ * absolute (datarel 0; compilers write them pc-relative).  Only the
+ * pointers of .eh_frame_hdr are relative to its start, as
+ * ehframe_reader_init sets them by default.
+ */
+static void symtab_frame_reader(struct ehframe_reader *r, const uint8_t *data, size_t size,
+				uint64_t vaddr, int is_64)
 {
-	uint8_t b1;
-	uint16_t b2;
-	uint32_t b4;
-	uint64_t b8 = 0;
-
-	if (r->bad || r->size - r->pos < n) {
-		r->bad = 1;
-		return 0;
-	}
-	switch (n) {
-	case 1:
-		memcpy(&b1, r->data + r->pos, 1);
-		b8 = b1;
-		break;
-	case 2:
-		memcpy(&b2, r->data + r->pos, 2);
-		b8 = b2;
-		break;
-	case 4:
-		memcpy(&b4, r->data + r->pos, 4);
-		b8 = b4;
-		break;
-	default:
-		memcpy(&b8, r->data + r->pos, 8);
-		break;
-	}
-	r->pos += n;
-	return b8;
-}
-
-/* LEB128, unsigned; bits past 64 are dropped, a run past the end is bad. */
-static uint64_t symtab_read_uleb(struct symtab_reader *r)
-{
-	uint64_t v = 0;
-	unsigned shift = 0;
-	uint8_t b;
-
-	do {
-		b = (uint8_t)symtab_read_u(r, 1);
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-	} while ((b & 0x80) && !r->bad);
-	return v;
-}
-
-/* LEB128, signed. */
-static int64_t symtab_read_sleb(struct symtab_reader *r)
-{
-	uint64_t v = 0;
-	unsigned shift = 0;
-	uint8_t b;
-
-	do {
-		b = (uint8_t)symtab_read_u(r, 1);
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-	} while ((b & 0x80) && !r->bad);
-	if (shift < 64 && (b & 0x40))
-		v |= ~(uint64_t)0 << shift;
-	return (int64_t)v;
+	ehframe_reader_init(r, vaddr, data, size);
+	r->ptr_size = is_64 ? 8 : 4;
+	r->datarel = 0;
 }
 
 /*
- * Reads a value in the format part of a DW_EH_PE encoding (no
- * application), sign-extending the signed ones.  -1 for formats that do
- * not exist.
+ * Starts r at the CIE or FDE at off of .eh_frame (symtab_frame_reader) and
+ * reads its length, then bounds r by it; -1 for a terminator or a record
+ * longer than the rest of the section.
  */
-static int symtab_read_format(struct symtab_reader *r, uint8_t enc, int is_64, uint64_t *out)
+static int symtab_record(struct ehframe_reader *r, const uint8_t *data, size_t size,
+			 uint64_t vaddr, size_t off, int is_64, struct ehframe_record *rec)
 {
-	switch (enc & SYMTAB_PE_FORMAT) {
-	case 0x00:
-		*out = symtab_read_u(r, is_64 ? 8 : 4);
-		break;
-	case 0x01:
-		*out = symtab_read_uleb(r);
-		break;
-	case 0x02:
-		*out = symtab_read_u(r, 2);
-		break;
-	case 0x03:
-		*out = symtab_read_u(r, 4);
-		break;
-	case 0x04:
-		*out = symtab_read_u(r, 8);
-		break;
-	case 0x09:
-		*out = (uint64_t)symtab_read_sleb(r);
-		break;
-	case 0x0a:
-		*out = (uint64_t)(int64_t)(int16_t)symtab_read_u(r, 2);
-		break;
-	case 0x0b:
-		*out = (uint64_t)(int64_t)(int32_t)symtab_read_u(r, 4);
-		break;
-	case 0x0c:
-		*out = symtab_read_u(r, 8);
-		break;
-	default:
+	symtab_frame_reader(r, data, size, vaddr, is_64);
+	r->pos = off;
+	if (ehframe_record_length(r, rec) < 0 || rec->len == 0 || rec->len > r->end - r->pos)
 		return -1;
-	}
-	return r->bad ? -1 : 0;
-}
-
-/*
- * Reads an encoded pointer: pc-relative values are relative to where the
- * field itself lies, data-relative ones to datarel (the start of
- * .eh_frame_hdr).  Indirect, text- and function-relative encodings do not
- * occur in the tables we read and are refused.
- */
-static int symtab_read_ptr(struct symtab_reader *r, uint8_t enc, int is_64, uint64_t datarel,
-			   uint64_t *out)
-{
-	uint64_t field = r->vaddr + r->pos, v;
-
-	if (enc == SYMTAB_PE_OMIT || (enc & SYMTAB_PE_INDIRECT) ||
-	    symtab_read_format(r, enc, is_64, &v) != 0)
-		return -1;
-	switch (enc & SYMTAB_PE_APPLY) {
-	case 0:
-		break;
-	case SYMTAB_PE_PCREL:
-		v += field;
-		break;
-	case SYMTAB_PE_DATAREL:
-		v += datarel;
-		break;
-	default:
-		return -1;
-	}
-	if (!is_64)
-		v &= 0xffffffffu;
-	*out = v;
+	ehframe_set_end(r, rec->end);
 	return 0;
 }
 
 /*
- * Reads the length of the CIE or FDE at r->pos and returns the offset
- * where it ends (0 for the zero terminator, or when it does not fit).
- * *wide says whether it uses the 64-bit DWARF format (8-byte CIE ids).
+ * Whether an encoded address is one symbols can use: absolute,
+ * pc-relative or data-relative, not omitted, not indirect.  Text- and
+ * function-relative encodings do not occur in the tables we read.
  */
-static size_t symtab_entry_end(struct symtab_reader *r, int *wide)
+static int symtab_pointer_ok(uint8_t enc)
 {
-	uint64_t len = symtab_read_u(r, 4);
+	uint8_t appl = enc & EHFRAME_PE_APPL;
 
-	*wide = 0;
-	if (len == 0xffffffffu) {
-		len = symtab_read_u(r, 8);
-		*wide = 1;
-	}
-	if (r->bad || len == 0 || len > r->size - r->pos)
-		return 0;
-	return r->pos + (size_t)len;
+	return enc != EHFRAME_PE_OMIT && (enc & EHFRAME_PE_INDIRECT) == 0 &&
+	       (appl == EHFRAME_PE_ABSPTR || appl == EHFRAME_PE_PCREL ||
+		appl == EHFRAME_PE_DATAREL);
 }
 
 /*
  * The pointer encoding a CIE prescribes for its FDEs' addresses: the 'R'
  * entry of its "z" augmentation data, absolute when there is none.  To
  * reach it, every augmentation entry before it must be understood ('P'
- * carries a pointer of its own encoding); -1 when one is not.
+ * carries a pointer of its own encoding); -1 when one is not.  Unlike the
+ * unwinder, which reads CIEs as libunwind does, this takes what any
+ * producer may write: a string of any length, letters of other
+ * architectures ('B', 'G'), GCC 2's "eh" pointer, ELFCLASS32 files.
  */
 static int symtab_cie_encoding(const uint8_t *data, size_t size, uint64_t vaddr, size_t off,
 			       int is_64, uint8_t *enc)
 {
-	struct symtab_reader r = { data, size, off, vaddr, 0 };
+	struct ehframe_reader r;
+	struct ehframe_record rec;
+	struct ehframe_cie cie;
 	const char *aug;
-	const uint8_t *nul;
-	size_t end, aug_end;
-	uint64_t id, skip;
-	int wide, version;
+	int ret;
 
-	end = symtab_entry_end(&r, &wide);
-	if (end == 0)
+	if (symtab_record(&r, data, size, vaddr, off, is_64, &rec) < 0 ||
+	    ehframe_record_id(&r, &rec) < 0 || rec.id != 0 || ehframe_cie_head(&r, &cie) < 0 ||
+	    (cie.version != 1 && cie.version != 3))
 		return -1;
-	r.size = end;
-	id = symtab_read_u(&r, wide ? 8 : 4);
-	version = (int)symtab_read_u(&r, 1);
-	if (r.bad || id != 0 || (version != 1 && version != 3))
-		return -1;
-	nul = memchr(data + r.pos, '\0', end - r.pos);
-	if (nul == NULL)
-		return -1;
-	aug = (const char *)data + r.pos;
-	r.pos = (size_t)(nul - data) + 1;
+	/* The whole string: the reader keeps only its first letters. */
+	aug = (const char *)data + cie.aug_pos;
 	if (strstr(aug, "eh") != NULL)
-		(void)symtab_read_u(&r, is_64 ? 8 : 4);
-	(void)symtab_read_uleb(&r);			/* code alignment */
-	(void)symtab_read_sleb(&r);			/* data alignment */
-	if (version == 1)
-		(void)symtab_read_u(&r, 1);		/* return address register */
-	else
-		(void)symtab_read_uleb(&r);
-	*enc = 0;
+		(void)ehframe_uint(&r, r.ptr_size, NULL);
+	if (ehframe_cie_factors(&r, &cie) < 0)
+		return -1;
+	*enc = EHFRAME_PE_ABSPTR;
 	if (aug[0] == '\0')
-		return r.bad ? -1 : 0;
-	if (aug[0] != 'z')
+		return 0;
+	if (aug[0] != 'z' || ehframe_cie_letter(&r, &cie, 'z', 1) < 0 ||
+	    cie.aug_size > r.end - r.pos)
 		return -1;
-	aug_end = (size_t)symtab_read_uleb(&r);
-	if (r.bad || aug_end > end - r.pos)
-		return -1;
-	aug_end += r.pos;
-	r.size = aug_end;
+	ehframe_set_end(&r, r.pos + cie.aug_size);
 	for (const char *p = aug + 1; *p != '\0'; p++) {
-		switch (*p) {
-		case 'R':
-			*enc = (uint8_t)symtab_read_u(&r, 1);
-			return r.bad ? -1 : 0;
-		case 'P':
-			if (symtab_read_format(&r, (uint8_t)symtab_read_u(&r, 1), is_64, &skip) != 0)
-				return -1;
-			break;
-		case 'L':
-			(void)symtab_read_u(&r, 1);
-			break;
-		case 'S':
-		case 'B':
-		case 'G':
-			break;
-		default:
+		ret = ehframe_cie_letter(&r, &cie, *p, 0);
+		if (ret < 0)
 			return -1;
+		if (*p == 'R') {
+			*enc = cie.fde_enc;
+			return 0;
 		}
+		/* An omitted personality pointer is not one we understand. */
+		if (*p == 'P' && cie.per_enc == EHFRAME_PE_OMIT)
+			return -1;
+		if (ret > 0 && *p != 'B' && *p != 'G')
+			return -1;
 	}
-	return r.bad ? -1 : 0;
+	return 0;
 }
 
 /* The last CIE whose encoding was read: a file has few CIEs, and FDEs follow theirs. */
@@ -474,34 +326,33 @@ struct symtab_cie_memo {
  * Reads the FDE at off in .eh_frame: the code range it covers.  -1 for a
  * CIE, a terminator or anything that does not parse; *next is where the
  * following entry starts (0 when the section cannot be walked further).
+ * Its CIE must lie before it in the section (the CIE pointer is read
+ * unsigned, unlike libunwind's).
  */
 static int symtab_read_fde(const uint8_t *data, size_t size, uint64_t vaddr, size_t off,
 			   int is_64, struct symtab_cie_memo *memo, struct symtab_fde *fde,
 			   size_t *next)
 {
-	struct symtab_reader r = { data, size, off, vaddr, 0 };
-	uint64_t id, start, range;
-	size_t end, id_pos, cie;
-	int wide;
+	struct ehframe_reader r;
+	struct ehframe_record rec;
+	uint64_t start, range;
+	size_t cie;
 
 	*next = 0;
-	end = symtab_entry_end(&r, &wide);
-	if (end == 0)
+	if (symtab_record(&r, data, size, vaddr, off, is_64, &rec) < 0)
 		return -1;
-	*next = end;
-	r.size = end;
-	id_pos = r.pos;
-	id = symtab_read_u(&r, wide ? 8 : 4);
-	if (r.bad || id == 0 || id > id_pos)
+	*next = (size_t)rec.end;
+	if (ehframe_record_id(&r, &rec) < 0 || rec.id == 0 || rec.id > rec.body)
 		return -1;
-	cie = id_pos - (size_t)id;
+	cie = (size_t)(rec.body - rec.id);
 	if (!memo->valid || memo->off != cie) {
 		memo->valid = 1;
 		memo->off = cie;
 		memo->ok = symtab_cie_encoding(data, size, vaddr, cie, is_64, &memo->enc) == 0;
 	}
-	if (!memo->ok || symtab_read_ptr(&r, memo->enc, is_64, 0, &start) != 0 ||
-	    symtab_read_format(&r, memo->enc & SYMTAB_PE_FORMAT, is_64, &range) != 0 ||
+	if (!memo->ok || !symtab_pointer_ok(memo->enc) ||
+	    ehframe_pointer(&r, memo->enc, NULL, &start) != 0 ||
+	    ehframe_pointer(&r, memo->enc & EHFRAME_PE_FORMAT, &range, NULL) != 0 ||
 	    range == 0 || start + range < start)
 		return -1;
 	fde->start = start;
@@ -519,37 +370,34 @@ static int symtab_fdes_from_hdr(struct elf_image *img, const uint8_t *frame, siz
 				uint64_t frame_vaddr, struct symtab_fde **fdes, size_t *n)
 {
 	struct symtab_cie_memo memo = { 0 };
-	struct symtab_reader r = { 0 };
+	struct ehframe_reader r;
+	struct ehframe_hdr hdr;
 	int is_64 = elf_image_is_64(img);
-	uint64_t hdr_vaddr, frame_ptr, count;
-	const uint8_t *hdr;
-	uint8_t ptr_enc, count_enc, table_enc;
+	uint64_t hdr_vaddr, loc, at;
+	const uint8_t *data;
 	size_t hdr_size, cap = 0;
 
-	if (elf_image_section(img, ".eh_frame_hdr", &hdr_vaddr, &hdr, &hdr_size) != 0)
+	if (elf_image_section(img, ".eh_frame_hdr", &hdr_vaddr, &data, &hdr_size) != 0)
 		return -1;
-	r = (struct symtab_reader){ hdr, hdr_size, 0, hdr_vaddr, 0 };
-	if (symtab_read_u(&r, 1) != 1)
+	ehframe_reader_init(&r, hdr_vaddr, data, hdr_size);
+	r.ptr_size = is_64 ? 8 : 4;
+	if (ehframe_hdr_read(&r, &hdr) != 0 || !symtab_pointer_ok(hdr.ptr_enc) ||
+	    !symtab_pointer_ok(hdr.count_enc) || hdr.frame_ptr != frame_vaddr)
 		return -1;
-	ptr_enc = (uint8_t)symtab_read_u(&r, 1);
-	count_enc = (uint8_t)symtab_read_u(&r, 1);
-	table_enc = (uint8_t)symtab_read_u(&r, 1);
-	if (r.bad || table_enc != SYMTAB_PE_DATAREL_SDATA4 ||
-	    symtab_read_ptr(&r, ptr_enc, is_64, hdr_vaddr, &frame_ptr) != 0 ||
-	    symtab_read_ptr(&r, count_enc, is_64, hdr_vaddr, &count) != 0 ||
-	    frame_ptr != frame_vaddr || count > (r.size - r.pos) / 8)
-		return -1;
-	for (uint64_t i = 0; i < count; i++) {
-		int32_t loc = (int32_t)symtab_read_u(&r, 4), at = (int32_t)symtab_read_u(&r, 4);
-		uint64_t fde_vaddr = hdr_vaddr + (uint64_t)(int64_t)at;
+	r.pos = hdr.table;
+	for (uint64_t i = 0; i < hdr.count; i++) {
+		uint64_t fde_vaddr;
 		struct symtab_fde fde;
 		size_t next;
 
+		(void)ehframe_uint(&r, 4, &loc);
+		(void)ehframe_uint(&r, 4, &at);
+		fde_vaddr = hdr_vaddr + (uint64_t)(int64_t)(int32_t)(uint32_t)at;
 		if (fde_vaddr < frame_vaddr || fde_vaddr - frame_vaddr >= frame_size)
 			continue;
 		if (symtab_read_fde(frame, frame_size, frame_vaddr, (size_t)(fde_vaddr - frame_vaddr),
 				    is_64, &memo, &fde, &next) != 0 ||
-		    fde.start != hdr_vaddr + (uint64_t)(int64_t)loc)
+		    fde.start != hdr_vaddr + (uint64_t)(int64_t)(int32_t)(uint32_t)loc)
 			continue;
 		*fdes = mem_grow(*fdes, &cap, *n + 1, sizeof(**fdes));
 		(*fdes)[(*n)++] = fde;

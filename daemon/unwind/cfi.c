@@ -4,6 +4,7 @@
 
 #include "cfi.h"
 #include "mem.h"
+#include "symbols/ehframe.h"
 
 /*
  * How a row comes about.  The .eh_frame_hdr table gives, by binary search,
@@ -21,21 +22,9 @@
  * four letters, treats a pointer value of 0 as absolute.  Rather than copy
  * such readings, every case where they could make its rules differ from the
  * standard ones is CFI_UNSUPPORTED here, and the unwinder lets libunwind
- * itself handle that frame.
+ * itself handle that frame.  The bytes are read with symbols/ehframe.h,
+ * which reads and reports; what a row accepts of them is decided here.
  */
-
-/* DWARF exception-header pointer encodings. */
-#define CFI_PE_OMIT 0xff
-#define CFI_PE_ALIGNED 0x50
-#define CFI_PE_FORMAT_MASK 0x0f
-#define CFI_PE_APPL_MASK 0x70
-#define CFI_PE_INDIRECT 0x80
-#define CFI_PE_ABSPTR 0x00
-#define CFI_PE_PCREL 0x10
-#define CFI_PE_TEXTREL 0x20
-#define CFI_PE_DATAREL 0x30
-#define CFI_PE_FUNCREL 0x40
-#define CFI_PE_DATAREL_SDATA4 0x3b
 
 /* DW_CFA_* opcodes (the high two bits carry advance_loc, offset, restore). */
 #define DW_CFA_advance_loc 0x40
@@ -70,6 +59,12 @@
 /* Ways per set of the row cache. */
 #define CFI_WAYS 4
 
+/*
+ * LEB128 numbers of more bytes are refused (64 bits need ten): libunwind
+ * would shift their further bytes by 64 or more, which C leaves undefined.
+ */
+#define CFI_LEB_MAX 10
+
 /* Where a register is while the programs run (a superset of enum cfi_how). */
 enum cfi_where {
 	CFI_W_SAME,
@@ -95,22 +90,10 @@ struct cfi_rules {
 	uint64_t cfa_off;
 };
 
-/* A cursor over .eh_frame bytes; any read past the section fails. */
-struct cfi_reader {
-	const uint8_t *data;
-	size_t size;
-	uint64_t vaddr;		/* of data[0] */
-	size_t off;
-};
-
 /* What a CIE says, as far as rows need it. */
 struct cfi_cie {
-	uint64_t code_align;
-	uint64_t data_align;	/* signed, kept in two's complement like the offsets */
-	uint8_t fde_enc, lsda_enc;
-	uint8_t sized;		/* 'z': FDEs carry their augmentation length */
-	uint8_t signal;		/* 'S' */
-	size_t instr_start, instr_end;
+	struct ehframe_cie e;
+	uint64_t instr_start, instr_end;	/* its instructions, positions in .eh_frame */
 };
 
 struct cfi_entry {
@@ -127,101 +110,32 @@ struct cfi_cache {
 	struct cfi_cache_stats stats;
 };
 
-/* Reads n little-endian bytes, or fails at the end of the section. */
-static int cfi_read_n(struct cfi_reader *r, size_t n, uint64_t *val)
+/* Starts a reader over one of the image's sections, with LEB128 numbers bounded as above. */
+static void cfi_reader_init(struct ehframe_reader *r, uint64_t vaddr, const uint8_t *data,
+			    size_t size)
 {
-	uint64_t v = 0;
-
-	if (r->off > r->size || r->size - r->off < n)
-		return -1;
-	for (size_t i = n; i > 0; i--)
-		v = (v << 8) | r->data[r->off + i - 1];
-	r->off += n;
-	*val = v;
-	return 0;
-}
-
-/* Reads one byte. */
-static int cfi_read_u8(struct cfi_reader *r, uint8_t *val)
-{
-	if (r->off >= r->size)
-		return -1;
-	*val = r->data[r->off++];
-	return 0;
-}
-
-/* Reads an unsigned LEB128 of at most ten bytes. */
-static int cfi_read_uleb(struct cfi_reader *r, uint64_t *val)
-{
-	uint64_t v = 0;
-	uint8_t b;
-
-	for (unsigned shift = 0; shift < 70; shift += 7) {
-		if (cfi_read_u8(r, &b) < 0)
-			return -1;
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			*val = v;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Reads a signed LEB128 of at most ten bytes, sign-extended to 64 bits. */
-static int cfi_read_sleb(struct cfi_reader *r, uint64_t *val)
-{
-	uint64_t v = 0;
-	uint8_t b;
-
-	for (unsigned shift = 0; shift < 70; shift += 7) {
-		if (cfi_read_u8(r, &b) < 0)
-			return -1;
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			if ((b & 0x40) != 0 && shift + 7 < 64)
-				v |= ~0ULL << (shift + 7);
-			*val = v;
-			return 0;
-		}
-	}
-	return -1;
+	ehframe_reader_init(r, vaddr, data, size);
+	r->leb_max = CFI_LEB_MAX;
 }
 
 /* Reads a register number, which libunwind refuses from 17 on (DW_CFA_* operands). */
-static int cfi_read_reg(struct cfi_reader *r, uint64_t *reg)
+static int cfi_read_reg(struct ehframe_reader *r, uint64_t *reg)
 {
-	return cfi_read_uleb(r, reg) < 0 || *reg >= REGS_DWARF_COUNT ? -1 : 0;
+	return ehframe_uleb(r, reg) < 0 || *reg >= REGS_DWARF_COUNT ? -1 : 0;
 }
 
-/*
- * Reads the value part of an encoded pointer: fixed-size formats only
- * (libunwind misreads sleb128), sign-extended.  *field is the address of
- * the field, for pcrel.
- */
-static int cfi_read_pointer_raw(struct cfi_reader *r, uint8_t enc, uint64_t *raw, uint64_t *field)
+/* Whether a pointer encoding's format has a fixed size: libunwind misreads sleb128. */
+static int cfi_fixed_format(uint8_t enc)
 {
-	size_t n;
-	int is_signed = 0;
+	uint8_t format = enc & EHFRAME_PE_FORMAT;
 
-	*field = r->vaddr + r->off;
-	switch (enc & CFI_PE_FORMAT_MASK) {
-	case 0x00: n = 8; break;			/* absptr */
-	case 0x02: n = 2; break;			/* udata2 */
-	case 0x03: n = 4; break;			/* udata4 */
-	case 0x04: n = 8; break;			/* udata8 */
-	case 0x0a: n = 2; is_signed = 1; break;		/* sdata2 */
-	case 0x0b: n = 4; is_signed = 1; break;		/* sdata4 */
-	case 0x0c: n = 8; is_signed = 1; break;		/* sdata8 */
-	default: return -1;
-	}
-	if (cfi_read_n(r, n, raw) < 0)
-		return -1;
-	if (is_signed && n < 8 && (*raw >> (n * 8 - 1)) != 0)
-		*raw |= ~0ULL << (n * 8);
-	return 0;
+	return format != EHFRAME_PE_ULEB128 && format != EHFRAME_PE_SLEB128;
+}
+
+/* Reads an encoded pointer of a fixed-size format (see cfi_fixed_format). */
+static int cfi_read_pointer(struct ehframe_reader *r, uint8_t enc, uint64_t *raw, uint64_t *value)
+{
+	return cfi_fixed_format(enc) ? ehframe_pointer(r, enc, raw, value) : -1;
 }
 
 /* True when the word at image address vaddr is in the file (an indirect pointer's target). */
@@ -235,102 +149,73 @@ static int cfi_readable(const struct elf_image *img, uint64_t vaddr)
 }
 
 /*
- * Reads a pointer whose value we skip (personality, LSDA) and tells whether
- * libunwind would read it without failing: it rejects text-relative and
- * unknown applications, and follows an indirect pointer through memory,
- * which we only vouch for when it is pc-relative and inside the file.
+ * Tells whether libunwind would read, without failing, a pointer whose
+ * value we skip (personality, LSDA), read as raw and value: it rejects
+ * text-relative and unknown applications, and follows an indirect pointer
+ * through memory, which we only vouch for when it is pc-relative and inside
+ * the file.
  */
-static int cfi_skip_pointer(struct cfi_reader *r, uint8_t enc, const struct elf_image *img)
+static int cfi_pointer_ok(uint8_t enc, uint64_t raw, uint64_t value, const struct elf_image *img)
 {
-	uint64_t raw, field;
-
-	if (enc == CFI_PE_OMIT)
+	if (enc == EHFRAME_PE_OMIT)
 		return 0;
-	if (enc == CFI_PE_ALIGNED || cfi_read_pointer_raw(r, enc, &raw, &field) < 0)
+	if (enc == EHFRAME_PE_ALIGNED || !cfi_fixed_format(enc))
 		return -1;
 	if (raw == 0)
 		return 0;	/* absolute 0 before anything else is applied */
-	switch (enc & CFI_PE_APPL_MASK) {
-	case CFI_PE_ABSPTR:
-	case CFI_PE_DATAREL:
-	case CFI_PE_FUNCREL:
+	switch (enc & EHFRAME_PE_APPL) {
+	case EHFRAME_PE_ABSPTR:
+	case EHFRAME_PE_DATAREL:
+	case EHFRAME_PE_FUNCREL:
 		/* An absolute target address: fine unless it must be followed. */
-		return (enc & CFI_PE_INDIRECT) == 0 ? 0 : -1;
-	case CFI_PE_PCREL:
-		return (enc & CFI_PE_INDIRECT) == 0 || cfi_readable(img, field + raw) ? 0 : -1;
+		return (enc & EHFRAME_PE_INDIRECT) == 0 ? 0 : -1;
+	case EHFRAME_PE_PCREL:
+		return (enc & EHFRAME_PE_INDIRECT) == 0 || cfi_readable(img, value) ? 0 : -1;
 	default:
 		return -1;
 	}
 }
 
-/* Parses the CIE at offset off of .eh_frame; -1 for anything a row should not rely on. */
-static int cfi_parse_cie(struct cfi_reader *r, size_t off, const struct elf_image *img,
+/* Reads a pointer whose value we skip (the LSDA); whether libunwind would, as cfi_pointer_ok. */
+static int cfi_skip_pointer(struct ehframe_reader *r, uint8_t enc, const struct elf_image *img)
+{
+	uint64_t raw = 0, value = 0;
+
+	if (enc != EHFRAME_PE_OMIT &&
+	    (enc == EHFRAME_PE_ALIGNED || cfi_read_pointer(r, enc, &raw, &value) < 0))
+		return -1;
+	return cfi_pointer_ok(enc, raw, value, img);
+}
+
+/* Parses the CIE at position off of .eh_frame; -1 for anything a row should not rely on. */
+static int cfi_parse_cie(struct ehframe_reader *r, uint64_t off, const struct elf_image *img,
 			 struct cfi_cie *cie)
 {
-	uint8_t version, ch, handler_enc, aug[4];
-	uint64_t len, id, aug_size, ret_col;
-	size_t naug = 0;
+	struct ehframe_cie *e = &cie->e;
+	struct ehframe_record rec;
 
-	memset(cie, 0, sizeof(*cie));
-	cie->fde_enc = 0x04;		/* udata8: an address-sized constant */
-	cie->lsda_enc = CFI_PE_OMIT;
-	r->off = off;
-	if (cfi_read_n(r, 4, &len) < 0 || len == 0 || len == 0xffffffff || len > r->size - r->off)
+	r->pos = off;
+	/* The 32-bit format only, as for FDEs (cfi_row_find). */
+	if (ehframe_record_length(r, &rec) < 0 || rec.wide || rec.len == 0 ||
+	    rec.len > r->end - r->pos)
 		return -1;
-	cie->instr_end = r->off + len;
-	if (cfi_read_n(r, 4, &id) < 0 || id != 0)
+	cie->instr_end = rec.end;
+	if (ehframe_record_id(r, &rec) < 0 || rec.id != 0 || ehframe_cie_head(r, e) < 0)
 		return -1;
-	/* libunwind takes versions 1 (GCC's) and 3 to 4. */
-	if (cfi_read_u8(r, &version) < 0 || (version != 1 && version != 3 && version != 4))
+	/* libunwind takes versions 1 (GCC's) and 3 to 4, and would drop a fifth letter on. */
+	if ((e->version != 1 && e->version != 3 && e->version != 4) || e->aug_len > EHFRAME_AUG_MAX)
 		return -1;
-	for (;;) {
-		if (cfi_read_u8(r, &ch) < 0)
+	if (ehframe_cie_factors(r, e) < 0 || e->ra != REGS_DWARF_IP)
+		return -1;
+	for (size_t i = 0; e->aug[i] != '\0'; i++) {
+		/* Another letter, or 'z' not first: libunwind would start the
+		   instructions inside the augmentation. */
+		if (ehframe_cie_letter(r, e, e->aug[i], i == 0) != 0)
 			return -1;
-		if (ch == 0)
-			break;
-		if (naug == sizeof(aug))
-			return -1;	/* libunwind would drop the fifth letter on */
-		aug[naug++] = ch;
-	}
-	if (cfi_read_uleb(r, &cie->code_align) < 0 || cfi_read_sleb(r, &cie->data_align) < 0)
-		return -1;
-	if (version == 1) {
-		if (cfi_read_u8(r, &ch) < 0)
+		if (e->aug[i] == 'P' && cfi_pointer_ok(e->per_enc, e->per_raw, e->per_value, img) < 0)
 			return -1;
-		ret_col = ch;
-	} else if (cfi_read_uleb(r, &ret_col) < 0) {
-		return -1;
 	}
-	if (ret_col != REGS_DWARF_IP)
-		return -1;
-	for (size_t i = 0; i < naug; i++) {
-		switch (aug[i]) {
-		case 'z':
-			if (i != 0 || cfi_read_uleb(r, &aug_size) < 0)
-				return -1;
-			cie->sized = 1;
-			break;
-		case 'L':
-			if (cfi_read_u8(r, &cie->lsda_enc) < 0)
-				return -1;
-			break;
-		case 'R':
-			if (cfi_read_u8(r, &cie->fde_enc) < 0)
-				return -1;
-			break;
-		case 'P':
-			if (cfi_read_u8(r, &handler_enc) < 0 || cfi_skip_pointer(r, handler_enc, img) < 0)
-				return -1;
-			break;
-		case 'S':
-			cie->signal = 1;
-			break;
-		default:
-			/* libunwind would start the instructions inside the augmentation. */
-			return -1;
-		}
-	}
-	cie->instr_start = r->off;
+	cie->instr_start = r->pos;
 	return cie->instr_start <= cie->instr_end ? 0 : -1;
 }
 
@@ -342,13 +227,13 @@ static void cfi_set(struct cfi_rules *s, uint64_t reg, enum cfi_where where, uin
 }
 
 /*
- * Runs the CFI instructions in [r->off, end) while the location is at or
+ * Runs the CFI instructions in [r->pos, end) while the location is at or
  * below end_loc, starting at location loc.  init holds the rules after the
  * CIE (for DW_CFA_restore); NULL while running the CIE itself, where
  * DW_CFA_restore has nothing to return to (libunwind reads zeroes there:
  * not worth following).  -1 for anything unsupported.
  */
-static int cfi_run(struct cfi_reader *r, size_t end, const struct cfi_cie *cie, uint64_t loc,
+static int cfi_run(struct ehframe_reader *r, uint64_t end, const struct cfi_cie *cie, uint64_t loc,
 		   uint64_t end_loc, const struct cfi_rules *init, struct cfi_rules *s)
 {
 	struct cfi_rules stack[CFI_STATE_STACK];
@@ -356,18 +241,18 @@ static int cfi_run(struct cfi_reader *r, size_t end, const struct cfi_cie *cie, 
 	uint64_t reg, val, len;
 	uint8_t op, operand;
 
-	while (loc <= end_loc && r->off < end) {
-		if (cfi_read_u8(r, &op) < 0)
+	while (loc <= end_loc && r->pos < end) {
+		if (ehframe_u8(r, &op) < 0)
 			return -1;
 		operand = op & 0x3f;
 		switch (op & 0xc0) {
 		case DW_CFA_advance_loc:
-			loc += operand * cie->code_align;
+			loc += operand * cie->e.code_align;
 			continue;
 		case DW_CFA_offset:
-			if (operand >= REGS_DWARF_COUNT || cfi_read_uleb(r, &val) < 0)
+			if (operand >= REGS_DWARF_COUNT || ehframe_uleb(r, &val) < 0)
 				return -1;
-			cfi_set(s, operand, CFI_W_OFFSET, val * cie->data_align);
+			cfi_set(s, operand, CFI_W_OFFSET, val * cie->e.data_align);
 			continue;
 		case DW_CFA_restore:
 			if (operand >= REGS_DWARF_COUNT || init == NULL)
@@ -382,24 +267,24 @@ static int cfi_run(struct cfi_reader *r, size_t end, const struct cfi_cie *cie, 
 		case DW_CFA_advance_loc2:
 		case DW_CFA_advance_loc4:
 			/* 1, 2 and 4 bytes for opcodes 2, 3 and 4. */
-			if (cfi_read_n(r, op == DW_CFA_advance_loc4 ? 4 : op - 1u, &val) < 0)
+			if (ehframe_uint(r, op == DW_CFA_advance_loc4 ? 4 : op - 1u, &val) < 0)
 				return -1;
-			loc += val * cie->code_align;
+			loc += val * cie->e.code_align;
 			break;
 		case DW_CFA_offset_extended:
-			if (cfi_read_reg(r, &reg) < 0 || cfi_read_uleb(r, &val) < 0)
+			if (cfi_read_reg(r, &reg) < 0 || ehframe_uleb(r, &val) < 0)
 				return -1;
-			cfi_set(s, reg, CFI_W_OFFSET, val * cie->data_align);
+			cfi_set(s, reg, CFI_W_OFFSET, val * cie->e.data_align);
 			break;
 		case DW_CFA_offset_extended_sf:
-			if (cfi_read_reg(r, &reg) < 0 || cfi_read_sleb(r, &val) < 0)
+			if (cfi_read_reg(r, &reg) < 0 || ehframe_sleb(r, &val) < 0)
 				return -1;
-			cfi_set(s, reg, CFI_W_OFFSET, val * cie->data_align);
+			cfi_set(s, reg, CFI_W_OFFSET, val * cie->e.data_align);
 			break;
 		case DW_CFA_GNU_negative_offset_extended:
-			if (cfi_read_reg(r, &reg) < 0 || cfi_read_uleb(r, &val) < 0)
+			if (cfi_read_reg(r, &reg) < 0 || ehframe_uleb(r, &val) < 0)
 				return -1;
-			cfi_set(s, reg, CFI_W_OFFSET, -(val * cie->data_align));
+			cfi_set(s, reg, CFI_W_OFFSET, -(val * cie->e.data_align));
 			break;
 		case DW_CFA_restore_extended:
 			if (cfi_read_reg(r, &reg) < 0 || init == NULL)
@@ -417,7 +302,7 @@ static int cfi_run(struct cfi_reader *r, size_t end, const struct cfi_cie *cie, 
 			cfi_set(s, reg, CFI_W_SAME, 0);
 			break;
 		case DW_CFA_register:
-			if (cfi_read_reg(r, &reg) < 0 || cfi_read_uleb(r, &val) < 0)
+			if (cfi_read_reg(r, &reg) < 0 || ehframe_uleb(r, &val) < 0)
 				return -1;
 			cfi_set(s, reg, CFI_W_REG, val);
 			break;
@@ -432,18 +317,18 @@ static int cfi_run(struct cfi_reader *r, size_t end, const struct cfi_cie *cie, 
 			*s = stack[--depth];
 			break;
 		case DW_CFA_def_cfa:
-			if (cfi_read_reg(r, &reg) < 0 || cfi_read_uleb(r, &val) < 0)
+			if (cfi_read_reg(r, &reg) < 0 || ehframe_uleb(r, &val) < 0)
 				return -1;
 			s->cfa_where = CFI_CFA_REG;
 			s->cfa_reg = (uint8_t)reg;
 			s->cfa_off = val;
 			break;
 		case DW_CFA_def_cfa_sf:
-			if (cfi_read_reg(r, &reg) < 0 || cfi_read_sleb(r, &val) < 0)
+			if (cfi_read_reg(r, &reg) < 0 || ehframe_sleb(r, &val) < 0)
 				return -1;
 			s->cfa_where = CFI_CFA_REG;
 			s->cfa_reg = (uint8_t)reg;
-			s->cfa_off = val * cie->data_align;
+			s->cfa_off = val * cie->e.data_align;
 			break;
 		case DW_CFA_def_cfa_register:
 			if (cfi_read_reg(r, &reg) < 0)
@@ -452,31 +337,31 @@ static int cfi_run(struct cfi_reader *r, size_t end, const struct cfi_cie *cie, 
 			s->cfa_reg = (uint8_t)reg;
 			break;
 		case DW_CFA_def_cfa_offset:
-			if (cfi_read_uleb(r, &val) < 0)
+			if (ehframe_uleb(r, &val) < 0)
 				return -1;
 			s->cfa_off = val;
 			break;
 		case DW_CFA_def_cfa_offset_sf:
-			if (cfi_read_sleb(r, &val) < 0)
+			if (ehframe_sleb(r, &val) < 0)
 				return -1;
-			s->cfa_off = val * cie->data_align;
+			s->cfa_off = val * cie->e.data_align;
 			break;
 		case DW_CFA_def_cfa_expression:
-			if (cfi_read_uleb(r, &len) < 0)
+			if (ehframe_uleb(r, &len) < 0)
 				return -1;
 			s->cfa_where = CFI_CFA_EXPR;
 			/* Skipping past the end just ends the program, as in libunwind. */
-			r->off = len < end - r->off ? r->off + len : end;
+			r->pos = len < end - r->pos ? r->pos + len : end;
 			break;
 		case DW_CFA_expression:
 		case DW_CFA_val_expression:
-			if (cfi_read_reg(r, &reg) < 0 || cfi_read_uleb(r, &len) < 0)
+			if (cfi_read_reg(r, &reg) < 0 || ehframe_uleb(r, &len) < 0)
 				return -1;
 			cfi_set(s, reg, CFI_W_EXPR, 0);
-			r->off = len < end - r->off ? r->off + len : end;
+			r->pos = len < end - r->pos ? r->pos + len : end;
 			break;
 		case DW_CFA_GNU_args_size:
-			if (cfi_read_uleb(r, &val) < 0)
+			if (ehframe_uleb(r, &val) < 0)
 				return -1;
 			break;
 		default:
@@ -542,40 +427,28 @@ static void cfi_make_row(const struct cfi_rules *s, int signal, struct cfi_row *
 }
 
 /*
- * Finds the FDE for vaddr in the search table: the last entry whose initial
- * location is at or below it, in libunwind's 32-bit arithmetic relative to
- * the header.  Returns its address, or -1 when vaddr is below the first.
+ * Finds the FDE for vaddr in the search table (ehframe_hdr_search, in
+ * libunwind's 32-bit arithmetic relative to the header).  Returns its
+ * address, or -1 when vaddr is below the first.
  */
 static int cfi_search(const struct cfi_table *t, uint64_t vaddr, uint64_t *fde_vaddr)
 {
-	const uint8_t *table = t->hdr_data + (t->table_vaddr - t->hdr_vaddr);
-	int32_t rel = (int32_t)(uint32_t)(vaddr - t->hdr_vaddr), start, fde;
-	size_t lo = 0, hi = t->fde_count;
+	struct ehframe_reader r;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		memcpy(&start, table + mid * 8, 4);
-		if (rel < start)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	if (hi == 0)
-		return -1;
-	memcpy(&fde, table + (hi - 1) * 8 + 4, 4);
-	*fde_vaddr = t->hdr_vaddr + (uint64_t)(int64_t)fde;
-	return 0;
+	cfi_reader_init(&r, t->hdr_vaddr, t->hdr_data, t->hdr_size);
+	return ehframe_hdr_search(&r, t->table_vaddr - t->hdr_vaddr, t->fde_count, t->hdr_vaddr,
+				  vaddr, fde_vaddr);
 }
 
 void cfi_row_find(const struct cfi_table *t, const struct elf_image *img, uint64_t vaddr,
 		  struct cfi_row *row)
 {
-	struct cfi_reader r = { t->frame_data, t->frame_size, t->frame_vaddr, 0 };
+	struct ehframe_reader r;
+	struct ehframe_record fde;
 	struct cfi_rules init, s;
 	struct cfi_cie cie;
-	uint64_t fde_vaddr, len, cie_id, raw, field, start, range, aug_size, abi;
-	size_t fde_end, cie_ptr, cie_off, instr_start;
+	uint64_t fde_vaddr, raw, value, start, range, aug_size, cie_off, instr_start;
+	uint8_t enc;
 
 	memset(row, 0, sizeof(*row));
 	row->status = CFI_NOINFO;
@@ -584,56 +457,57 @@ void cfi_row_find(const struct cfi_table *t, const struct elf_image *img, uint64
 	row->status = CFI_UNSUPPORTED;
 	if (t->frame_size == 0 || fde_vaddr - t->frame_vaddr >= t->frame_size)
 		return;
-	r.off = fde_vaddr - t->frame_vaddr;
-	if (cfi_read_n(&r, 4, &len) < 0 || len == 0xffffffff)
+	cfi_reader_init(&r, t->frame_vaddr, t->frame_data, t->frame_size);
+	r.pos = fde_vaddr - t->frame_vaddr;
+	/*
+	 * Rows are made from the 32-bit format only, which is all compilers
+	 * write to .eh_frame: libunwind unwinds the rest.
+	 */
+	if (ehframe_record_length(&r, &fde) < 0 || fde.wide)
 		return;
-	if (len == 0) {
+	if (fde.len == 0) {
 		row->status = CFI_NOINFO;	/* a terminator, not an FDE */
 		return;
 	}
-	if (len > r.size - r.off)
+	if (fde.len > r.end - r.pos || ehframe_record_id(&r, &fde) < 0)
 		return;
-	fde_end = r.off + len;
-	cie_ptr = r.off;
-	if (cfi_read_n(&r, 4, &cie_id) < 0)
-		return;
-	if (cie_id == 0) {
+	if (fde.id == 0) {
 		row->status = CFI_NOINFO;	/* a CIE where an FDE should be */
 		return;
 	}
 	/* The CIE pointer counts back from its own field. */
-	cie_off = cie_ptr - (size_t)(int64_t)(int32_t)cie_id;
-	if (cie_off >= r.size || cfi_parse_cie(&r, cie_off, img, &cie) < 0)
+	cie_off = ehframe_record_cie(&fde);
+	if (cie_off >= r.end || cfi_parse_cie(&r, cie_off, img, &cie) < 0)
 		return;
-	r.off = cie_ptr + 4;
+	r.pos = fde.body + 4;
 
 	/* Initial location: pc-relative, or absolute in an ET_EXEC file. */
-	if (cie.fde_enc == CFI_PE_OMIT || cie.fde_enc == CFI_PE_ALIGNED ||
-	    (cie.fde_enc & CFI_PE_INDIRECT) != 0 ||
-	    cfi_read_pointer_raw(&r, cie.fde_enc, &raw, &field) < 0 || raw == 0)
+	enc = cie.e.fde_enc;
+	if (enc == EHFRAME_PE_OMIT || enc == EHFRAME_PE_ALIGNED || (enc & EHFRAME_PE_INDIRECT) != 0 ||
+	    cfi_read_pointer(&r, enc, &raw, &value) < 0 || raw == 0)
 		return;
-	if ((cie.fde_enc & CFI_PE_APPL_MASK) == CFI_PE_PCREL)
-		start = field + raw;
-	else if ((cie.fde_enc & CFI_PE_APPL_MASK) == CFI_PE_ABSPTR && elf_image_is_exec(img))
+	if ((enc & EHFRAME_PE_APPL) == EHFRAME_PE_PCREL)
+		start = value;
+	else if ((enc & EHFRAME_PE_APPL) == EHFRAME_PE_ABSPTR && elf_image_is_exec(img))
 		start = raw;
 	else
 		return;
-	if (cfi_read_pointer_raw(&r, cie.fde_enc & CFI_PE_FORMAT_MASK, &range, &field) < 0)
+	if (cfi_read_pointer(&r, enc & EHFRAME_PE_FORMAT, &range, NULL) < 0)
 		return;
 	instr_start = 0;
-	if (cie.sized) {
-		if (cfi_read_uleb(&r, &aug_size) < 0 || aug_size > fde_end - r.off)
+	if (cie.e.sized) {
+		if (ehframe_uleb(&r, &aug_size) < 0 || aug_size > fde.end - r.pos)
 			return;
-		instr_start = r.off + aug_size;
+		instr_start = r.pos + aug_size;
 	}
-	if (cfi_skip_pointer(&r, cie.lsda_enc, img) < 0)
+	if (cfi_skip_pointer(&r, cie.e.lsda_enc, img) < 0)
 		return;
 	/* libunwind reads an ABI marker after the LSDA of 'S' frames. */
-	if (cie.signal && cfi_read_n(&r, 4, &abi) < 0)
+	if (cie.e.signal && ehframe_uint(&r, 4, NULL) < 0)
 		return;
-	if (!cie.sized)
-		instr_start = r.off;
-	if (instr_start > fde_end)
+	if (!cie.e.sized)
+		instr_start = r.pos;
+	if (instr_start > fde.end)
 		return;
 	if (vaddr < start || vaddr - start >= range) {
 		row->status = CFI_NOINFO;
@@ -641,48 +515,38 @@ void cfi_row_find(const struct cfi_table *t, const struct elf_image *img, uint64
 	}
 
 	memset(&s, 0, sizeof(s));
-	r.off = cie.instr_start;
+	r.pos = cie.instr_start;
 	if (cfi_run(&r, cie.instr_end, &cie, 0, UINT64_MAX, NULL, &s) < 0)
 		return;
 	init = s;
-	r.off = instr_start;
-	if (cfi_run(&r, fde_end, &cie, start, vaddr, &init, &s) < 0)
+	r.pos = instr_start;
+	if (cfi_run(&r, fde.end, &cie, start, vaddr, &init, &s) < 0)
 		return;
-	cfi_make_row(&s, cie.signal, row);
+	cfi_make_row(&s, cie.e.signal, row);
 }
 
 void cfi_table_load(struct cfi_table *t, const struct elf_image *img)
 {
-	const uint8_t *data;
-	struct cfi_reader r;
-	uint64_t fde_count, raw, field;
-	uint8_t ptr_enc, count_enc, table_enc;
+	struct ehframe_reader r;
+	struct ehframe_hdr hdr;
 
 	memset(t, 0, sizeof(*t));
 	if (elf_image_section(img, ".eh_frame", &t->frame_vaddr, &t->frame_data, &t->frame_size) < 0)
 		t->frame_size = 0;
 	if (elf_image_section(img, ".eh_frame_hdr", &t->hdr_vaddr, &t->hdr_data, &t->hdr_size) < 0)
 		return;
-	data = t->hdr_data;
-	r = (struct cfi_reader){ data, t->hdr_size, t->hdr_vaddr, 4 };
-	if (t->hdr_size < 4 || data[0] != 1)
+	cfi_reader_init(&r, t->hdr_vaddr, t->hdr_data, t->hdr_size);
+	if (ehframe_hdr_read(&r, &hdr) < 0)
 		return;
-	ptr_enc = data[1];
-	count_enc = data[2];
-	table_enc = data[3];
-	/* The search table must be datarel|sdata4 pairs for libunwind to use it. */
-	if (table_enc != CFI_PE_DATAREL_SDATA4)
+	/*
+	 * As libunwind reads it: eh_frame_ptr is only skipped, fde_count is a
+	 * plain number, both of fixed-size formats; and the table has entries.
+	 */
+	if (!cfi_fixed_format(hdr.ptr_enc) || !cfi_fixed_format(hdr.count_enc) ||
+	    (hdr.count_enc & EHFRAME_PE_APPL) != 0 || hdr.count == 0)
 		return;
-	/* eh_frame_ptr is only skipped; fde_count is a plain number. */
-	if (ptr_enc != CFI_PE_OMIT && cfi_read_pointer_raw(&r, ptr_enc, &raw, &field) < 0)
-		return;
-	if (count_enc == CFI_PE_OMIT || (count_enc & CFI_PE_APPL_MASK) != 0 ||
-	    cfi_read_pointer_raw(&r, count_enc, &fde_count, &field) < 0)
-		return;
-	if (fde_count == 0 || fde_count > (t->hdr_size - r.off) / 8)
-		return;
-	t->table_vaddr = t->hdr_vaddr + r.off;
-	t->fde_count = fde_count;
+	t->table_vaddr = t->hdr_vaddr + hdr.table;
+	t->fde_count = hdr.count;
 }
 
 struct cfi_cache *cfi_cache_new(size_t slots)

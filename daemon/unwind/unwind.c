@@ -5,6 +5,7 @@
 
 #include "cfi.h"
 #include "mem.h"
+#include "symbols/ehframe.h"
 #include "unwind.h"
 
 /*
@@ -296,114 +297,78 @@ static void unwind_spans_clear(struct unwinder *u)
 /* Register columns libunwind keeps per frame (its DWARF_NUM_PRESERVED_REGS on x86-64). */
 #define UNWIND_CFI_COLUMNS 17
 
-/* DWARF pointer encodings (DW_EH_PE_*) that matter for skipping a pointer. */
-#define UNWIND_PE_OMIT 0xff
-#define UNWIND_PE_UDATA8 0x04
-#define UNWIND_PE_FORMAT 0x0f
-#define UNWIND_PE_APPLY 0x70
-#define UNWIND_PE_ALIGNED 0x50
-
 static int unwind_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, int write,
 			     void *arg);
 
-/* A bounded reader of target bytes, one aligned word at a time like libunwind's dwarf_readu8. */
-struct unwind_cfi_reader {
-	struct unwinder *u;
-	uint64_t addr, end;	/* the next byte; reading at or past end is bad */
-	uint64_t word_addr;	/* the aligned word held; 1 (never aligned) for none */
-	unw_word_t word;
-	int bad;
-};
+_Static_assert(sizeof(unw_word_t) <= EHFRAME_FETCH_MAX, "a word fits a reader's buffer");
 
-/* Starts a reader over target range [addr, end). */
-static void unwind_cfi_reader_init(struct unwind_cfi_reader *r, struct unwinder *u, uint64_t addr,
+/*
+ * Gives an ehframe reader the aligned word holding target address addr,
+ * through unwind_access_mem, one word at a time like libunwind's
+ * dwarf_readu8: 0 where nothing can be read.
+ */
+static size_t unwind_cfi_fetch(void *arg, uint64_t addr, uint8_t *buf, uint64_t *start)
+{
+	struct unwinder *u = arg;
+	uint64_t aligned = addr & ~(uint64_t)7;
+	unw_word_t word;
+
+	if (unwind_access_mem(u->as, aligned, &word, 0, u) < 0)
+		return 0;
+	memcpy(buf, &word, sizeof(word));
+	*start = aligned;
+	return sizeof(word);
+}
+
+/*
+ * Starts a reader over target range [addr, end): positions are target
+ * addresses, every byte comes from unwind_cfi_fetch (none from the file
+ * bytes directly: what libunwind reads is what access_mem gives it).
+ */
+static void unwind_cfi_reader_init(struct ehframe_reader *r, struct unwinder *u, uint64_t addr,
 				   uint64_t end)
 {
-	*r = (struct unwind_cfi_reader){ .u = u, .addr = addr, .end = end, .word_addr = 1 };
+	ehframe_reader_init(r, 0, NULL, 0);
+	r->fetch = unwind_cfi_fetch;
+	r->arg = u;
+	r->pos = addr;
+	ehframe_set_end(r, end);
 }
 
-/* Reads one byte; 0 and bad at the end or where nothing can be read. */
-static uint8_t unwind_cfi_u8(struct unwind_cfi_reader *r)
+/*
+ * Skips a pointer of encoding enc; 0 for encodings libunwind cannot read
+ * either.  Unlike ehframe_pointer, and unlike cfi.c, this aligns any
+ * encoding whose application is DW_EH_PE_aligned before reading it, as
+ * this check always has (no compiler writes such encodings): the shared
+ * reader does not align, so the difference stays here.
+ */
+static int unwind_cfi_skip_ptr(struct ehframe_reader *r, uint8_t enc)
 {
-	uint64_t aligned = r->addr & ~(uint64_t)7;
-	uint8_t b;
-
-	if (r->bad || r->addr >= r->end) {
-		r->bad = 1;
-		return 0;
-	}
-	if (aligned != r->word_addr) {
-		if (unwind_access_mem(r->u->as, aligned, &r->word, 0, r->u) < 0) {
-			r->bad = 1;
-			return 0;
-		}
-		r->word_addr = aligned;
-	}
-	b = (uint8_t)(r->word >> (8 * (r->addr - aligned)));
-	r->addr++;
-	return b;
-}
-
-/* Reads n little-endian bytes (n <= 8). */
-static uint64_t unwind_cfi_uint(struct unwind_cfi_reader *r, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)unwind_cfi_u8(r) << (8 * i);
-	return v;
-}
-
-/* Reads a LEB128 number (signed ones too: only their extent matters here, or small values). */
-static uint64_t unwind_cfi_leb(struct unwind_cfi_reader *r)
-{
-	uint64_t v = 0;
-	unsigned shift = 0;
-	uint8_t b;
-
-	do {
-		b = unwind_cfi_u8(r);
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-	} while ((b & 0x80) && !r->bad);
-	return v;
-}
-
-/* Skips a pointer of encoding enc; 0 for encodings libunwind cannot read either. */
-static int unwind_cfi_skip_ptr(struct unwind_cfi_reader *r, uint8_t enc)
-{
-	static const uint8_t size[16] = { 8, 0, 2, 4, 8, 0, 0, 0, 0, 0, 2, 4, 8 };
-
-	if (enc == UNWIND_PE_OMIT)
+	if (enc == EHFRAME_PE_OMIT)
 		return 1;
-	if ((enc & UNWIND_PE_APPLY) == UNWIND_PE_ALIGNED)
-		r->addr = (r->addr + 7) & ~(uint64_t)7;
-	if ((enc & UNWIND_PE_FORMAT) == 0x01 || (enc & UNWIND_PE_FORMAT) == 0x09) {
-		(void)unwind_cfi_leb(r);
-		return !r->bad;
-	}
-	if (size[enc & UNWIND_PE_FORMAT] == 0)
-		return 0;
-	(void)unwind_cfi_uint(r, size[enc & UNWIND_PE_FORMAT]);
-	return !r->bad;
+	if ((enc & EHFRAME_PE_APPL) == EHFRAME_PE_ALIGNED)
+		r->pos = (r->pos + 7) & ~(uint64_t)7;
+	return ehframe_pointer(r, enc, NULL, NULL) == 0;
 }
 
 /*
  * Walks one CFA program to its end, operand for operand as libunwind reads
  * it: 0 on a DW_CFA_register whose second register is past the array, an
  * opcode libunwind does not know (it would run its operands as opcodes), or
- * an operand that cannot be read.
+ * an operand that cannot be read.  Signed operands are read as unsigned:
+ * only their extent matters.
  */
-static int unwind_cfi_program_sane(struct unwind_cfi_reader *r, uint8_t fde_enc)
+static int unwind_cfi_program_sane(struct ehframe_reader *r, uint8_t fde_enc)
 {
-	while (r->addr < r->end) {
-		uint8_t op = unwind_cfi_u8(r);
+	uint64_t v;
+	uint8_t op;
 
+	while (r->pos < r->end) {
+		(void)ehframe_u8(r, &op);
 		if (op & 0xc0) {
 			/* advance_loc, offset, restore: the register is in the opcode, checked */
 			if ((op & 0xc0) == 0x80)
-				(void)unwind_cfi_leb(r);
+				(void)ehframe_uleb(r, NULL);
 		} else {
 			switch (op) {
 			case 0x00: case 0x0a: case 0x0b:		/* nop, remember/restore_state */
@@ -413,27 +378,29 @@ static int unwind_cfi_program_sane(struct unwind_cfi_reader *r, uint8_t fde_enc)
 					return 0;
 				break;
 			case 0x02: case 0x03: case 0x04:		/* advance_loc1, 2, 4 */
-				(void)unwind_cfi_uint(r, op == 0x02 ? 1 : op == 0x03 ? 2 : 4);
+				(void)ehframe_uint(r, op == 0x02 ? 1 : op == 0x03 ? 2 : 4, NULL);
 				break;
 			case 0x06: case 0x07: case 0x08: case 0x0d:	/* one register */
 			case 0x0e: case 0x13: case 0x2e:		/* one offset */
-				(void)unwind_cfi_leb(r);
+				(void)ehframe_uleb(r, NULL);
 				break;
 			case 0x05: case 0x0c: case 0x11: case 0x12:	/* register, offset */
 			case 0x2f:
-				(void)unwind_cfi_leb(r);
-				(void)unwind_cfi_leb(r);
+				(void)ehframe_uleb(r, NULL);
+				(void)ehframe_uleb(r, NULL);
 				break;
 			case 0x09:					/* register, register */
-				(void)unwind_cfi_leb(r);
-				if (unwind_cfi_leb(r) >= UNWIND_CFI_COLUMNS)
+				(void)ehframe_uleb(r, NULL);
+				(void)ehframe_uleb(r, &v);
+				if (v >= UNWIND_CFI_COLUMNS)
 					return 0;
 				break;
 			case 0x0f: case 0x10:				/* [register,] expression */
 				if (op == 0x10)
-					(void)unwind_cfi_leb(r);
+					(void)ehframe_uleb(r, NULL);
 				/* Skipped unchecked, as libunwind does (even past the end). */
-				r->addr += unwind_cfi_leb(r);
+				(void)ehframe_uleb(r, &v);
+				r->pos += v;
 				break;
 			default:
 				/* Unknown to libunwind 1.6.2 (val_offset...): it would run the operands. */
@@ -446,79 +413,46 @@ static int unwind_cfi_program_sane(struct unwind_cfi_reader *r, uint8_t fde_enc)
 	return 1;
 }
 
-/* Reads a CIE's or FDE's length; *wide for the 64-bit format (8-byte ids). */
-static uint64_t unwind_cfi_length(struct unwind_cfi_reader *r, int *wide)
-{
-	uint64_t len = unwind_cfi_uint(r, 4);
-
-	*wide = len == 0xffffffffu;
-	return *wide ? unwind_cfi_uint(r, 8) : len;
-}
-
-/* What reading an FDE needs from its CIE. */
-struct unwind_cfi_cie {
-	uint8_t fde_enc, lsda_enc;
-	int sized;		/* 'z': the FDE says how long its augmentation data is */
-};
-
 /*
- * Reads the CIE at cie as libunwind's parse_cie does: its head whatever its
- * length says (only its program stops there), the first four characters of
- * its augmentation.  -1 when libunwind fails on it too (cleanly), 0 when
- * libunwind must not run it, 1 when it may.
+ * Reads the CIE at cie_at as libunwind's parse_cie does: its head whatever
+ * its length and id say (only its program stops at its end), the first four
+ * letters of its augmentation, read from the first on, up to one it does
+ * not know.  -1 when libunwind fails on it too (cleanly), 0 when libunwind
+ * must not run it, 1 when it may.
  */
-static int unwind_cfi_cie_check(struct unwinder *u, uint64_t cie, struct unwind_cfi_cie *out)
+static int unwind_cfi_cie_check(struct unwinder *u, uint64_t cie_at, struct ehframe_cie *cie)
 {
-	struct unwind_cfi_reader r;
-	uint64_t len, end, ra;
-	uint8_t version;
-	char aug[5] = { 0 };
-	int wide;
+	struct ehframe_reader r;
+	struct ehframe_record rec;
+	uint8_t enc;
+	int ret;
 
-	*out = (struct unwind_cfi_cie){ UNWIND_PE_UDATA8, UNWIND_PE_OMIT, 0 };
-	unwind_cfi_reader_init(&r, u, cie, UINT64_MAX);
-	len = unwind_cfi_length(&r, &wide);
-	end = r.addr + len;				/* wrapping, like libunwind's */
-	(void)unwind_cfi_uint(&r, wide ? 8 : 4);		/* CIE id */
-	version = unwind_cfi_u8(&r);
-	if (r.bad || (version != 1 && version != 3))
+	unwind_cfi_reader_init(&r, u, cie_at, UINT64_MAX);
+	(void)ehframe_record_length(&r, &rec);
+	(void)ehframe_record_id(&r, &rec);
+	if (ehframe_cie_head(&r, cie) < 0 || (cie->version != 1 && cie->version != 3) ||
+	    ehframe_cie_factors(&r, cie) < 0)
 		return -1;
-	for (unsigned i = 0;;) {
-		uint8_t ch = unwind_cfi_u8(&r);
-
-		if (r.bad)
-			return -1;
-		if (ch == 0)
-			break;
-		if (i < sizeof(aug) - 1)
-			aug[i++] = (char)ch;
-	}
-	(void)unwind_cfi_leb(&r);				/* code alignment */
-	(void)unwind_cfi_leb(&r);				/* data alignment */
-	ra = version == 1 ? unwind_cfi_u8(&r) : unwind_cfi_leb(&r);
-	if (r.bad)
-		return -1;
-	if (ra >= UNWIND_CFI_COLUMNS)
+	if (cie->ra >= UNWIND_CFI_COLUMNS)
 		return 0;
-	for (unsigned i = 0; aug[i] != '\0'; i++) {
-		if (i == 0 && aug[i] == 'z') {
-			out->sized = 1;
-			(void)unwind_cfi_leb(&r);
-		} else if (aug[i] == 'L') {
-			out->lsda_enc = unwind_cfi_u8(&r);
-		} else if (aug[i] == 'R') {
-			out->fde_enc = unwind_cfi_u8(&r);
-		} else if (aug[i] == 'P') {
-			if (!unwind_cfi_skip_ptr(&r, unwind_cfi_u8(&r)))
+	for (unsigned i = 0; cie->aug[i] != '\0'; i++) {
+		if (cie->aug[i] == 'P') {
+			/* Its pointer as unwind_cfi_skip_ptr reads it (aligning), not as ehframe_cie_letter. */
+			(void)ehframe_u8(&r, &enc);
+			if (!unwind_cfi_skip_ptr(&r, enc))
 				return -1;
-		} else if (aug[i] != 'S') {
-			break;	/* libunwind stops reading the augmentation here, or gives up */
+			continue;
 		}
+		ret = ehframe_cie_letter(&r, cie, cie->aug[i], i == 0);
+		if (ret < 0)
+			return -1;
+		if (ret > 0)
+			break;	/* libunwind stops reading the augmentation here, or gives up */
 	}
 	if (r.bad)
 		return -1;
-	r.end = end;
-	return unwind_cfi_program_sane(&r, out->fde_enc);
+	ehframe_set_end(&r, rec.end);
+	return unwind_cfi_program_sane(&r, cie->fde_enc);
 }
 
 /*
@@ -530,57 +464,35 @@ static int unwind_cfi_cie_check(struct unwinder *u, uint64_t cie, struct unwind_
 static int unwind_cfi_sane(struct unwinder *u, uint64_t segbase, uint64_t table, uint64_t count,
 			   uint64_t ip)
 {
-	struct unwind_cfi_reader r;
-	struct unwind_cfi_cie cie;
-	int32_t rel_ip = (int32_t)(ip - segbase), start, fde_off;
-	uint64_t lo = 0, hi = count, len, fde_end, cie_at, cie_id;
-	int wide, ret;
+	struct ehframe_reader r;
+	struct ehframe_record fde;
+	struct ehframe_cie cie;
+	uint64_t fde_at, len;
+	int ret;
 
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-
-		unwind_cfi_reader_init(&r, u, table + mid * 8, UINT64_MAX);
-		start = (int32_t)unwind_cfi_uint(&r, 4);
-		if (r.bad)
-			return 1;
-		if (rel_ip < start)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	if (hi == 0)
-		return 1;
-	unwind_cfi_reader_init(&r, u, table + (hi - 1) * 8 + 4, UINT64_MAX);
-	fde_off = (int32_t)unwind_cfi_uint(&r, 4);
-	if (r.bad)
+	unwind_cfi_reader_init(&r, u, table, UINT64_MAX);
+	if (ehframe_hdr_search(&r, table, count, segbase, ip, &fde_at) < 0)
 		return 1;
 
 	/* The FDE's head (libunwind: no FDE when its length is 0), its CIE, the rest of its head. */
-	unwind_cfi_reader_init(&r, u, segbase + (uint64_t)(int64_t)fde_off, UINT64_MAX);
-	len = unwind_cfi_length(&r, &wide);
-	if (r.bad || len == 0)
+	unwind_cfi_reader_init(&r, u, fde_at, UINT64_MAX);
+	if (ehframe_record_length(&r, &fde) < 0 || fde.len == 0 ||
+	    ehframe_record_id(&r, &fde) < 0 || fde.id == 0)
 		return 1;
-	fde_end = r.addr + len;
-	cie_at = r.addr;
-	cie_id = unwind_cfi_uint(&r, wide ? 8 : 4);
-	if (r.bad || cie_id == 0)
-		return 1;
-	cie_at -= wide ? cie_id : (uint64_t)(int64_t)(int32_t)cie_id;
-	ret = unwind_cfi_cie_check(u, cie_at, &cie);
+	ret = unwind_cfi_cie_check(u, ehframe_record_cie(&fde), &cie);
 	if (ret <= 0)
 		return ret < 0;
 	if (!unwind_cfi_skip_ptr(&r, cie.fde_enc) ||
-	    !unwind_cfi_skip_ptr(&r, cie.fde_enc & UNWIND_PE_FORMAT))
+	    !unwind_cfi_skip_ptr(&r, cie.fde_enc & EHFRAME_PE_FORMAT))
 		return 1;
 	if (cie.sized) {
-		len = unwind_cfi_leb(&r);
-		if (r.bad)
+		if (ehframe_uleb(&r, &len) < 0)
 			return 1;
-		r.addr += len;		/* unchecked, as libunwind does */
+		r.pos += len;		/* unchecked, as libunwind does */
 	} else if (!unwind_cfi_skip_ptr(&r, cie.lsda_enc)) {
 		return 1;
 	}
-	r.end = fde_end;
+	ehframe_set_end(&r, fde.end);
 	return unwind_cfi_program_sane(&r, cie.fde_enc);
 }
 /*

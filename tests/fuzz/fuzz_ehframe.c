@@ -13,7 +13,7 @@
  *   and the rest: a copy of the stack at SP.
  *
  * The harness wraps them in a minimal ELF (each section at its own
- * address, with a PT_LOAD apiece), writes it to a memfd and maps its code
+ * address, with a PT_LOAD apiece), writes it to a file and maps its code
  * at FUZZ_TEXT_MAP of a pretend target, the way the daemon reaches a
  * target's files; the stack lies at FUZZ_STACK_SP.  Then it unwinds one
  * sample with IP in the code twice (cold, then with warm caches: the same
@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include <elf.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,7 +178,7 @@ static uint8_t *fuzz_build_elf(const struct fuzz_parts *p, size_t *size)
 	return buf;
 }
 
-/* Replaces the memfd's contents with the file. */
+/* Replaces the input file's contents with the file built. */
 static void fuzz_write_file(int fd, const uint8_t *buf, size_t size)
 {
 	size_t done = 0;
@@ -276,6 +277,16 @@ static void fuzz_starts(struct elf_image *img, const struct fuzz_parts *p)
 	}
 }
 
+/* The input file and its directory: the harness's only state beyond one input. */
+static char fuzz_dir[] = "/tmp/fuzz_ehframe.XXXXXX";
+static char fuzz_path[64];
+
+static void fuzz_remove_input(void)
+{
+	unlink(fuzz_path);
+	rmdir(fuzz_dir);
+}
+
 /* The log goes nowhere, but every message is still formatted. */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -289,7 +300,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /*
  * One input.  A fresh cache and model each time: images are cached by
- * inode, and the memfd keeps its inode from one input to the next.
+ * inode, and the file keeps its inode from one input to the next.  A
+ * regular file in a directory of our own, not a memfd: the daemon opens a
+ * mapping's path without following links, as a target could plant them.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -298,28 +311,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct elf_cache *cache;
 	struct maps *maps;
 	const struct maps_entry *e;
-	char path[64];
 	struct stat st;
 	uint8_t *elf;
 	size_t elf_size;
 
 	if (fuzz_split(data, size, &parts) < 0 || parts.l.text_len == 0)
 		return 0;
-	/* One memfd for the whole run: a new one per input would cost a descriptor each. */
-	if (fd < 0 && (fd = memfd_create("fuzz_ehframe", MFD_CLOEXEC)) < 0)
-		abort();
+	/* One file for the whole run, removed at its end. */
+	if (fd < 0) {
+		if (mkdtemp(fuzz_dir) == NULL)
+			abort();
+		snprintf(fuzz_path, sizeof(fuzz_path), "%s/input.elf", fuzz_dir);
+		fd = open(fuzz_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			abort();
+		atexit(fuzz_remove_input);
+	}
 	elf = fuzz_build_elf(&parts, &elf_size);
 	fuzz_write_file(fd, elf, elf_size);
 	free(elf);
 	if (fstat(fd, &st) != 0)
 		abort();
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 
 	cache = elf_cache_new();
 	elf_cache_set_debug_root(cache, "/nonexistent");
 	maps = maps_new(getpid(), cache);
 	maps_add(maps, FUZZ_TEXT_MAP, ((uint64_t)parts.l.text_len + 4095) & ~4095ULL, FUZZ_TEXT_OFF,
-		 st.st_dev, st.st_ino, MAPS_PROT_READ | MAPS_PROT_EXEC, path);
+		 st.st_dev, st.st_ino, MAPS_PROT_READ | MAPS_PROT_EXEC, fuzz_path);
 	maps_add(maps, FUZZ_STACK_MAP, FUZZ_STACK_MAP_LEN, 0, 0, 0,
 		 MAPS_PROT_READ | MAPS_PROT_WRITE, "[stack]");
 	e = maps_find(maps, FUZZ_TEXT_MAP);
