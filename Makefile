@@ -31,6 +31,9 @@ DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c $(DAEMON_DIRS:%=d
 CLI_SRC    := $(filter-out cli/main.c,$(wildcard cli/*.c))
 HTML_ASSETS := cli/html/page.html cli/html/app.js cli/html/style.css
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+# What the unit tests share (tests/unit/helpers): one library, but for the
+# allocation counter, which replaces malloc for a whole binary (see below).
+HELPER_SRC := $(filter-out tests/unit/helpers/allocs.c,$(wildcard tests/unit/helpers/*.c))
 TARGET_SRC := $(wildcard tests/targets/*.c)
 TARGET_CXX_SRC := $(wildcard tests/targets/*.cc)
 
@@ -39,6 +42,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC)) $(BUILD)/gen/html_assets.o
+HELPER_OBJ := $(call obj,$(HELPER_SRC))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TARGET_BIN := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRC)) \
               $(patsubst tests/targets/%.cc,$(BUILD)/targets/%,$(TARGET_CXX_SRC))
@@ -70,15 +74,17 @@ $(BUILD)/%.o: %.c | $(PROTO_H)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 # The daemon's modules name each other's headers by folder ("symbols/maps.h");
-# unit tests reach into the modules they test.
+# unit tests reach into the modules they test, and name their helpers' headers.
 $(BUILD)/daemon/%.o: ALL_CPPFLAGS += -Idaemon
-$(BUILD)/tests/unit/%.o: ALL_CPPFLAGS += -Idaemon -Icli
+$(BUILD)/tests/unit/%.o: ALL_CPPFLAGS += -Idaemon -Icli -Itests/unit/helpers
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(BUILD)/libdaemon.a: $(DAEMON_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(BUILD)/libcli.a: $(CLI_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/libtesthelpers.a: $(HELPER_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/sampled: $(BUILD)/daemon/main.o $(BUILD)/libdaemon.a $(BUILD)/libcommon.a
@@ -89,10 +95,16 @@ $(BUILD)/samplectl: $(BUILD)/cli/main.o $(BUILD)/libcli.a $(BUILD)/libcommon.a
 	$(E) "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libdaemon.a $(BUILD)/libcli.a $(BUILD)/libcommon.a
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libtesthelpers.a $(BUILD)/libdaemon.a \
+		  $(BUILD)/libcli.a $(BUILD)/libcommon.a
 	$(E) "  LD      $@"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# In the library, the counter's malloc would be linked into every test that
+# calls malloc; only the tests that count allocations link it.
+ALLOC_COUNTED := test_tree test_window
+$(ALLOC_COUNTED:%=$(BUILD)/tests/%): $(BUILD)/tests/unit/helpers/allocs.o
 
 # Test targets are real programs with known profiles; the unwinder must cope
 # with code built without frame pointers, so they are built that way.

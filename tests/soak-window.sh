@@ -19,15 +19,6 @@ sock=$WORK/soak.sock
 cap=$((256 << 10))
 period=5
 
-failed=0
-# verify DESCRIPTION COMMAND...: check, remembering a failure for the exit status.
-verify() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; failed=1; fi
-}
-rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
-
 "$TARGETS/scatter" -b 12 -m $((seconds + 300)) >/dev/null &
 target=$!
 CHILDREN+=($target)
@@ -38,60 +29,27 @@ echo "# soak-window: $seconds s at 999 Hz, 2 s buckets within $cap bytes, target
 	"daemon $d; memory judged after $warmup s"
 
 # The client: the last 10 s every second, counting the answers with samples.
-(
-	asked=0
-	answered=0
-	while [ ! -e "$WORK/done" ]; do
-		asked=$((asked + 1))
-		n=$("$CTL" --timeout 10 --socket "$sock" export --last 10s 2>/dev/null |
-			awk '{ n += $NF } END { print n + 0 }')
-		[ "${n:-0}" -gt 0 ] && answered=$((answered + 1))
-		echo "$asked $answered" >"$WORK/client.count"
-		sleep 1
-	done
-) &
-client=$!
-CHILDREN+=($client)
-
-start=$SECONDS
-over=0
-: >"$WORK/figures"
-printf '#  %6s %10s %10s %8s %8s %10s\n' time rss_kib window_b buckets dropped samples
-while :; do
-	elapsed=$((SECONDS - start))
-	if [ -z "$(proc_state $d)" ]; then
-		echo "# the daemon is gone"
-		break
-	fi
+client_turn() {
+	local n
+	n=$("$CTL" --timeout 10 --socket "$sock" export --last 10s 2>/dev/null |
+		awk '{ n += $NF } END { print n + 0 }')
+	if [ "${n:-0}" -gt 0 ]; then echo 1 1; else echo 1 0; fi
+}
+# The daemon's memory, the window's memory and buckets, the samples.
+figures() {
+	local mem buckets dropped samples
 	read -r mem buckets dropped samples <<<"$(json_field "$sock" '"%d %d %d %d" % (
 		s["window"]["memory_bytes"], s["window"]["buckets"], s["window"]["dropped_buckets"],
 		s["samples"])' 2>/dev/null)"
-	rss=$(rss_kb $d)
-	[ "${mem:-0}" -le $cap ] || over=1
-	echo "$elapsed $rss ${mem:-0} ${buckets:-0} ${dropped:-0} ${samples:-0}" >>"$WORK/figures"
-	printf '#  %5ss %10s %10s %8s %8s %10s\n' "$elapsed" "$rss" "${mem:-?}" "${buckets:-?}" \
-		"${dropped:-?}" "${samples:-?}"
-	[ $elapsed -lt $seconds ] || break
-	sleep $((period - (SECONDS - start - elapsed) % period))
-done
-touch "$WORK/done"
-wait $client 2>/dev/null
-read -r asked answered <"$WORK/client.count"
+	echo "$(rss_kb $d) ${mem:-?} ${buckets:-?} ${dropped:-?} ${samples:-?}"
+}
+soak_run $d $seconds $period client_turn figures rss_kib window_b buckets dropped samples
 
-verdict=$(python3 - "$WORK/figures" "$warmup" <<'PY'
-import sys
-rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
-judged = [r for r in rows if r[0] >= int(sys.argv[2])]
-if len(judged) < 2:
-    print("too-short 0 0 0 0 0")
-    sys.exit()
-base = judged[0][1]
-lo, hi = min(r[1] for r in judged), max(r[1] for r in judged)
-print("flat" if lo >= 0.9 * base and hi <= 1.1 * base else "moved", base, lo, hi,
-      max(r[2] for r in rows), rows[-1][4])
-PY
-)
-read -r rss_ok rss_base rss_lo rss_hi mem_max dropped <<<"$verdict"
+# Within the cap at every look; the daemon's memory within 10% after the warm-up.
+over=$(awk -v cap=$cap '$3 > cap { over = 1 } END { print over + 0 }' "$WORK/figures")
+mem_max=$(awk '$3 > max { max = $3 } END { print max + 0 }' "$WORK/figures")
+dropped=$(awk 'END { print $5 + 0 }' "$WORK/figures")
+read -r rss_ok rss_base rss_lo rss_hi <<<"$(soak_band 1 0.1 $warmup)"
 echo "# window memory at most $mem_max bytes of $cap; $dropped buckets dropped;" \
 	"after ${warmup} s RSS $rss_base KiB at first, $rss_lo..$rss_hi KiB;" \
 	"range requests answered with samples: $answered of $asked"
@@ -104,4 +62,4 @@ verify "the daemon's memory stayed within 10% after the warm-up ($rss_lo..$rss_h
 verify "every range request was answered with samples ($answered of $asked)" \
 	sh -c "[ '${asked:-0}' -gt 0 ] && [ '${answered:-0}' = '${asked:-0}' ]"
 quiet "$CTL" --socket "$sock" stop
-[ "$failed" = 0 ]
+[ "$verify_failed" = 0 ]

@@ -35,15 +35,10 @@
 # sample (collapsed export); python_share: python_samples / samples.
 # Environment: REPS (default 5), UNITS (default 6000), PY, QUICK=1 (3 rounds,
 # half the work, shorter cost windows).  Leaves no process or file behind.
-set -u
-build=${1:-build}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-case $build in /*) B=$build ;; *) B=$root/$build ;; esac
-SAMPLED=$B/sampled
-CTL=$B/samplectl
+BENCH_NAME=pyslow
+. "$(dirname "$0")/lib.sh"
 PY=${PY:-/usr/bin/python3.11}
-WORK=$here/pywork.py
+PYWORK=$here/pywork.py
 if [ "${QUICK:-0}" = 1 ]; then
 	REPS=${REPS:-3} UNITS=${UNITS:-3000} COST_WARM=1 COST_WINDOW=2
 else
@@ -51,61 +46,24 @@ else
 fi
 CONFIGS=(none cpu99 wall99 cpu999 wall999)
 
-TMP=$(mktemp -d /tmp/sampled-pyslow.XXXXXX)
-RESULTS=$TMP/runs.jsonl
+RESULTS=$WORK/runs.jsonl
 : >"$RESULTS"
 TARGET=""	# the workload running now, by pid
 DAEMON=""	# the daemon serving now, by pid
 
-cleanup() {
-	[ -z "$DAEMON" ] || kill -9 "$DAEMON" 2>/dev/null
-	[ -z "$TARGET" ] || kill -9 "$TARGET" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { echo "pyslow: $*" >&2; }
-die() { say "$*"; exit 1; }
-
-for f in "$SAMPLED" "$CTL" "$PY" "$WORK"; do
-	[ -e "$f" ] || die "$f is missing (run make all first)"
-done
-
-# Fields of one `samplectl status --json` on one line: status_field SOCKET EXPR...
-# where each EXPR is a Python expression over the decoded status `s`.
-status_field() {
-	local sock=$1
-	shift
-	"$CTL" --socket "$sock" status --json | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-g = s.get("python_gil") or {"held": 0, "released": 0}
-print(*(eval(e) for e in sys.argv[1:]))' "$@"
-}
-
-# Waits up to $2 seconds for a condition command to succeed.
-wait_for() {
-	local i=0
-	while ! eval "$1"; do
-		sleep 0.02
-		i=$((i + 1))
-		[ $i -lt $(($2 * 50)) ] || return 1
-	done
-}
+require "$SAMPLED" "$CTL" "$PY" "$PYWORK"
 
 # What run_once reads from the status before and after the work.
 FIELDS=('s["daemon_cpu_ns"]' 's["samples"]' 'g["held"] + g["released"]' 'g["held"]'
 	's["python_out_of_step"]')
 
 # attach CONFIG SOCKET: starts a daemon on $TARGET for a config "cpu99",
-# "wall999"...; remembers its pid for the cleanup.
+# "wall999"...; remembers its pid (finish stops it).
 attach() {
 	local mode=${1%%[0-9]*} rate=${1##*[a-z]}
 	"$SAMPLED" attach --mode "$mode" --rate "$rate" --socket "$2" "$TARGET" >/dev/null ||
 		return 1
-	DAEMON=$(status_field "$2" 's["daemon_pid"]')
+	DAEMON=$(json_field "$2" 's["daemon_pid"]')
 }
 
 # Stops the daemon on SOCKET ($1) and the workload, if they still run.
@@ -123,11 +81,12 @@ finish() {
 
 # run_once CONFIG REP: one timed run of the work, recorded unless REP is 0.
 run_once() {
-	local config=$1 rep=$2 sock=$TMP/run.sock mode=none rate=0
+	local config=$1 rep=$2 sock=$WORK/run.sock mode=none rate=0
 	local c0=0 s0=0 p0=0 h0=0 o0=0 c1=0 s1=0 p1=0 h1=0 o1=0 wall cpu
-	"$PY" "$WORK" run "$UNITS" >"$TMP/run.out" 2>&1 &
+	"$PY" "$PYWORK" run "$UNITS" >"$WORK/run.out" 2>&1 &
 	TARGET=$!
-	if ! wait_for "grep -qs ready '$TMP/run.out'" 10; then
+	CHILDREN+=("$TARGET")
+	if ! wait_for "grep -qs ready '$WORK/run.out'" 10; then
 		say "$config: the work did not start"
 		finish "$sock"
 		return
@@ -142,21 +101,21 @@ run_once() {
 		fi
 	fi
 	kill -USR1 "$TARGET"
-	if ! wait_for "grep -qs warm '$TMP/run.out'" 60; then
+	if ! wait_for "grep -qs warm '$WORK/run.out'" 60; then
 		say "$config: the warm-up did not end"
 		finish "$sock"
 		return
 	fi
-	[ "$config" = none ] || read -r c0 s0 p0 h0 o0 <<<"$(status_field "$sock" "${FIELDS[@]}")"
+	[ "$config" = none ] || read -r c0 s0 p0 h0 o0 <<<"$(json_field "$sock" "${FIELDS[@]}")"
 	kill -USR1 "$TARGET"
 	wait "$TARGET"
 	TARGET=""
-	read -r wall cpu <<<"$(sed -n 's/^wall=\([^ ]*\) cpu=\(.*\)$/\1 \2/p' "$TMP/run.out")"
+	read -r wall cpu <<<"$(sed -n 's/^wall=\([^ ]*\) cpu=\(.*\)$/\1 \2/p' "$WORK/run.out")"
 	if [ "$config" != none ]; then
-		read -r c1 s1 p1 h1 o1 <<<"$(status_field "$sock" "${FIELDS[@]}")"
+		read -r c1 s1 p1 h1 o1 <<<"$(json_field "$sock" "${FIELDS[@]}")"
 	fi
 	finish "$sock"
-	[ -n "${cpu:-}" ] || { say "$config: no result: $(head -c 300 "$TMP/run.out")"; return; }
+	[ -n "${cpu:-}" ] || { say "$config: no result: $(head -c 300 "$WORK/run.out")"; return; }
 	[ "$rep" -gt 0 ] || return
 	printf '{"sec":"pyslow","config":"%s","mode":"%s","rate":%d,"rep":%d,"wall":%s,"cpu":%s,"daemon_cpu":%s,"samples":%d,"python_samples":%d,"gil_held":%d,"out_of_step":%d}\n' \
 		"$config" "$mode" "$rate" "$rep" "$wall" "$cpu" \
@@ -167,24 +126,25 @@ run_once() {
 
 # cost MODE: the daemon's steady-state CPU per sample at 999 Hz.
 cost() {
-	local mode=$1 sock=$TMP/cost.sock c0 s0 t0 c1 s1 t1 py frames
-	"$PY" "$WORK" loop $((COST_WARM + COST_WINDOW + 2)) >"$TMP/cost.out" 2>&1 &
+	local mode=$1 sock=$WORK/cost.sock c0 s0 t0 c1 s1 t1 py frames
+	"$PY" "$PYWORK" loop $((COST_WARM + COST_WINDOW + 2)) >"$WORK/cost.out" 2>&1 &
 	TARGET=$!
-	if ! wait_for "grep -qs ready '$TMP/cost.out'" 10 || ! attach "${mode}999" "$sock"; then
+	CHILDREN+=("$TARGET")
+	if ! wait_for "grep -qs ready '$WORK/cost.out'" 10 || ! attach "${mode}999" "$sock"; then
 		say "cost: $mode: the work or the daemon did not start"
 		finish "$sock"
 		return
 	fi
 	sleep "$COST_WARM"
-	read -r c0 s0 <<<"$(status_field "$sock" 's["daemon_cpu_ns"]' 's["samples"]')"
+	read -r c0 s0 <<<"$(json_field "$sock" 's["daemon_cpu_ns"]' 's["samples"]')"
 	t0=$(date +%s.%N)
 	sleep "$COST_WINDOW"
-	read -r c1 s1 py <<<"$(status_field "$sock" 's["daemon_cpu_ns"]' 's["samples"]' \
+	read -r c1 s1 py <<<"$(json_field "$sock" 's["daemon_cpu_ns"]' 's["samples"]' \
 		'g["held"] + g["released"]')"
 	t1=$(date +%s.%N)
-	"$CTL" --socket "$sock" export -f collapsed -o "$TMP/cost.folded" >/dev/null 2>&1
+	"$CTL" --socket "$sock" export -f collapsed -o "$WORK/cost.folded" >/dev/null 2>&1
 	frames=$(awk '{n = $NF; $NF = ""; d += n * split($0, f, ";"); t += n}
-		END {printf "%.1f", t ? d / t : 0}' "$TMP/cost.folded")
+		END {printf "%.1f", t ? d / t : 0}' "$WORK/cost.folded")
 	finish "$sock"
 	python3 -c '
 import json, sys

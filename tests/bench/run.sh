@@ -17,14 +17,8 @@
 # stays under 10 minutes.  It leaves no process or file behind.
 # BENCH_OUT=FILE writes the report elsewhere than BENCHMARKS.md;
 # BENCH_RAW=DIR keeps the raw measurements (results.jsonl, meta.json) there.
-set -u
-build=${1:-build}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-case $build in /*) B=$build ;; *) B=$root/$build ;; esac
-SAMPLED=$B/sampled
-CTL=$B/samplectl
-TARGETS=$B/targets
+BENCH_NAME=bench
+. "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3.11
 QUICK=${QUICK:-0}
 OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
@@ -43,36 +37,12 @@ STACK_RATE=999
 STACK_SIZES="8192 16384 32768 65528"
 SLOW_BUDGET=${SLOW_BUDGET:-450}
 
-TMP=$(mktemp -d /tmp/sampled-bench.XXXXXX)
-RESULTS=$TMP/results.jsonl
+RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
-PIDS=()
 
-# Kills what this script started (by pid) and the daemons serving under
-# $TMP, then removes $TMP.
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		pkill -9 -P "$p" 2>/dev/null	# perf under its timing subshell
-		kill -9 "$p" 2>/dev/null
-	done
-	for p in $(pgrep -f "sampled attach.*$TMP" 2>/dev/null); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { echo "bench: $*" >&2; }
-die() { say "$*"; exit 1; }
 elapsed() { echo $(($(date +%s) - START)); }
 
-for f in "$SAMPLED" "$CTL" "$TARGETS/split" "$TARGETS/cxx"; do
-	[ -x "$f" ] || die "$f is missing: run make all targets first"
-done
-[ -e "$B/libdaemon.a" ] || die "$B/libdaemon.a is missing: run make all first"
+require "$SAMPLED" "$CTL" "$TARGETS/split" "$TARGETS/cxx" "$B/libdaemon.a"
 command -v perf >/dev/null 2>&1 && perf version >/dev/null 2>&1 || die "perf is missing (linux-perf)"
 [ -x "$PY" ] || die "$PY is missing"
 mkdir -p "$B/bench"
@@ -81,35 +51,11 @@ cc -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -o "$B/bench/deep" "$here/d
 cc -O2 -Wall -Wextra -Werror -o "$B/bench/benchrun" "$here/benchrun.c" || die "building benchrun"
 cc -O2 -Wall -Wextra -Werror -pthread -o "$B/bench/threads" "$here/threads.c" || die "building threads"
 
-# Fields of one `samplectl status --json`, on one line: status_field SOCKET NAME...
-status_field() {
-	local sock=$1
-	shift
-	"$CTL" --socket "$sock" status --json |
-		python3 -c "import json,sys; s=json.load(sys.stdin); print(*(s[k] for k in sys.argv[1:]))" "$@"
-}
-
-# Waits up to $2 seconds for a condition command to succeed.
-wait_for() {
-	local i=0
-	while ! eval "$1"; do
-		sleep 0.05
-		i=$((i + 1))
-		[ $i -lt $(($2 * 20)) ] || return 1
-	done
-}
-
-# Kills one process we started and reaps it.
-stop_pid() {
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
-
 # The Python workloads, written once: a json/re/sort mix, and a recursion
 # that is pure Python (3.11 runs Python-to-Python calls without C
 # recursion) or goes through C at every level (map() calls back into the
 # interpreter, as callbacks, decorators and C extensions do).
-cat >"$TMP/work.py" <<'EOF'
+cat >"$WORK/work.py" <<'EOF'
 import json, random, re, sys, time
 sys.setrecursionlimit(100000)
 r = random.Random(5)
@@ -154,11 +100,11 @@ EOF
 # $COST_RATE Hz with --stack-size STACK --python PYTHON, and measures the
 # daemon between two readings.
 cost() {
-	local label=$1 stack=$2 python=$3 sock=$TMP/cost.sock pid c0 s0 t0 c1 s1 t1 frames
+	local label=$1 stack=$2 python=$3 sock=$WORK/cost.sock pid c0 s0 t0 c1 s1 t1 frames
 	shift 3
-	"$@" >"$TMP/cost.out" 2>&1 &
+	"$@" >"$WORK/cost.out" 2>&1 &
 	pid=$!
-	PIDS+=("$pid")
+	CHILDREN+=("$pid")
 	sleep 0.3
 	if ! "$SAMPLED" attach --rate $COST_RATE --stack-size "$stack" --python "$python" \
 		--socket "$sock" $pid >/dev/null; then
@@ -184,9 +130,9 @@ cost() {
 	s1=$sp
 	t1=$(date +%s.%N)
 	# Frames per sample, from the whole profile.
-	"$CTL" --socket "$sock" export -f collapsed -o "$TMP/cost.folded" >/dev/null 2>&1
+	"$CTL" --socket "$sock" export -f collapsed -o "$WORK/cost.folded" >/dev/null 2>&1
 	frames=$(awk '{n = $NF; $NF = ""; d += n * split($0, f, ";"); t += n}
-		END {printf "%.1f", t ? d / t : 0}' "$TMP/cost.folded" 2>/dev/null)
+		END {printf "%.1f", t ? d / t : 0}' "$WORK/cost.folded" 2>/dev/null)
 	"$CTL" --socket "$sock" stop >/dev/null 2>&1
 	stop_pid $pid
 	printf '{"sec":"cost","target":"%s","stack":%d,"rate":%d,"samples":%d,"cpu_ns":%d,"seconds":%s,"frames":%s,"parts":[%s]}\n' \
@@ -204,11 +150,11 @@ cost "split -t 2 (C, 2 threads)" 32768 auto "$TARGETS/split" -t 2 -s $run_s
 cost "split -t 2 (C, 2 threads)" 8192 auto "$TARGETS/split" -t 2 -s $run_s
 cost "split -t 2 (C, 2 threads)" 65528 auto "$TARGETS/split" -t 2 -s $run_s
 cost "deep -d 300 (C)" 32768 auto "$B/bench/deep" -d 300 -c $((run_s * 2))
-cost "python3.11 json/re/sort, --python off" 32768 off "$PY" "$TMP/work.py" mix 0 $((run_s * 2))
-cost "python3.11 json/re/sort, Python frames" 32768 auto "$PY" "$TMP/work.py" mix 0 $((run_s * 2))
+cost "python3.11 json/re/sort, --python off" 32768 off "$PY" "$WORK/work.py" mix 0 $((run_s * 2))
+cost "python3.11 json/re/sort, Python frames" 32768 auto "$PY" "$WORK/work.py" mix 0 $((run_s * 2))
 
 # ---- 2. target slowdown -------------------------------------------------
-python3 - "$TMP/input.txt" "$SLOW_MB" <<'EOF'
+python3 - "$WORK/input.txt" "$SLOW_MB" <<'EOF'
 import random, sys
 r = random.Random(11)
 words = ["".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 9)))
@@ -220,22 +166,22 @@ with open(sys.argv[1], "w") as f:
         f.write(line)
         n += len(line)
 EOF
-SLOW_CMD="xz -9 -T1 -c $TMP/input.txt"
+SLOW_CMD="xz -9 -T1 -c $WORK/input.txt"
 SLOW_WORK=xz
 CONFIGS=(none sampled99 sampled999 perf99 perf999)
 
 # slow_once CONFIG REP: one timed run of the workload under CONFIG,
 # recorded unless REP is 0 (a warm-up).
 slow_once() {
-	local config=$1 rep=$2 pidfile=$TMP/slow.pid res=$TMP/slow.res sock=$TMP/slow.sock
+	local config=$1 rep=$2 pidfile=$WORK/slow.pid res=$WORK/slow.res sock=$WORK/slow.sock
 	local runner pid perfpid="" prof=null samples=null rate
-	rm -f "$pidfile" "$res" "$TMP/perf.data" "$TMP/perf.times"
-	"$B/bench/benchrun" "$pidfile" "$res" $SLOW_CMD >/dev/null 2>"$TMP/slow.err" &
+	rm -f "$pidfile" "$res" "$WORK/perf.data" "$WORK/perf.times"
+	"$B/bench/benchrun" "$pidfile" "$res" $SLOW_CMD >/dev/null 2>"$WORK/slow.err" &
 	runner=$!
-	PIDS+=("$runner")
+	CHILDREN+=("$runner")
 	wait_for "[ -s '$pidfile' ]" 10 || { say "slow: benchrun did not start"; stop_pid $runner; return; }
 	pid=$(cat "$pidfile")
-	PIDS+=("$pid")
+	CHILDREN+=("$pid")
 	case $config in
 	sampled*)
 		rate=${config#sampled}
@@ -244,10 +190,10 @@ slow_once() {
 		;;
 	perf*)
 		rate=${config#perf}
-		( perf record -N -q -F "$rate" -g --call-graph dwarf -o "$TMP/perf.data" -p "$pid" \
-			>/dev/null 2>&1; times >"$TMP/perf.times" ) &
+		( perf record -N -q -F "$rate" -g --call-graph dwarf -o "$WORK/perf.data" -p "$pid" \
+			>/dev/null 2>&1; times >"$WORK/perf.times" ) &
 		perfpid=$!
-		PIDS+=("$perfpid")
+		CHILDREN+=("$perfpid")
 		# perf is ready once its events show in its fd table.
 		wait_for "ls -l /proc/\$(pgrep -P $perfpid -x perf | head -n 1)/fd 2>/dev/null | grep -q perf_event" 20 ||
 			say "slow: perf did not open its events"
@@ -265,14 +211,14 @@ slow_once() {
 	perf*)
 		wait $perfpid
 		# The second line of `times`: the children's user and system time.
-		prof=$(sed -n 2p "$TMP/perf.times" | awk '{
+		prof=$(sed -n 2p "$WORK/perf.times" | awk '{
 			n = split($0, f, " "); t = 0
 			for (i = 1; i <= n; i++) { split(f[i], ms, "m"); sub("s", "", ms[2]); t += ms[1] * 60 + ms[2] }
 			printf "%.4f", t }')
-		samples=$(perf report -i "$TMP/perf.data" --stats 2>/dev/null |
+		samples=$(perf report -i "$WORK/perf.data" --stats 2>/dev/null |
 			sed -n 's/^ *SAMPLE events: *\([0-9]*\).*/\1/p' | head -n 1)
 		samples=${samples:-null}
-		rm -f "$TMP/perf.data" "$TMP/perf.data.old"
+		rm -f "$WORK/perf.data" "$WORK/perf.data.old"
 		;;
 	esac
 	local wall user sys status
@@ -314,18 +260,18 @@ slow_rounds
 # ---- 3. stack copy size -------------------------------------------------
 # stack_run LABEL STACK NOTE COMMAND...: the share of [truncated] samples.
 stack_run() {
-	local label=$1 stack=$2 note=$3 sock=$TMP/stack.sock pid samples trunc lost
+	local label=$1 stack=$2 note=$3 sock=$WORK/stack.sock pid samples trunc lost
 	shift 3
-	"$@" >"$TMP/stack.out" 2>&1 &
+	"$@" >"$WORK/stack.out" 2>&1 &
 	pid=$!
-	PIDS+=("$pid")
-	wait_for "[ -s '$TMP/stack.out' ]" 20
+	CHILDREN+=("$pid")
+	wait_for "[ -s '$WORK/stack.out' ]" 20
 	"$SAMPLED" attach --rate $STACK_RATE --stack-size "$stack" --socket "$sock" $pid >/dev/null ||
 		{ say "stack: attach failed"; stop_pid $pid; return; }
 	wait $pid
 	read -r samples trunc lost <<<"$(status_field "$sock" samples truncated_samples lost_samples)"
 	"$CTL" --socket "$sock" stop >/dev/null 2>&1
-	[ -n "$note" ] || note=$(head -n 1 "$TMP/stack.out" | grep -v ready)
+	[ -n "$note" ] || note=$(head -n 1 "$WORK/stack.out" | grep -v ready)
 	printf '{"sec":"stack","target":"%s","stack":%d,"samples":%d,"truncated":%d,"lost":%d,"note":"%s"}\n' \
 		"$label" "$stack" "$samples" "$trunc" "$lost" "$note" >>"$RESULTS"
 	say "stack: $label at $stack: $trunc of $samples truncated, $lost lost"
@@ -335,10 +281,10 @@ say "3/3 stack copy size ($(elapsed) s)"
 for s in $STACK_SIZES; do
 	stack_run "deep -d 300 (C, ~100-byte frames)" "$s" "" "$B/bench/deep" -d 300 -c "$STACK_CPU"
 	stack_run "python3.11, pure recursion, depth 150" "$s" \
-		"Python-to-Python calls do not recurse in C in 3.11" "$PY" "$TMP/work.py" pure 150 "$STACK_CPU"
+		"Python-to-Python calls do not recurse in C in 3.11" "$PY" "$WORK/work.py" pure 150 "$STACK_CPU"
 	stack_run "python3.11, recursion through map(), depth 150" "$s" \
 		"each level adds _PyEval_EvalFrameDefault and the C frames of map()" \
-		"$PY" "$TMP/work.py" c 150 "$STACK_CPU"
+		"$PY" "$WORK/work.py" c 150 "$STACK_CPU"
 done
 
 # ---- the report -----------------------------------------------------------
@@ -346,7 +292,7 @@ mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 DEFAULT_STACK=$("$SAMPLED" attach --help 2>&1 | tr '\n' ' ' |
 	sed -n 's/.*--stack-size BYTES[^(]*(default \([0-9]*\)).*/\1/p')
 DEFAULT_STACK=${DEFAULT_STACK:-32768}
-python3 - "$TMP/meta.json" <<EOF
+python3 - "$WORK/meta.json" <<EOF
 import json, sys
 meta = {
     "quick": $QUICK == 1,
@@ -366,7 +312,7 @@ meta = {
     "noise_note": "Measured on a shared 2-core virtual machine where other jobs may run at the same time (see the load averages): medians and ranges, not single runs, and the configurations interleaved; still, treat differences of a few percent as noise.",
     "cost_rate": $COST_RATE, "cost_warm": $COST_WARM, "cost_window": $COST_WINDOW, "cost_parts": $COST_PARTS,
     "slow_cmd": "xz -9 -T1 -c input.txt >/dev/null",
-    "slow_input": "$(stat -c %s "$TMP/input.txt") bytes of generated text",
+    "slow_input": "$(stat -c %s "$WORK/input.txt") bytes of generated text",
     "slow_reps": $XZ_DONE,
     "compute_reps": $SLOW_DONE,
     "compute_cmd": "build/bench/threads -t 1 -w $COMPUTE_WORK",
@@ -393,7 +339,7 @@ meta = {
 }
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF
-python3 "$here/report.py" "$RESULTS" "$TMP/meta.json" >"$TMP/BENCHMARKS.md" || die "report failed"
+python3 "$here/report.py" "$RESULTS" "$WORK/meta.json" >"$WORK/BENCHMARKS.md" || die "report failed"
 
 # 4. Rendering a 100k-node tree: the client's decode, transforms and text
 # (the unit test prints its timings), the HTML page written in C, and the
@@ -401,7 +347,7 @@ python3 "$here/report.py" "$RESULTS" "$TMP/meta.json" >"$TMP/BENCHMARKS.md" || d
 say "rendering 100k-node trees"
 render_line=$(cd "$root" && "$B/tests/test_render" 2>&1 | grep '^100k nodes:')
 t0=$(date +%s.%N)
-"$B/tests/test_render_html" --page "$TMP/big.html" 100000 >/dev/null 2>&1
+"$B/tests/test_render_html" --page "$WORK/big.html" 100000 >/dev/null 2>&1
 t1=$(date +%s.%N)
 page_line=$(cd "$root" && BUILD="$B" bash tests/integration/test_html.sh 2>&1 |
 	grep -E '^# big (per-thread )?page' | sed 's/^# //')
@@ -412,10 +358,10 @@ page_line=$(cd "$root" && BUILD="$B" bash tests/integration/test_html.sh 2>&1 |
 	echo "Targets: text in < 0.5 s, HTML in < 1 s, the page usable at that size."
 	echo
 	echo "- samplectl's pipeline (\`tests/unit/test_render.c\`, test_speed_100k): $render_line"
-	echo "- writing the 100k-node HTML page ($(stat -c %s "$TMP/big.html") bytes, \`test_render_html --page FILE 100000\`): $(python3 -c "print('%.3f s' % ($t1 - $t0))")"
+	echo "- writing the 100k-node HTML page ($(stat -c %s "$WORK/big.html") bytes, \`test_render_html --page FILE 100000\`): $(python3 -c "print('%.3f s' % ($t1 - $t0))")"
 	echo "- in headless Chromium (\`tests/integration/test_html.sh\`, tests/html/drive.js):"
 	echo "$page_line" | sed 's/^/  - /'
-} >>"$TMP/BENCHMARKS.md"
+} >>"$WORK/BENCHMARKS.md"
 
 # 5. Wall mode: how long ptrace holds each thread stopped per sample, for
 # one and for 32 CPU-bound threads (on 2 cores the daemon competes with
@@ -431,21 +377,21 @@ say "wall-mode stop times"
 	echo
 	echo "| threads | samples | stop median | stop p99 | daemon CPU |"
 	echo "|---:|---:|---:|---:|---:|"
-} >>"$TMP/BENCHMARKS.md"
+} >>"$WORK/BENCHMARKS.md"
 for n in 1 32; do
 	"$B/targets/spin" -t $n -s 30 >/dev/null 2>&1 &
 	spid=$!
-	PIDS+=($spid)
+	CHILDREN+=($spid)
 	sleep 0.5
-	"$B/sampled" attach --mode wall --rate 99 --socket "$TMP/wall.sock" $spid >/dev/null 2>&1
+	"$B/sampled" attach --mode wall --rate 99 --socket "$WORK/wall.sock" $spid >/dev/null 2>&1
 	sleep 5
-	"$B/samplectl" --socket "$TMP/wall.sock" status --json 2>/dev/null | python3 -c "
+	"$B/samplectl" --socket "$WORK/wall.sock" status --json 2>/dev/null | python3 -c "
 import json, sys
 s = json.load(sys.stdin)
 print('| %d | %d | %.1f us | %.1f us | %.2f%% of one core |' % ($n, s['samples'],
       s['stop_median_ns'] / 1e3, s['stop_p99_ns'] / 1e3, 100.0 * s['daemon_cpu_ns'] / s['uptime_ns']))
-" >>"$TMP/BENCHMARKS.md"
-	"$B/samplectl" --socket "$TMP/wall.sock" stop >/dev/null 2>&1
+" >>"$WORK/BENCHMARKS.md"
+	"$B/samplectl" --socket "$WORK/wall.sock" stop >/dev/null 2>&1
 	kill $spid 2>/dev/null
 	wait $spid 2>/dev/null
 done
@@ -456,16 +402,16 @@ done
 say "wall-mode slowdown, $SLOW_REPS rounds ($(elapsed) s)"
 # wall_once THREADS CONFIG REP: one timed run; CONFIG none or wall99.
 wall_once() {
-	local n=$1 config=$2 rep=$3 pidfile=$TMP/ws.pid res=$TMP/ws.res sock=$TMP/ws.sock runner pid
+	local n=$1 config=$2 rep=$3 pidfile=$WORK/ws.pid res=$WORK/ws.res sock=$WORK/ws.sock runner pid
 	local wall user sys status samples=0
 	rm -f "$pidfile" "$res"
 	"$B/bench/benchrun" "$pidfile" "$res" "$B/bench/threads" -t "$n" -w "$WALL_WORK" \
-		>/dev/null 2>"$TMP/ws.err" &
+		>/dev/null 2>"$WORK/ws.err" &
 	runner=$!
-	PIDS+=("$runner")
+	CHILDREN+=("$runner")
 	wait_for "[ -s '$pidfile' ]" 10 || { say "wall: benchrun did not start"; stop_pid $runner; return; }
 	pid=$(cat "$pidfile")
-	PIDS+=("$pid")
+	CHILDREN+=("$pid")
 	if [ "$config" = wall99 ]; then
 		"$SAMPLED" attach --mode wall --rate 99 --socket "$sock" "$pid" >/dev/null ||
 			say "wall: sampled attach failed"
@@ -495,31 +441,31 @@ for rep in $(seq 1 "$SLOW_REPS"); do
 		fi
 	done
 done
-python3 "$here/report.py" --wall "$RESULTS" "$WALL_WORK" >>"$TMP/BENCHMARKS.md" || die "report failed"
+python3 "$here/report.py" --wall "$RESULTS" "$WALL_WORK" >>"$WORK/BENCHMARKS.md" || die "report failed"
 
 # 7. Symbolization: first touch of big files, per-frame costs, the daemon's
 # first second against its steady state (tests/bench/symcost.sh).
 say "symbolization cost ($(elapsed) s)"
-if "$here/symcost.sh" "$build" >"$TMP/symcost.jsonl" 2>"$TMP/symcost.err"; then
-	python3 "$here/report.py" --symcost "$TMP/symcost.jsonl" >>"$TMP/BENCHMARKS.md" ||
+if "$here/symcost.sh" "$build" >"$WORK/symcost.jsonl" 2>"$WORK/symcost.err"; then
+	python3 "$here/report.py" --symcost "$WORK/symcost.jsonl" >>"$WORK/BENCHMARKS.md" ||
 		die "report failed"
 else
-	cat "$TMP/symcost.err" >&2
+	cat "$WORK/symcost.err" >&2
 	die "symcost.sh failed"
 fi
 
 # 8. A Python program: slowdown in both modes, daemon cost per sample with
 # Python frames (tests/bench/pyslow.sh).
 say "python ($(elapsed) s)"
-if QUICK=$QUICK "$here/pyslow.sh" "$build" >"$TMP/pyslow.jsonl" 2>"$TMP/pyslow.err"; then
-	python3 "$here/report.py" --python "$TMP/pyslow.jsonl" >>"$TMP/BENCHMARKS.md" ||
+if QUICK=$QUICK "$here/pyslow.sh" "$build" >"$WORK/pyslow.jsonl" 2>"$WORK/pyslow.err"; then
+	python3 "$here/report.py" --python "$WORK/pyslow.jsonl" >>"$WORK/BENCHMARKS.md" ||
 		die "report failed"
 else
-	cat "$TMP/pyslow.err" >&2
+	cat "$WORK/pyslow.err" >&2
 	die "pyslow.sh failed"
 fi
-cp "$TMP/BENCHMARKS.md" "$OUT"
+cp "$WORK/BENCHMARKS.md" "$OUT"
 if [ -n "${BENCH_RAW:-}" ]; then
-	mkdir -p "$BENCH_RAW" && cp "$RESULTS" "$TMP/meta.json" "$BENCH_RAW/"
+	mkdir -p "$BENCH_RAW" && cp "$RESULTS" "$WORK/meta.json" "$BENCH_RAW/"
 fi
 say "done in $(elapsed) s: $OUT"

@@ -13,39 +13,13 @@
 #      over the first second (first touch of every file included) and over
 #      the next STEADY seconds, and the daemon's resident memory.
 # About a minute on a 2-core machine.  It leaves no process or file behind.
-set -u
-build=${1:-build}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-case $build in /*) B=$build ;; *) B=$root/$build ;; esac
-SAMPLED=$B/sampled
-CTL=$B/samplectl
+BENCH_NAME=symcost
+. "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3.11
 STEADY=${STEADY:-4}
 PKGS="libunwind-generic libunwind libelf libdw libprotobuf-c zlib liblzma"
 
-TMP=$(mktemp -d /tmp/sampled-symcost.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null
-	done
-	for p in $(pgrep -f "sampled attach.*$TMP" 2>/dev/null); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { echo "symcost: $*" >&2; }
-die() { say "$*"; exit 1; }
-
-for f in "$B/libdaemon.a" "$B/libcommon.a" "$SAMPLED" "$CTL" "$B/targets/cxx"; do
-	[ -e "$f" ] || die "$f is missing: run make BUILD=$build all targets first"
-done
+require "$B/libdaemon.a" "$B/libcommon.a" "$SAMPLED" "$CTL" "$TARGETS/cxx"
 mkdir -p "$B/bench"
 # shellcheck disable=SC2046,SC2086
 cc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wformat=2 -Wmissing-prototypes \
@@ -61,7 +35,7 @@ say "symcost on big files"
 "$B/bench/symcost" ${SYMCOST_ARGS:-} || die "symcost failed"
 
 # ---- 2. the daemon -------------------------------------------------------
-cat >"$TMP/work.py" <<'EOF'
+cat >"$WORK/work.py" <<'EOF'
 import json, re, sys, time
 print("ready", flush=True)
 end = time.monotonic() + float(sys.argv[1])
@@ -74,19 +48,16 @@ while time.monotonic() < end:
 EOF
 
 # One status reading on one line: daemon_cpu_ns samples daemon_rss_bytes.
-reading() {
-	"$CTL" --socket "$1" status --json | python3 -c \
-		'import json,sys; s=json.load(sys.stdin); print(s["daemon_cpu_ns"], s["samples"], s["daemon_rss_bytes"])'
-}
+reading() { status_field "$1" daemon_cpu_ns samples daemon_rss_bytes; }
 
 # daemon LABEL LINES-OPTION COMMAND...: one run, one JSON line.
 daemon() {
-	local label=$1 opt=$2 sock=$TMP/d.sock pid c0 s0 c1 s1 r1 c2 s2 r2
+	local label=$1 opt=$2 sock=$WORK/d.sock pid c0 s0 c1 s1 r1 c2 s2 r2
 	shift 2
-	"$@" >"$TMP/d.out" 2>&1 &
+	"$@" >"$WORK/d.out" 2>&1 &
 	pid=$!
-	PIDS+=("$pid")
-	for _ in $(seq 100); do grep -q ready "$TMP/d.out" && break; sleep 0.05; done
+	CHILDREN+=("$pid")
+	for _ in $(seq 100); do grep -q ready "$WORK/d.out" && break; sleep 0.05; done
 	"$SAMPLED" attach --rate 999 --python off "$opt" --socket "$sock" $pid >/dev/null ||
 		{ say "attach to $label failed"; kill -9 $pid; return; }
 	read -r c0 s0 _ <<<"$(reading "$sock")"
@@ -119,6 +90,6 @@ done
 if [ -x "$PY" ]; then
 	for opt in --lines --no-lines; do
 		say "daemon on python3.11, $opt"
-		daemon "python3.11 json/re/sort, --python off" "$opt" "$PY" "$TMP/work.py" $run_s
+		daemon "python3.11 json/re/sort, --python off" "$opt" "$PY" "$WORK/work.py" $run_s
 	done
 fi

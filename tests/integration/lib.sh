@@ -1,6 +1,7 @@
 # Shared helpers for the integration tests: real binaries, real targets,
 # private sockets, and a trap that leaves no process or file behind.
-# Each test prints TAP-style "ok - ..." / "not ok - ..." lines.
+# Each test prints TAP-style "ok - ..." / "not ok - ..." lines.  The long
+# runs (tests/soak*.sh) and the benchmarks (tests/bench/lib.sh) build on it.
 set -u
 
 B=${BUILD:?BUILD must name the build directory}
@@ -14,6 +15,7 @@ CHILDREN=()
 cleanup() {
 	local p
 	for p in "${CHILDREN[@]}"; do
+		pkill -9 -P "$p" 2>/dev/null	# what a child started, perf under a timing subshell say
 		kill -9 "$p" 2>/dev/null
 	done
 	# Daemons started by this test serve sockets under $WORK.
@@ -96,10 +98,17 @@ proc_cpu_seconds() {
 		sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
-# Reads a field from `samplectl status --json`: json_field SOCKET EXPR
-# where EXPR is a Python expression over the decoded object `s`.
+# Reads fields from `samplectl status --json`, on one line: json_field
+# SOCKET EXPR... where each EXPR is a Python expression over the decoded
+# object `s` (and `g`, its python_gil counters, zero without Python).
 json_field() {
-	"$CTL" --socket "$1" status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
+	local sock=$1
+	shift
+	"$CTL" --socket "$sock" status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+g = s.get("python_gil") or {"held": 0, "released": 0}
+print(*(eval(e) for e in sys.argv[1:]))' "$@"
 }
 
 # An unprivileged user for permission tests.
@@ -124,4 +133,100 @@ copy_bins_for_unpriv() {
 	cp "$SAMPLED" "$CTL" "$WORK/bin/"
 	cp -r "$TARGETS" "$WORK/bin/targets"
 	chmod -R a+rx "$WORK/bin"
+}
+
+# all_of 'COMMAND' ...: whether every command (each one string) succeeds.
+all_of() { local c; for c in "$@"; do eval "$c" || return 1; done; }
+
+# Resident memory of pid $1 in KiB.
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
+
+# The open descriptors of pid $1, the fewest of three looks: a look can
+# land while a request's connection or a /proc file is briefly open.
+fd_count() {
+	local n m=100000
+	for _ in 1 2 3; do
+		n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l)
+		[ "$n" -lt "$m" ] && m=$n
+		sleep 0.1
+	done
+	echo "$m"
+}
+
+# ---- long runs (tests/soak*.sh): a client asking all along, figures
+# taken at a period, judged after a warm-up.
+
+verify_failed=0
+# verify DESCRIPTION COMMAND...: check, remembering a failure in
+# $verify_failed for the exit status.
+verify() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; verify_failed=1; fi
+}
+
+# soak_run DAEMON SECONDS PERIOD CLIENT FIGURES HEADER...: for SECONDS, runs
+# the function CLIENT again and again, a second apart (each turn prints how
+# many requests it made and how many were answered as wanted), and every
+# PERIOD seconds, while DAEMON lives, the function FIGURES, which prints
+# one line of numbers ("?" for one it could not read).  Each line goes to
+# $WORK/figures after the seconds elapsed ("?" as 0) and is shown as a
+# comment under HEADER, the names of the columns.  Sets asked and answered.
+soak_run() {
+	local d=$1 seconds=$2 period=$3 client_fn=$4 figures_fn=$5 start elapsed line client
+	shift 5
+	(
+		asked=0
+		answered=0
+		while [ ! -e "$WORK/done" ]; do
+			read -r a b <<<"$("$client_fn")"
+			asked=$((asked + a))
+			answered=$((answered + b))
+			echo "$asked $answered" >"$WORK/client.count"
+			sleep 1
+		done
+	) &
+	client=$!
+	CHILDREN+=($client)
+	start=$SECONDS
+	: >"$WORK/figures"
+	printf '#  %6s' time
+	printf ' %10s' "$@"
+	echo
+	while :; do
+		elapsed=$((SECONDS - start))
+		if [ -z "$(proc_state "$d")" ]; then
+			echo "# the daemon is gone"
+			break
+		fi
+		line=$("$figures_fn")
+		echo "$elapsed ${line//\?/0}" >>"$WORK/figures"
+		printf '#  %5ss' "$elapsed"
+		printf ' %10s' $line
+		echo
+		[ $elapsed -lt "$seconds" ] || break
+		sleep $((period - (SECONDS - start - elapsed) % period))
+	done
+	touch "$WORK/done"
+	wait $client 2>/dev/null
+	read -r asked answered <"$WORK/client.count"
+}
+
+# soak_band COLUMN FRACTION WARMUP: over the figures taken from WARMUP
+# seconds on, "flat FIRST LOW HIGH" when every value of COLUMN (the time
+# is column 0) stays within FRACTION of the first one, "moved FIRST LOW
+# HIGH" when not, "too-short 0 0 0" when there are fewer than two.
+soak_band() {
+	python3 - "$WORK/figures" "$@" <<'PY'
+import sys
+rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+col, frac, warmup = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+judged = [r[col] for r in rows if r[0] >= warmup]
+if len(judged) < 2:
+    print("too-short 0 0 0")
+    sys.exit()
+base, lo, hi = judged[0], min(judged), max(judged)
+ok = lo >= (1 - frac) * base and hi <= (1 + frac) * base
+print("flat" if ok else "moved", base, lo, hi)
+PY
 }

@@ -8,26 +8,12 @@
 # answering with consistent counts and no leaked descriptor.
 . "$(dirname "$0")/lib.sh"
 
-# all_of 'COMMAND' ...: whether every command (each one string) succeeds.
-all_of() { local c; for c in "$@"; do eval "$c" || return 1; done; }
-
 WC=$(dirname "$0")/wireclient.py
 
 daemon_of() { json_field "$1" 's["daemon_pid"]'; }
 # Whether pid $1 has died (gone, or a zombie its parent has not reaped).
 dead() { local st; st=$(proc_state "$1"); [ -z "$st" ] || [ "$st" = Z ]; }
 tracer_of() { sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null; }
-# The daemon's open descriptors, the fewest of three looks: a look can
-# land while it briefly holds a /proc file open.
-fd_count() {
-	local n m=100000
-	for _ in 1 2 3; do
-		n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l)
-		[ "$n" -lt "$m" ] && m=$n
-		sleep 0.1
-	done
-	echo "$m"
-}
 # A random delay of 0 to 150 ms, a few of them under 2 ms.
 rand_delay() {
 	if [ $((RANDOM % 4)) = 0 ]; then printf '0.00%d' $((RANDOM % 2)); else printf '0.%03d' $((RANDOM % 150)); fi

@@ -6,24 +6,10 @@
 # refused, and the socket and its directory keep other users out.
 . "$(dirname "$0")/lib.sh"
 
-# all_of 'COMMAND' ...: whether every command (each one string) succeeds.
-all_of() { local c; for c in "$@"; do eval "$c" || return 1; done; }
-
 WC=$(dirname "$0")/wireclient.py
 rate=999
 sock=$WORK/load.sock
 
-rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
-# The daemon's open descriptors, the fewest of three looks (see test_faults).
-fd_count() {
-	local n m=100000
-	for _ in 1 2 3; do
-		n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l)
-		[ "$n" -lt "$m" ] && m=$n
-		sleep 0.1
-	done
-	echo "$m"
-}
 # "CPU samples lost": the target's CPU seconds (the middle of two looks
 # around the request, as the counters move meanwhile) and the counters.
 snapshot() {

@@ -1,17 +1,13 @@
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,12 +21,16 @@
 
 #include <cmocka.h>
 
+#include "noise.h"
+#include "stopwatch.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
 #include "symbols/resolve.h"
 #include "symbols/symtab.h"
+#include "tracee.h"
 #include "unwind/cfi.h"
 #include "unwind/unwind.h"
+#include "workload.h"
 
 /*
  * The CFI rows and the unwinder's fast path that steps frames with them.
@@ -41,8 +41,9 @@
  *
  * The fast path must give exactly what libunwind alone gives, so real
  * stacks are captured (a child of this test stopped with ptrace, its
- * registers and stack copied as the ptrace sampler does; python3.11 and xz
- * doing real work) and each is unwound by two unwinders over the same maps:
+ * registers and stack copied as the ptrace sampler does, tracee.h, running
+ * the helpers' workloads; python3.11 and xz doing real work) and each is
+ * unwound by two unwinders over the same maps:
  * one with the fast path, one with libunwind alone.  Every stack is also
  * unwound with shortened stack copies (truncation must end at the same
  * frame) and with libunwind taking over after 1, 2, 3... fast frames (the
@@ -50,41 +51,16 @@
  */
 
 #define MAX_FRAMES 256
-#define STACK_COPY 65536
-#define READY_TIMEOUT_MS 10000
 #define PY "/usr/bin/python3.11"
 #define XZ "/usr/bin/xz"
-
-/* Memory shared with a forked child (MAP_SHARED before fork). */
-struct shared {
-	volatile int ready;
-	volatile int stop;	/* never set: spinning loops stay put */
-	volatile pid_t tid;
-	volatile uint64_t sink;
-};
-
-enum child_mode {
-	CHILD_DEEP,
-	CHILD_QSORT,
-	CHILD_SIGNAL,
-	CHILD_THREAD,
-	CHILD_JIT,
-	CHILD_BUSY,
-	CHILD_STEP,
-};
 
 /* The target of the comparisons and the two unwinders that look at it. */
 struct target {
 	pid_t pid;
-	struct shared *sh;	/* NULL for an exec'd program */
-	struct elf_cache *cache;
-	struct maps *maps;
-	struct unwinder *fast, *slow;
-};
-
-struct capture {
-	struct unwind_sample s;
-	uint8_t stack[STACK_COPY];
+	struct tracee_shared *sh;	/* NULL for an exec'd program */
+	struct tracee_view view;
+	struct unwinder *fast;	/* the view's: with the fast path */
+	struct unwinder *slow;	/* libunwind alone */
 };
 
 /* What the comparisons saw, for the closing checks. */
@@ -95,72 +71,21 @@ struct tally {
 
 /* ---------------------------------------------------------------- child */
 
-/* The spinning leaf under most chains. */
-__attribute__((noinline, noipa)) static uint64_t leaf_spin(struct shared *sh, uint64_t x)
-{
-	sh->ready = 1;
-	while (!sh->stop)
-		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-	return x;
-}
-
-/* Recursion to a known depth, then the leaf; each level keeps its frame. */
-__attribute__((noinline, noipa)) static uint64_t deep(struct shared *sh, int depth)
-{
-	uint64_t r = depth == 0 ? leaf_spin(sh, 1) : deep(sh, depth - 1);
-
-	__asm__ volatile("" : "+r"(r));
-	return r + (uint64_t)depth;
-}
-
-struct qsort_item {
-	struct shared *sh;
-	int key;
-};
-
-/* qsort callback that never returns: sampled under libc's qsort. */
-__attribute__((noinline, noipa)) static int cmp_spin(const void *a, const void *b)
-{
-	const struct qsort_item *x = a, *y = b;
-	uint64_t v = (uint64_t)x->key;
-
-	x->sh->ready = 1;
-	while (!x->sh->stop)
-		v = v * 2862933555777941757ULL + 3037000493ULL;
-	return (int)(v & 1) + x->key - y->key;
-}
-
-/* Sorts with the spinning callback. */
-__attribute__((noinline, noipa)) static int qsort_caller(struct shared *sh)
-{
-	struct qsort_item items[64];
-
-	for (int i = 0; i < 64; i++)
-		items[i] = (struct qsort_item){ sh, (i * 37) % 64 };
-	qsort(items, 64, sizeof(items[0]), cmp_spin);
-	return items[0].key + 1;
-}
-
 /* The handler spins, so samples land under libc's signal trampoline. */
 __attribute__((noinline, noipa)) static void sig_handler(int sig, siginfo_t *info, void *uc)
 {
-	struct shared *sh = info->si_value.sival_ptr;
+	struct tracee_shared *sh = info->si_value.sival_ptr;
 
 	(void)uc;
-	sh->sink = deep(sh, 3 + sig % 2);
+	sh->sink = workload_deep(sh, 3 + sig % 2);
 }
 
 /* Installs the handler and spins until the signal comes. */
-__attribute__((noinline, noipa)) static uint64_t sig_parent(struct shared *sh)
+__attribute__((noinline, noipa)) static uint64_t sig_parent(struct tracee_shared *sh)
 {
-	struct sigaction sa;
 	uint64_t x = 3;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = sig_handler;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR1, &sa, NULL) != 0)
+	if (workload_on_signal(SIGUSR1, sig_handler) != 0)
 		return 0;
 	sh->ready = 3;
 	while (!sh->stop)
@@ -171,176 +96,32 @@ __attribute__((noinline, noipa)) static uint64_t sig_parent(struct shared *sh)
 /* pthread start routine: a short chain, then the leaf. */
 __attribute__((noinline, noipa)) static void *thread_entry(void *arg)
 {
-	struct shared *sh = arg;
+	struct tracee_shared *sh = arg;
 
 	sh->tid = (pid_t)syscall(SYS_gettid);
-	return (void *)(uintptr_t)(deep(sh, 4) + 1);
+	return (void *)(uintptr_t)(workload_deep(sh, 4) + 1);
 }
 
 /* Creates the sampled thread and waits for it forever. */
-__attribute__((noinline, noipa)) static int thread_parent(struct shared *sh)
+__attribute__((noinline, noipa)) static uint64_t thread_parent(struct tracee_shared *sh)
 {
-	pthread_t t;
-
-	if (pthread_create(&t, NULL, thread_entry, sh) != 0)
-		return -1;
-	pthread_join(t, NULL);
-	return 0;
+	return workload_thread(sh, thread_entry);
 }
 
-/* Machine code with a frame pointer and no CFI (push %rbp; mov %rsp,%rbp; flag; jmp .). */
-__attribute__((noinline, noipa)) static uint64_t jit_caller(struct shared *sh)
+/* A 150-level recursion over the spinning leaf. */
+__attribute__((noinline, noipa)) static uint64_t deep_chain(struct tracee_shared *sh)
 {
-	static const uint8_t head[] = { 0x55, 0x48, 0x89, 0xe5, 0x48, 0xb8 };
-	static const uint8_t tail[] = { 0xc7, 0x00, 0x01, 0x00, 0x00, 0x00, 0xeb, 0xfe };
-	uint64_t flag = (uint64_t)(uintptr_t)&sh->ready;
-	uint64_t (*fn)(void);
-	uint8_t *code;
-
-	code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-		    -1, 0);
-	if (code == MAP_FAILED)
-		return 0;
-	memcpy(code, head, sizeof(head));
-	memcpy(code + sizeof(head), &flag, 8);
-	memcpy(code + sizeof(head) + 8, tail, sizeof(tail));
-	__builtin___clear_cache((char *)code, (char *)code + 64);
-	fn = (uint64_t (*)(void))(uintptr_t)code;
-	return fn() + 1;
-}
-
-/* Ordinary comparison for the busy workload. */
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Recursion that returns, for the busy workload. */
-__attribute__((noinline, noipa)) static uint64_t recurse(struct shared *sh, int depth)
-{
-	uint64_t r;
-
-	if (depth == 0)
-		return sh->sink;
-	r = recurse(sh, depth - 1);
-	__asm__ volatile("" : "+r"(r));
-	return r * 3 + (uint64_t)depth;
-}
-
-/* Varied real work: libc sorting, formatting, strings, time, memory. */
-__attribute__((noinline, noipa)) static void busy(struct shared *sh)
-{
-	unsigned seed = 1;
-	char buf[256];
-	int arr[512];
-	struct timespec ts;
-
-	sh->ready = 1;
-	while (!sh->stop) {
-		char *p = malloc(64 + (seed & 1023));
-
-		for (int i = 0; i < 512; i++)
-			arr[i] = rand_r(&seed);
-		qsort(arr, 512, sizeof(arr[0]), cmp_int);
-		snprintf(buf, sizeof(buf), "%d %f %s", arr[7], arr[3] / 7.0, "busy");
-		sh->sink += strlen(buf) + (uint64_t)strtod(buf + 2, NULL);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		sh->sink += (uint64_t)ts.tv_nsec + recurse(sh, 12);
-		free(p);
-	}
-}
-
-/* Uses callee-saved registers across libc calls (via the PLT). */
-__attribute__((noinline, noipa)) static uint64_t step_inner(struct shared *sh, const char *text)
-{
-	uint64_t h = 1469598103934665603ULL;
-	char buf[64];
-	size_t n = strlen(text);
-
-	memcpy(buf, text, n + 1);
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)buf[i]) * 1099511628211ULL;
-	return h + (uint64_t)sh->stop;
-}
-
-/* Two calls, so returns land in the middle of a function. */
-__attribute__((noinline, noipa)) static uint64_t step_outer(struct shared *sh)
-{
-	uint64_t r = step_inner(sh, "every instruction") ^ step_inner(sh, "unwinds");
-
-	__asm__ volatile("" : "+r"(r));
-	return r;
-}
-
-/* The loop the single-stepping test walks through. */
-__attribute__((noinline, noipa)) static void step_loop(struct shared *sh)
-{
-	sh->ready = 1;
-	while (!sh->stop)
-		sh->sink += step_outer(sh);
-}
-
-/* The child's whole life. */
-__attribute__((noinline, noipa)) static void child_run(struct shared *sh, enum child_mode mode)
-{
-	switch (mode) {
-	case CHILD_DEEP:
-		sh->sink = deep(sh, 150);
-		break;
-	case CHILD_QSORT:
-		sh->sink = (uint64_t)qsort_caller(sh);
-		break;
-	case CHILD_SIGNAL:
-		sh->sink = sig_parent(sh);
-		break;
-	case CHILD_THREAD:
-		sh->sink = (uint64_t)thread_parent(sh);
-		break;
-	case CHILD_JIT:
-		sh->sink = jit_caller(sh);
-		break;
-	case CHILD_BUSY:
-		busy(sh);
-		break;
-	case CHILD_STEP:
-		step_loop(sh);
-		break;
-	}
-	sh->ready = -1;
+	return workload_deep(sh, 150);
 }
 
 /* --------------------------------------------------------------- parent */
 
-/* Waits until the child reports stage want. */
-static int wait_ready(const struct shared *sh, int want)
-{
-	struct timespec ms = { 0, 1000000 };
-
-	for (int i = 0; i < READY_TIMEOUT_MS; i++) {
-		if (sh->ready == want)
-			return 0;
-		if (sh->ready < 0)
-			return -1;
-		nanosleep(&ms, NULL);
-	}
-	return -1;
-}
-
 /* Builds the maps and the two unwinders of a started target. */
 static void target_open(struct target *t)
 {
-	struct error err;
-
-	t->cache = elf_cache_new();
-	t->maps = maps_new(t->pid, t->cache);
-	if (maps_load(t->maps, &err) != 0)
-		fail_msg("maps_load: %s", err.msg);
-	t->fast = unwind_new(t->maps, &err);
-	t->slow = unwind_new(t->maps, &err);
-	assert_non_null(t->fast);
-	assert_non_null(t->slow);
+	tracee_view_open(&t->view, t->pid, 1);
+	t->fast = t->view.unw;
+	t->slow = tracee_unwinder(t->view.maps);
 	unwind_set_fast_limit(t->slow, 0);
 }
 
@@ -349,25 +130,16 @@ static void target_reload(struct target *t)
 {
 	struct error err;
 
-	if (maps_load(t->maps, &err) != 0)
+	if (maps_load(t->view.maps, &err) != 0)
 		fail_msg("maps_load: %s", err.msg);
 }
 
-/* Forks a child running mode. */
-static void child_start(struct target *t, enum child_mode mode)
+/* Forks a child running run. */
+static void child_start(struct target *t, tracee_run_fn *run)
 {
 	memset(t, 0, sizeof(*t));
-	t->sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(t->sh != MAP_FAILED);
-	memset(t->sh, 0, sizeof(*t->sh));
-	t->pid = fork();
-	assert_true(t->pid >= 0);
-	if (t->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		child_run(t->sh, mode);
-		_exit(0);
-	}
-	assert_int_equal(wait_ready(t->sh, mode == CHILD_SIGNAL ? 3 : 1), 0);
+	t->pid = tracee_fork(&t->sh, run);
+	assert_int_equal(tracee_wait(t->sh, run == sig_parent ? 3 : 1), 0);
 	target_open(t);
 }
 
@@ -414,71 +186,15 @@ static int program_start(struct target *t, char *const argv[], int wait_line)
 /* Kills the target and frees everything. */
 static void target_stop(struct target *t)
 {
-	int status;
-
-	unwind_free(t->fast);
 	unwind_free(t->slow);
-	maps_free(t->maps);
-	elf_cache_free(t->cache);
-	kill(t->pid, SIGKILL);
-	waitpid(t->pid, &status, 0);
-	if (t->sh != NULL)
-		munmap(t->sh, 4096);
-}
-
-/* Seizes thread tid and stops it, as the ptrace sampler does. */
-static int thread_attach(pid_t tid)
-{
-	int status;
-
-	if (ptrace(PTRACE_SEIZE, tid, 0, 0) != 0)
-		return -1;
-	assert_int_equal(ptrace(PTRACE_INTERRUPT, tid, 0, 0), 0);
-	for (;;) {
-		assert_int_equal(waitpid(tid, &status, __WALL), tid);
-		if (WIFEXITED(status) || WIFSIGNALED(status))
-			return -1;
-		if ((status >> 16) == PTRACE_EVENT_STOP)
-			return 0;
-		assert_int_equal(ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status)), 0);
-	}
-}
-
-/* Registers in perf's numbering and one process_vm_readv of the stack. */
-static void thread_read(struct target *t, pid_t tid, struct capture *cap)
-{
-	struct user_regs_struct r;
-	struct iovec local, remote;
-	const struct maps_entry *e;
-	uint64_t *g;
-	size_t len = STACK_COPY;
-	ssize_t got;
-
-	assert_int_equal(ptrace(PTRACE_GETREGS, tid, 0, &r), 0);
-	memset(&cap->s, 0, sizeof(cap->s));
-	g = cap->s.regs;
-	g[0] = r.rax, g[1] = r.rbx, g[2] = r.rcx, g[3] = r.rdx, g[4] = r.rsi, g[5] = r.rdi;
-	g[6] = r.rbp, g[7] = r.rsp, g[8] = r.rip, g[9] = r.eflags, g[10] = r.cs, g[11] = r.ss;
-	g[16] = r.r8, g[17] = r.r9, g[18] = r.r10, g[19] = r.r11;
-	g[20] = r.r12, g[21] = r.r13, g[22] = r.r14, g[23] = r.r15;
-	e = maps_find(t->maps, r.rsp);
-	if (e != NULL && e->end - r.rsp < len)
-		len = e->end - r.rsp;
-	local = (struct iovec){ cap->stack, len };
-	remote = (struct iovec){ (void *)(uintptr_t)r.rsp, len };
-	got = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);
-	cap->s.stack = cap->stack;
-	cap->s.stack_len = got > 0 ? (size_t)got : 0;
+	tracee_view_close(&t->view);
+	tracee_kill(t->pid, t->sh);
 }
 
 /* One ptrace-mode sample of thread tid; -1 when the thread is gone. */
-static int capture_thread(struct target *t, pid_t tid, struct capture *cap)
+static int capture_thread(struct target *t, pid_t tid, struct tracee_capture *cap)
 {
-	if (thread_attach(tid) < 0)
-		return -1;
-	thread_read(t, tid, cap);
-	assert_int_equal(ptrace(PTRACE_DETACH, tid, 0, 0), 0);
-	return 0;
+	return tracee_sample(t->pid, tid, t->view.maps, cap);
 }
 
 /* Prints a stack with symbols. */
@@ -491,7 +207,7 @@ static void stack_print(struct target *t, const char *what, const uint64_t *pcs,
 	print_message("%s: %zu frames, end %s\n", what, n, ends[end]);
 	for (size_t i = 0; i < n; i++) {
 		memset(&res, 0, sizeof(res));
-		if (resolve_addr(t->maps, pcs[i], &res) != 0)
+		if (resolve_addr(t->view.maps, pcs[i], &res) != 0)
 			res.module = "?";
 		print_message("  #%-3zu %#014llx %s (%s)\n", i, (unsigned long long)pcs[i],
 			      res.function ? res.function : "?", res.module ? res.module : "?");
@@ -538,7 +254,7 @@ static enum unwind_end compare_one(struct target *t, const struct unwind_sample 
  * over after every number of fast frames, and with stack copies cut at
  * several lengths (every 8 bytes near the start, where prologue reads sit).
  */
-static void compare_capture(struct target *t, struct capture *cap, const char *what,
+static void compare_capture(struct target *t, struct tracee_capture *cap, const char *what,
 			    struct tally *tl, int takeovers)
 {
 	size_t full = cap->s.stack_len;
@@ -565,7 +281,7 @@ static void compare_capture(struct target *t, struct capture *cap, const char *w
 static void compare_samples(struct target *t, pid_t tid, size_t samples, long gap_us,
 			    const char *what, struct tally *tl, int takeovers)
 {
-	struct capture *cap = calloc(1, sizeof(*cap));
+	struct tracee_capture *cap = calloc(1, sizeof(*cap));
 	struct timespec pause = { 0, gap_us * 1000 };
 
 	assert_non_null(cap);
@@ -591,6 +307,15 @@ static void tally_print(const char *what, const struct tally *tl, const struct t
 		      tl->roots, tl->truncated, tl->handoffs, tl->cuts, tl->cuts_truncated,
 		      (unsigned long long)st.fast_frames, (unsigned long long)st.libunwind_steps,
 		      (unsigned long long)st.row_hits, (unsigned long long)st.row_misses);
+}
+
+/* Starts a child running run and compares samples of its main thread, as compare_samples. */
+static void compare_child(struct target *t, tracee_run_fn *run, size_t samples, long gap_us,
+			  const char *what, struct tally *tl, int takeovers)
+{
+	child_start(t, run);
+	compare_samples(t, t->pid, samples, gap_us, what, tl, takeovers);
+	tally_print(what, tl, t);
 }
 
 /* ---------------------------------------------------------------- rows */
@@ -962,9 +687,7 @@ static void test_same_deep(void **state)
 	struct target t;
 
 	(void)state;
-	child_start(&t, CHILD_DEEP);
-	compare_samples(&t, t.pid, 5, 1000, "deep recursion", &tl, 1);
-	tally_print("deep", &tl, &t);
+	compare_child(&t, deep_chain, 5, 1000, "deep recursion", &tl, 1);
 	assert_int_equal(tl.roots, tl.stacks);
 	assert_true(tl.frames >= 150 * tl.stacks);
 	/* Shortened copies end in truncation (bar the shortest: no CFA at all). */
@@ -973,7 +696,7 @@ static void test_same_deep(void **state)
 	/* Unlimited, the fast path needs libunwind for nothing here. */
 	unwind_stats(t.fast, &st);
 	{
-		struct capture *cap = calloc(1, sizeof(*cap));
+		struct tracee_capture *cap = calloc(1, sizeof(*cap));
 		struct unwind_stats st2;
 		uint64_t pcs[MAX_FRAMES];
 		enum unwind_end end;
@@ -994,13 +717,13 @@ static void test_same_deep(void **state)
 static void test_same_children(void **state)
 {
 	static const struct {
-		enum child_mode mode;
+		tracee_run_fn *run;
 		const char *name;
 	} kinds[] = {
-		{ CHILD_QSORT, "qsort callback" },
-		{ CHILD_THREAD, "thread" },
-		{ CHILD_SIGNAL, "signal handler" },
-		{ CHILD_JIT, "code without CFI" },
+		{ workload_qsort, "qsort callback" },
+		{ thread_parent, "thread" },
+		{ sig_parent, "signal handler" },
+		{ workload_jit, "code without CFI" },
 	};
 
 	(void)state;
@@ -1009,24 +732,24 @@ static void test_same_children(void **state)
 		struct target t;
 		pid_t tid;
 
-		child_start(&t, kinds[k].mode);
+		child_start(&t, kinds[k].run);
 		tid = t.pid;
-		if (kinds[k].mode == CHILD_THREAD) {
-			assert_int_equal(wait_ready(t.sh, 1), 0);
+		if (kinds[k].run == thread_parent) {
+			assert_int_equal(tracee_wait(t.sh, 1), 0);
 			tid = t.sh->tid;
 		}
-		if (kinds[k].mode == CHILD_SIGNAL) {
+		if (kinds[k].run == sig_parent) {
 			union sigval v = { .sival_ptr = t.sh };
 
 			t.sh->ready = 0;
 			assert_int_equal(sigqueue(t.pid, SIGUSR1, v), 0);
-			assert_int_equal(wait_ready(t.sh, 1), 0);
+			assert_int_equal(tracee_wait(t.sh, 1), 0);
 		}
 		compare_samples(&t, tid, 4, 2000, kinds[k].name, &tl, 1);
 		tally_print(kinds[k].name, &tl, &t);
 		assert_true(tl.stacks == 4);
 		/* The trampoline and JIT code are libunwind's, the rest is ours. */
-		if (kinds[k].mode == CHILD_SIGNAL || kinds[k].mode == CHILD_JIT)
+		if (kinds[k].run == sig_parent || kinds[k].run == workload_jit)
 			assert_true(tl.handoffs > 0);
 		else
 			assert_int_equal(tl.handoffs, 0);
@@ -1041,9 +764,7 @@ static void test_same_busy(void **state)
 	struct target t;
 
 	(void)state;
-	child_start(&t, CHILD_BUSY);
-	compare_samples(&t, t.pid, 300, 700, "busy", &tl, 0);
-	tally_print("busy", &tl, &t);
+	compare_child(&t, workload_busy, 300, 700, "busy", &tl, 0);
 	assert_int_equal(tl.roots, tl.stacks);
 	target_stop(&t);
 }
@@ -1051,7 +772,7 @@ static void test_same_busy(void **state)
 /* Every instruction of a loop of calls, PLT stubs and epilogues: the same stack at each. */
 static void test_same_every_instruction(void **state)
 {
-	struct capture *cap = calloc(1, sizeof(*cap));
+	struct tracee_capture *cap = calloc(1, sizeof(*cap));
 	struct tally tl = { 0 };
 	const size_t steps = 1200;
 	struct target t;
@@ -1059,10 +780,10 @@ static void test_same_every_instruction(void **state)
 
 	(void)state;
 	assert_non_null(cap);
-	child_start(&t, CHILD_STEP);
-	assert_int_equal(thread_attach(t.pid), 0);
+	child_start(&t, workload_step_loop);
+	assert_int_equal(tracee_stop(t.pid), 0);
 	for (size_t i = 0; i < steps; i++) {
-		thread_read(&t, t.pid, cap);
+		tracee_read(t.pid, t.pid, t.view.maps, cap);
 		compare_capture(&t, cap, "single-stepped", &tl, 1);
 		assert_int_equal(ptrace(PTRACE_SINGLESTEP, t.pid, 0, 0), 0);
 		assert_int_equal(waitpid(t.pid, &status, __WALL), t.pid);
@@ -1168,17 +889,6 @@ static void test_same_xz(void **state)
 	unlink(path);
 }
 
-/* Fills a buffer with deterministic noise (xorshift64). */
-static void noise_fill(uint8_t *p, size_t n, uint64_t seed)
-{
-	for (size_t i = 0; i + 8 <= n; i += 8) {
-		seed ^= seed << 13;
-		seed ^= seed >> 7;
-		seed ^= seed << 17;
-		memcpy(p + i, &seed, 8);
-	}
-}
-
 /*
  * Nonsense: real IPs over stacks of noise, of a real stack with words
  * flipped, registers of noise.  Whatever the two unwinders make of it, they
@@ -1186,14 +896,14 @@ static void noise_fill(uint8_t *p, size_t n, uint64_t seed)
  */
 static void test_same_garbage(void **state)
 {
-	struct capture *cap = calloc(1, sizeof(*cap)), *orig = calloc(1, sizeof(*orig));
+	struct tracee_capture *cap = calloc(1, sizeof(*cap)), *orig = calloc(1, sizeof(*orig));
 	uint64_t seed = 0x9e3779b97f4a7c15ULL;
 	struct target t;
 
 	(void)state;
 	assert_non_null(cap);
 	assert_non_null(orig);
-	child_start(&t, CHILD_DEEP);
+	child_start(&t, deep_chain);
 	assert_int_equal(capture_thread(&t, t.pid, orig), 0);
 	for (int i = 0; i < 300; i++) {
 		uint64_t w;
@@ -1224,17 +934,8 @@ static void test_same_garbage(void **state)
 	free(orig);
 }
 
-/* Microseconds elapsed since *t0. */
-static double usec_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e6 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e3;
-}
-
 /* Best of several timed batches of n unwinds of one capture, in microseconds per unwind. */
-static double bench_unwinder(struct unwinder *u, const struct capture *cap, int n)
+static double bench_unwinder(struct unwinder *u, const struct tracee_capture *cap, int n)
 {
 	uint64_t pcs[MAX_FRAMES];
 	enum unwind_end end;
@@ -1247,7 +948,7 @@ static double bench_unwinder(struct unwinder *u, const struct capture *cap, int 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (int i = 0; i < n; i++)
 			unwind_stack(u, &cap->s, pcs, MAX_FRAMES, &end);
-		us = usec_since(&t0) / n;
+		us = stopwatch_usec_since(&t0) / n;
 		if (us < best)
 			best = us;
 	}
@@ -1257,7 +958,7 @@ static double bench_unwinder(struct unwinder *u, const struct capture *cap, int 
 /* The point of it all: a warm deep unwind costs a fraction of libunwind's. */
 static void test_bench(void **state)
 {
-	struct capture *cap = calloc(1, sizeof(*cap));
+	struct tracee_capture *cap = calloc(1, sizeof(*cap));
 	uint64_t pcs[MAX_FRAMES];
 	enum unwind_end end;
 	double fast, slow;
@@ -1266,7 +967,7 @@ static void test_bench(void **state)
 
 	(void)state;
 	assert_non_null(cap);
-	child_start(&t, CHILD_DEEP);
+	child_start(&t, deep_chain);
 	assert_int_equal(capture_thread(&t, t.pid, cap), 0);
 	kill(t.pid, SIGSTOP);
 	n = unwind_stack(t.fast, &cap->s, pcs, MAX_FRAMES, &end);

@@ -30,13 +30,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "files.h"
+#include "self.h"
+#include "sh.h"
+#include "stopwatch.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
 #include "symbols/resolve.h"
 #include "symbols/symtab.h"
-
-/* The temporary directory of this run; removed by the group teardown. */
-static char tmpdir[] = "/tmp/test_debuginfo.XXXXXX";
+#include "tmp.h"
 
 /*
  * The C program: a static function (only debug info names it once
@@ -102,63 +104,6 @@ static const char prog_cc[] =
 
 /* What the group setup managed to build; tests that need a missing tool skip. */
 static int have_c, have_cc, have_mini;
-
-/* Runs a shell command; returns its exit status. */
-static int run(const char *fmt, ...)
-{
-	char cmd[4 * PATH_MAX];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* tmpdir/rel, in a rotating set of static buffers (a few may be alive at once). */
-static const char *tpath(const char *fmt, ...)
-{
-	static char bufs[8][PATH_MAX];
-	static int next;
-	char rel[PATH_MAX / 2];
-	char *out = bufs[next++ % 8];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	snprintf(out, PATH_MAX, "%s/%s", tmpdir, rel);
-	return out;
-}
-
-/* Writes bytes to path. */
-static void write_file(const char *path, const void *buf, size_t size)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, size), (ssize_t)size);
-	close(fd);
-}
-
-/* Reads a whole file into malloc'd memory. */
-static uint8_t *slurp(const char *path, size_t *size)
-{
-	struct stat st;
-	uint8_t *buf;
-	int fd = open(path, O_RDONLY);
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
-	buf = malloc((size_t)st.st_size + 1);
-	assert_non_null(buf);
-	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
-	close(fd);
-	*size = (size_t)st.st_size;
-	return buf;
-}
 
 /*
  * Address and size of a symbol as nm prints them; 0 when absent.  With
@@ -339,39 +284,33 @@ static size_t check_chains(struct elf_image *img, const char *full, int demangle
  */
 static int group_setup(void **state)
 {
-	(void)state;
-	if (mkdtemp(tmpdir) == NULL)
-		return -1;
-	if (mkdir(tpath("empty-debug"), 0755) != 0)
-		return -1;
-	write_file(tpath("prog.c"), prog_c, sizeof(prog_c) - 1);
-	write_file(tpath("cxx.cc"), prog_cc, sizeof(prog_cc) - 1);
-	have_c = run("cd '%s' && cc -O2 -g -o prog.full prog.c && "
-		     "objcopy --only-keep-debug prog.full prog.debug && "
-		     "strip --strip-all -o prog.bare prog.full && "
-		     "cp prog.bare prog && objcopy --add-gnu-debuglink=prog.debug prog",
-		     tmpdir) == 0;
-	have_mini = have_c &&
-		    run("cd '%s' && "
-			"nm -D --format=posix --defined-only prog.full | awk '{print $1}' | sort > dyn && "
-			"nm --format=posix --defined-only prog.debug | "
-			"awk '$2 ~ /[TtWw]/ {print $1}' | sort > funcs && comm -13 dyn funcs > keep && "
-			"objcopy -S --remove-section .gdb_index --remove-section .comment "
-			"--keep-symbols=keep prog.debug mini && xz -f -k mini && "
-			"cp prog.bare prog.mini && "
-			"objcopy --add-section .gnu_debugdata=mini.xz prog.mini", tmpdir) == 0;
-	have_cc = run("cd '%s' && g++ -O2 -g -o cxx.full cxx.cc 2>/dev/null && "
-		      "objcopy --only-keep-debug cxx.full cxx.debug && "
-		      "strip --strip-all -o cxx cxx.full && "
-		      "objcopy --add-gnu-debuglink=cxx.debug cxx", tmpdir) == 0;
-	return 0;
-}
+	const char *tmpdir = tmp_dir();
 
-/* Removes the temporary directory and everything built in it. */
-static int group_teardown(void **state)
-{
-	(void)state;
-	return run("rm -rf '%s'", tmpdir);
+	if (tmp_setup(state) != 0)
+		return -1;
+	if (mkdir(tmp_path("empty-debug"), 0755) != 0)
+		return -1;
+	tmp_write("prog.c", prog_c, sizeof(prog_c) - 1);
+	tmp_write("cxx.cc", prog_cc, sizeof(prog_cc) - 1);
+	have_c = sh_run("cd '%s' && cc -O2 -g -o prog.full prog.c && "
+			"objcopy --only-keep-debug prog.full prog.debug && "
+			"strip --strip-all -o prog.bare prog.full && "
+			"cp prog.bare prog && objcopy --add-gnu-debuglink=prog.debug prog",
+			tmpdir) == 0;
+	have_mini = have_c &&
+		    sh_run("cd '%s' && "
+			   "nm -D --format=posix --defined-only prog.full | awk '{print $1}' | sort > dyn && "
+			   "nm --format=posix --defined-only prog.debug | "
+			   "awk '$2 ~ /[TtWw]/ {print $1}' | sort > funcs && comm -13 dyn funcs > keep && "
+			   "objcopy -S --remove-section .gdb_index --remove-section .comment "
+			   "--keep-symbols=keep prog.debug mini && xz -f -k mini && "
+			   "cp prog.bare prog.mini && "
+			   "objcopy --add-section .gnu_debugdata=mini.xz prog.mini", tmpdir) == 0;
+	have_cc = sh_run("cd '%s' && g++ -O2 -g -o cxx.full cxx.cc 2>/dev/null && "
+			 "objcopy --only-keep-debug cxx.full cxx.debug && "
+			 "strip --strip-all -o cxx cxx.full && "
+			 "objcopy --add-gnu-debuglink=cxx.debug cxx", tmpdir) == 0;
+	return 0;
 }
 
 /* A cache whose debug root is dir (an empty one unless given). */
@@ -379,7 +318,7 @@ static struct elf_cache *cache_with_root(const char *dir)
 {
 	struct elf_cache *cache = elf_cache_new();
 
-	elf_cache_set_debug_root(cache, dir != NULL ? dir : tpath("empty-debug"));
+	elf_cache_set_debug_root(cache, dir != NULL ? dir : tmp_path("empty-debug"));
 	return cache;
 }
 
@@ -397,7 +336,8 @@ static struct elf_image *open_in(struct elf_cache *cache, const char *path)
 /* The names and lines of prog come back from a debug file found however. */
 static void check_prog_debug(struct elf_image *img)
 {
-	uint64_t size = 0, start = nm_symbol(tpath("prog.full"), "static_worker", &size), got = 0;
+	uint64_t size = 0, got = 0;
+	uint64_t start = nm_symbol(tmp_path("prog.full"), "static_worker", &size);
 	struct symtab_line chain[4];
 	const char *name;
 
@@ -409,7 +349,7 @@ static void check_prog_debug(struct elf_image *img)
 	assert_int_equal(got, start);
 	assert_non_null(elf_image_dwarf(img));
 	assert_true(symtab_lookup_inline(img, start + 2, chain, 4) >= 1);
-	assert_true(check_chains(img, tpath("prog.full"), 0, start, size) > 0);
+	assert_true(check_chains(img, tmp_path("prog.full"), 0, start, size) > 0);
 }
 
 /* Without debug files the stripped program has no name for its static function. */
@@ -423,9 +363,9 @@ static void test_stripped_baseline(void **state)
 	(void)state;
 	if (!have_c)
 		skip();
-	start = nm_symbol(tpath("prog.full"), "static_worker", NULL);
+	start = nm_symbol(tmp_path("prog.full"), "static_worker", NULL);
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("prog.bare"));
+	img = open_in(cache, tmp_path("prog.bare"));
 	assert_null(elf_image_debug_file(img));
 	assert_null(elf_image_mini_debug(img));
 	assert_null(elf_image_dwarf(img));
@@ -437,6 +377,7 @@ static void test_stripped_baseline(void **state)
 /* .gnu_debuglink in <dir>/, <dir>/.debug/ and <debug root>/<dir>/, CRC checked. */
 static void test_debuglink(void **state)
 {
+	const char *tmpdir = tmp_dir();
 	struct elf_cache *cache;
 	struct elf_image *img;
 	uint8_t *buf;
@@ -447,40 +388,40 @@ static void test_debuglink(void **state)
 		skip();
 	/* <dir>/prog.debug, next to the program. */
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("prog"));
+	img = open_in(cache, tmp_path("prog"));
 	check_prog_debug(img);
 	elf_cache_free(cache);
 
 	/* <dir>/.debug/prog.debug */
-	assert_int_equal(run("mkdir -p '%s/dot/.debug' && cp '%s/prog' '%s/dot/' && "
-			     "cp '%s/prog.debug' '%s/dot/.debug/'", tmpdir, tmpdir, tmpdir, tmpdir,
-			     tmpdir), 0);
+	assert_int_equal(sh_run("mkdir -p '%s/dot/.debug' && cp '%s/prog' '%s/dot/' && "
+				"cp '%s/prog.debug' '%s/dot/.debug/'",
+				tmpdir, tmpdir, tmpdir, tmpdir, tmpdir), 0);
 	cache = cache_with_root(NULL);
-	check_prog_debug(open_in(cache, tpath("dot/prog")));
+	check_prog_debug(open_in(cache, tmp_path("dot/prog")));
 	elf_cache_free(cache);
 
 	/* <debug root>/<dir>/prog.debug */
-	assert_int_equal(run("mkdir -p '%s/global/bin' '%s/global/dbg%s/global/bin' && "
-			     "cp '%s/prog' '%s/global/bin/' && "
-			     "cp '%s/prog.debug' '%s/global/dbg%s/global/bin/'", tmpdir, tmpdir, tmpdir,
-			     tmpdir, tmpdir, tmpdir, tmpdir, tmpdir), 0);
-	cache = cache_with_root(tpath("global/dbg"));
-	check_prog_debug(open_in(cache, tpath("global/bin/prog")));
+	assert_int_equal(sh_run("mkdir -p '%s/global/bin' '%s/global/dbg%s/global/bin' && "
+				"cp '%s/prog' '%s/global/bin/' && "
+				"cp '%s/prog.debug' '%s/global/dbg%s/global/bin/'",
+				tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir), 0);
+	cache = cache_with_root(tmp_path("global/dbg"));
+	check_prog_debug(open_in(cache, tmp_path("global/bin/prog")));
 	elf_cache_free(cache);
 
 	/* One byte changed in the debug file: the CRC no longer matches, nothing is used. */
-	assert_int_equal(run("mkdir -p '%s/badcrc' && cp '%s/prog' '%s/badcrc/'", tmpdir, tmpdir,
-			     tmpdir), 0);
-	buf = slurp(tpath("prog.debug"), &size);
+	assert_int_equal(sh_run("mkdir -p '%s/badcrc' && cp '%s/prog' '%s/badcrc/'", tmpdir, tmpdir,
+				tmpdir), 0);
+	buf = files_read(tmp_path("prog.debug"), &size);
 	buf[size - 1] ^= 0x55;
-	write_file(tpath("badcrc/prog.debug"), buf, size);
+	tmp_write("badcrc/prog.debug", buf, size);
 	free(buf);
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("badcrc/prog"));
+	img = open_in(cache, tmp_path("badcrc/prog"));
 	assert_null(elf_image_debug_file(img));
 	assert_null(elf_image_dwarf(img));
 	assert_null(symtab_lookup(symtab_get(img),
-				  nm_symbol(tpath("prog.full"), "static_worker", NULL), NULL));
+				  nm_symbol(tmp_path("prog.full"), "static_worker", NULL), NULL));
 	elf_cache_free(cache);
 }
 
@@ -500,13 +441,13 @@ static void test_crc32(void **state)
 	assert_int_equal(elf_image_crc32(elf_image_crc32(0, "1234", 4), "56789", 5), 0xcbf43926u);
 	if (!have_c)
 		skip();
-	img = elf_image_open(tpath("prog"), &err);
+	img = elf_image_open(tmp_path("prog"), &err);
 	assert_non_null(img);
 	assert_int_equal(elf_image_section(img, ".gnu_debuglink", &vaddr, &link, &size), 0);
 	assert_string_equal((const char *)link, "prog.debug");
 	at = (strlen((const char *)link) + 4) & ~(size_t)3;
 	memcpy(&want, link + at, 4);
-	dbg = slurp(tpath("prog.debug"), &dsize);
+	dbg = files_read(tmp_path("prog.debug"), &dsize);
 	assert_int_equal(elf_image_crc32(0, dbg, dsize), want);
 	free(dbg);
 	elf_image_free(img);
@@ -519,31 +460,33 @@ static void place_by_build_id(const char *prog, const char *debug, const char *r
 
 	readelf_build_id(prog, hex, sizeof(hex));
 	assert_true(strlen(hex) > 2);
-	assert_int_equal(run("mkdir -p '%s/.build-id/%.2s' && cp '%s' '%s/.build-id/%.2s/%s.debug'",
-			     root, hex, debug, root, hex, hex + 2), 0);
+	assert_int_equal(sh_run("mkdir -p '%s/.build-id/%.2s' && "
+				"cp '%s' '%s/.build-id/%.2s/%s.debug'",
+				root, hex, debug, root, hex, hex + 2), 0);
 }
 
 /* The build-id path, and a debug file of another build refused at that path. */
 static void test_build_id_path(void **state)
 {
+	const char *tmpdir = tmp_dir();
 	struct elf_cache *cache;
 	struct elf_image *img;
 
 	(void)state;
 	if (!have_c)
 		skip();
-	place_by_build_id(tpath("prog.bare"), tpath("prog.debug"), tpath("bid"));
-	cache = cache_with_root(tpath("bid"));
-	img = open_in(cache, tpath("prog.bare"));
+	place_by_build_id(tmp_path("prog.bare"), tmp_path("prog.debug"), tmp_path("bid"));
+	cache = cache_with_root(tmp_path("bid"));
+	img = open_in(cache, tmp_path("prog.bare"));
 	check_prog_debug(img);
 	elf_cache_free(cache);
 
 	/* Another build (different code, so a different build-id) under prog's build-id. */
-	assert_int_equal(run("cd '%s' && cc -O1 -g -DOTHER -o other.full prog.c && "
-			     "objcopy --only-keep-debug other.full other.debug", tmpdir), 0);
-	place_by_build_id(tpath("prog.bare"), tpath("other.debug"), tpath("wrongbid"));
-	cache = cache_with_root(tpath("wrongbid"));
-	img = open_in(cache, tpath("prog.bare"));
+	assert_int_equal(sh_run("cd '%s' && cc -O1 -g -DOTHER -o other.full prog.c && "
+				"objcopy --only-keep-debug other.full other.debug", tmpdir), 0);
+	place_by_build_id(tmp_path("prog.bare"), tmp_path("other.debug"), tmp_path("wrongbid"));
+	cache = cache_with_root(tmp_path("wrongbid"));
+	img = open_in(cache, tmp_path("prog.bare"));
 	assert_null(elf_image_debug_file(img));
 	assert_null(elf_image_dwarf(img));
 	elf_cache_free(cache);
@@ -557,35 +500,38 @@ static void test_build_id_path(void **state)
  */
 static void test_container_root(void **state)
 {
+	const char *tmpdir = tmp_dir();
 	struct elf_cache *cache;
 	struct elf_image *img;
 	struct error err = { 0 };
-	const char *root = tpath("ctr");
+	const char *root = tmp_path("ctr");
 
 	(void)state;
 	if (!have_c)
 		skip();
-	assert_int_equal(run("mkdir -p '%s/bin' '%s/usr/lib/debug' && cp '%s/prog.bare' '%s/bin/prog' "
-			     "&& mkdir -p '%s/lbin' && cp '%s/prog' '%s/prog.debug' '%s/lbin/'",
-			     root, root, tmpdir, root, root, tmpdir, tmpdir, root), 0);
-	place_by_build_id(tpath("prog.bare"), tpath("prog.debug"), tpath("ctr/usr/lib/debug"));
+	assert_int_equal(sh_run("mkdir -p '%s/bin' '%s/usr/lib/debug' && "
+				"cp '%s/prog.bare' '%s/bin/prog' && mkdir -p '%s/lbin' && "
+				"cp '%s/prog' '%s/prog.debug' '%s/lbin/'",
+				root, root, tmpdir, root, root, tmpdir, tmpdir, root), 0);
+	place_by_build_id(tmp_path("prog.bare"), tmp_path("prog.debug"),
+			  tmp_path("ctr/usr/lib/debug"));
 
 	cache = elf_cache_new();
-	img = elf_cache_get(cache, tpath("ctr/bin/prog"), "/bin/prog", 0, 0, &err);
+	img = elf_cache_get(cache, tmp_path("ctr/bin/prog"), "/bin/prog", 0, 0, &err);
 	assert_non_null(img);
 	assert_string_equal(elf_image_root(img), root);
 	assert_string_equal(elf_image_path(img), "/bin/prog");
 	check_prog_debug(img);
 
 	/* The debuglink: ROOT/lbin/prog.debug next to ROOT/lbin/prog. */
-	img = elf_cache_get(cache, tpath("ctr/lbin/prog"), "/lbin/prog", 0, 0, &err);
+	img = elf_cache_get(cache, tmp_path("ctr/lbin/prog"), "/lbin/prog", 0, 0, &err);
 	assert_non_null(img);
 	check_prog_debug(img);
 	elf_cache_free(cache);
 
 	/* The same file reached as our own: no root, and no debug file under /usr/lib/debug. */
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("ctr/bin/prog"));
+	img = open_in(cache, tmp_path("ctr/bin/prog"));
 	assert_string_equal(elf_image_root(img), "");
 	assert_null(elf_image_debug_file(img));
 	elf_cache_free(cache);
@@ -594,6 +540,7 @@ static void test_container_root(void **state)
 /* MiniDebugInfo names the static function; it has no DWARF; bad xz is harmless. */
 static void test_minidebuginfo(void **state)
 {
+	const char *tmpdir = tmp_dir();
 	uint64_t size = 0, start;
 	struct elf_cache *cache;
 	struct elf_image *img, *mini;
@@ -604,9 +551,9 @@ static void test_minidebuginfo(void **state)
 	(void)state;
 	if (!have_mini)
 		skip();
-	start = nm_symbol(tpath("prog.full"), "static_worker", &size);
+	start = nm_symbol(tmp_path("prog.full"), "static_worker", &size);
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("prog.mini"));
+	img = open_in(cache, tmp_path("prog.mini"));
 	assert_null(elf_image_debug_file(img));
 	mini = elf_image_mini_debug(img);
 	assert_non_null(mini);
@@ -623,7 +570,7 @@ static void test_minidebuginfo(void **state)
 		uint8_t *xz;
 		size_t xz_size;
 
-		xz = slurp(tpath("mini.xz"), &xz_size);
+		xz = files_read(tmp_path("mini.xz"), &xz_size);
 		if (variant == 0)
 			xz_size /= 2;
 		else if (variant == 1)
@@ -631,13 +578,13 @@ static void test_minidebuginfo(void **state)
 		else
 			for (int k = 0; k < 4; k++)
 				xz[(xz_size * (size_t)(k + 1) * (size_t)variant / 23) % xz_size] ^= 0xa5;
-		write_file(tpath("bad.xz"), xz, xz_size);
+		tmp_write("bad.xz", xz, xz_size);
 		free(xz);
-		assert_int_equal(run("cd '%s' && cp prog.bare prog.badmini && "
-				     "objcopy --add-section .gnu_debugdata=bad.xz prog.badmini", tmpdir),
-				 0);
+		assert_int_equal(sh_run("cd '%s' && cp prog.bare prog.badmini && "
+					"objcopy --add-section .gnu_debugdata=bad.xz prog.badmini",
+					tmpdir), 0);
 		cache = cache_with_root(NULL);
-		img = open_in(cache, tpath("prog.badmini"));
+		img = open_in(cache, tmp_path("prog.badmini"));
 		name = symtab_lookup(symtab_get(img), start, NULL);
 		/* A flip xz's CRC misses is not possible to see; one it catches gives nothing. */
 		if (variant < 2)
@@ -662,10 +609,10 @@ static void test_eh_frame_starts(void **state)
 	(void)state;
 	if (!have_c)
 		skip();
-	start = nm_symbol(tpath("prog.full"), "static_worker", &size);
-	main_start = nm_symbol(tpath("prog.full"), "main", NULL);
+	start = nm_symbol(tmp_path("prog.full"), "static_worker", &size);
+	main_start = nm_symbol(tmp_path("prog.full"), "main", NULL);
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("prog.bare"));
+	img = open_in(cache, tmp_path("prog.bare"));
 	tab = symtab_get(img);
 	assert_null(symtab_lookup(tab, start + 1, NULL));
 	nfdes = symtab_fde_count(tab);
@@ -681,11 +628,11 @@ static void test_eh_frame_starts(void **state)
 	elf_cache_free(cache);
 
 	/* The same table without .eh_frame_hdr, by walking .eh_frame. */
-	if (run("objcopy --remove-section .eh_frame_hdr '%s' '%s' 2>/dev/null", tpath("prog.bare"),
-		tpath("prog.nohdr")) != 0)
+	if (sh_run("objcopy --remove-section .eh_frame_hdr '%s' '%s' 2>/dev/null",
+		   tmp_path("prog.bare"), tmp_path("prog.nohdr")) != 0)
 		return;
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("prog.nohdr"));
+	img = open_in(cache, tmp_path("prog.nohdr"));
 	tab = symtab_get(img);
 	{
 		const uint8_t *d;
@@ -698,21 +645,6 @@ static void test_eh_frame_starts(void **state)
 	assert_int_equal(symtab_function_start(tab, start + size / 2, &got1), 0);
 	assert_int_equal(got1, start);
 	elf_cache_free(cache);
-}
-
-/* The path of the loaded libc, as the dynamic linker found it. */
-static const char *libc_path(uint64_t *bias)
-{
-	static char path[PATH_MAX];
-	void *h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-	struct link_map *lm = NULL;
-
-	assert_non_null(h);
-	assert_int_equal(dlinfo(h, RTLD_DI_LINKMAP, &lm), 0);
-	assert_true(realpath(lm->l_name, path) != NULL);
-	*bias = lm->l_addr;
-	dlclose(h);
-	return path;
 }
 
 /* Debian's libc6-dbg file for our libc, or NULL when it is not installed. */
@@ -741,7 +673,7 @@ static void test_libc_statics(void **state)
 	static const char *statics[] = { "msort_with_tmp", "__libc_start_call_main",
 					 "start_thread", "clone3" };
 	uint64_t bias, size, start, last, off = 0;
-	const char *libc = libc_path(&bias), *dbg = libc_debug_file(libc);
+	const char *libc = self_libc_path(&bias), *dbg = libc_debug_file(libc);
 	char name[512];
 	struct error err = { 0 };
 	struct elf_image *img;
@@ -812,7 +744,7 @@ static void test_cxx(void **state)
 	(void)state;
 	if (!have_cc)
 		skip();
-	start = nm_symbol(tpath("cxx.full"), mangled, &size);
+	start = nm_symbol(tmp_path("cxx.full"), mangled, &size);
 	assert_true(start != 0);
 	f = popen("c++filt _ZN4demo11AccumulatorIjE3runEj", "r");
 	assert_non_null(f);
@@ -822,21 +754,21 @@ static void test_cxx(void **state)
 	assert_string_equal(want, "demo::Accumulator<unsigned int>::run(unsigned int)");
 
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("cxx"));
+	img = open_in(cache, tmp_path("cxx"));
 	name = symtab_lookup(symtab_get(img), start + 3, &got);
 	assert_non_null(name);
 	assert_string_equal(name, want);
 	assert_int_equal(got, start);
 	/* Demangled once: the same string comes back. */
 	assert_ptr_equal(symtab_lookup(symtab_get(img), start + 4, NULL), name);
-	assert_true(check_chains(img, tpath("cxx.full"), 1, start, size) > 0);
+	assert_true(check_chains(img, tmp_path("cxx.full"), 1, start, size) > 0);
 	assert_true(symtab_lookup_inline(img, start, chain, 8) >= 1);
 	elf_cache_free(cache);
 
 	/* Switched off: the names as the files have them. */
 	cache = cache_with_root(NULL);
 	elf_cache_set_demangle(cache, 0);
-	img = open_in(cache, tpath("cxx"));
+	img = open_in(cache, tmp_path("cxx"));
 	name = symtab_lookup(symtab_get(img), start + 3, NULL);
 	assert_non_null(name);
 	assert_string_equal(name, mangled);
@@ -858,9 +790,9 @@ static void test_inline_truncation(void **state)
 	(void)state;
 	if (!have_c)
 		skip();
-	start = nm_symbol(tpath("prog.full"), "static_worker", &size);
+	start = nm_symbol(tmp_path("prog.full"), "static_worker", &size);
 	cache = cache_with_root(NULL);
-	img = open_in(cache, tpath("prog"));
+	img = open_in(cache, tmp_path("prog"));
 	for (uint64_t a = start; a < start + size && !found; a++) {
 		size_t n = symtab_lookup_inline(img, a, full, 8);
 
@@ -884,7 +816,7 @@ static void test_inline_truncation(void **state)
 static void probe_debug(const char *root, uint64_t start, uint64_t size)
 {
 	struct elf_cache *cache = cache_with_root(root);
-	struct elf_image *img = open_in(cache, tpath("prog.bare"));
+	struct elf_image *img = open_in(cache, tmp_path("prog.bare"));
 	struct symtab_line chain[8];
 
 	for (uint64_t a = start > 64 ? start - 64 : 0; a < start + size + 64; a++) {
@@ -904,10 +836,11 @@ static void probe_debug(const char *root, uint64_t start, uint64_t size)
  */
 static void test_corrupt_debug(void **state)
 {
+	const char *tmpdir = tmp_dir();
 	uint64_t size = 0, start, seed = 42;
 	uint8_t *orig, *buf;
 	size_t dsize;
-	char hex[128], path[PATH_MAX];
+	char hex[128], copy[PATH_MAX];
 	struct {
 		size_t off, size;
 	} dwarf[16];
@@ -918,16 +851,16 @@ static void test_corrupt_debug(void **state)
 	(void)state;
 	if (!have_c)
 		skip();
-	start = nm_symbol(tpath("prog.full"), "static_worker", &size);
-	orig = slurp(tpath("prog.debug"), &dsize);
+	start = nm_symbol(tmp_path("prog.full"), "static_worker", &size);
+	orig = files_read(tmp_path("prog.debug"), &dsize);
 	buf = malloc(dsize);
 	assert_non_null(buf);
-	readelf_build_id(tpath("prog.bare"), hex, sizeof(hex));
-	assert_int_equal(run("mkdir -p '%s/corrupt/.build-id/%.2s'", tmpdir, hex), 0);
-	snprintf(path, sizeof(path), "%s/corrupt/.build-id/%.2s/%s.debug", tmpdir, hex, hex + 2);
+	readelf_build_id(tmp_path("prog.bare"), hex, sizeof(hex));
+	assert_int_equal(sh_run("mkdir -p '%s/corrupt/.build-id/%.2s'", tmpdir, hex), 0);
+	snprintf(copy, sizeof(copy), "corrupt/.build-id/%.2s/%s.debug", hex, hex + 2);
 
 	/* Where the DWARF sections lie, from readelf. */
-	snprintf(cmd, sizeof(cmd), "readelf -S -W '%s' 2>/dev/null", tpath("prog.debug"));
+	snprintf(cmd, sizeof(cmd), "readelf -S -W '%s' 2>/dev/null", tmp_path("prog.debug"));
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f) != NULL && ndwarf < 16) {
@@ -948,8 +881,8 @@ static void test_corrupt_debug(void **state)
 	assert_true(ndwarf >= 3);
 
 	for (int cut = 1; cut <= 16; cut++) {
-		write_file(path, orig, dsize * (size_t)cut / 17);
-		probe_debug(tpath("corrupt"), start, size);
+		tmp_write(copy, orig, dsize * (size_t)cut / 17);
+		probe_debug(tmp_path("corrupt"), start, size);
 	}
 	for (int round = 0; round < 200; round++) {
 		memcpy(buf, orig, dsize);
@@ -961,8 +894,8 @@ static void test_corrupt_debug(void **state)
 			at = dwarf[s].off + (size_t)(seed >> 20) % dwarf[s].size;
 			buf[at] ^= (uint8_t)((seed >> 8) | 1);
 		}
-		write_file(path, buf, dsize);
-		probe_debug(tpath("corrupt"), start, size);
+		tmp_write(copy, buf, dsize);
+		probe_debug(tmp_path("corrupt"), start, size);
 	}
 	free(buf);
 	free(orig);
@@ -974,6 +907,7 @@ static void test_bad_debuglink(void **state)
 	static const char *contents[] = { "prog.debug", "../prog.debug\0\0\0\0\0\0\0\0",
 					  "x", "" };
 	static const size_t lens[] = { 10, 21, 1, 0 };
+	const char *tmpdir = tmp_dir();
 
 	(void)state;
 	if (!have_c)
@@ -982,26 +916,17 @@ static void test_bad_debuglink(void **state)
 		struct elf_cache *cache;
 		struct elf_image *img;
 
-		write_file(tpath("link.bin"), contents[i], lens[i]);
-		assert_int_equal(run("cd '%s' && mkdir -p lk lk/.debug && cp prog.bare lk/prog && "
-				     "cp prog.debug lk/.debug/ && objcopy "
-				     "--add-section .gnu_debuglink=link.bin lk/prog 2>/dev/null",
-				     tmpdir), 0);
+		tmp_write("link.bin", contents[i], lens[i]);
+		assert_int_equal(sh_run("cd '%s' && mkdir -p lk lk/.debug && "
+					"cp prog.bare lk/prog && cp prog.debug lk/.debug/ && "
+					"objcopy --add-section .gnu_debuglink=link.bin lk/prog 2>/dev/null",
+					tmpdir), 0);
 		cache = cache_with_root(NULL);
-		img = open_in(cache, tpath("lk/prog"));
+		img = open_in(cache, tmp_path("lk/prog"));
 		assert_null(elf_image_debug_file(img));
 		(void)symtab_lookup(symtab_get(img), 0x1000, NULL);
 		elf_cache_free(cache);
 	}
-}
-
-/* Monotonic milliseconds, for the timings. */
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /*
@@ -1014,7 +939,7 @@ static void test_timing(void **state)
 	static const char *bigs[] = { "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0",
 				      "/usr/bin/python3.11", NULL };
 	uint64_t bias;
-	const char *libc = libc_path(&bias);
+	const char *libc = self_libc_path(&bias);
 	struct symtab_line chain[8];
 
 	(void)state;
@@ -1031,21 +956,21 @@ static void test_timing(void **state)
 		if (access(bigs[i], R_OK) != 0)
 			continue;
 		cache = elf_cache_new();
-		t0 = now_ms();
+		t0 = stopwatch_ms();
 		img = elf_cache_get(cache, bigs[i], bigs[i], 0, 0, &err);
 		assert_non_null(img);
-		t1 = now_ms();
+		t1 = stopwatch_ms();
 		(void)symtab_get(img);
-		t2 = now_ms();
+		t2 = stopwatch_ms();
 		assert_int_equal(elf_image_section(img, ".text", &tv, &text, &ts), 0);
 		n = symtab_lookup_inline(img, tv + ts / 3, chain, 8);
-		t3 = now_ms();
+		t3 = stopwatch_ms();
 		/* Warm: 2,000 distinct addresses resolved once, then asked 500 times each. */
 		for (int k = 0; k < 2000; k++) {
 			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
 			hits += symtab_lookup_inline(img, tv + (seed >> 20) % ts, chain, 8) > 0;
 		}
-		t4 = now_ms();
+		t4 = stopwatch_ms();
 		seed = 7;
 		for (int rep = 0; rep < 500; rep++) {
 			seed = 7;
@@ -1059,7 +984,7 @@ static void test_timing(void **state)
 			      " with lines); warm %.0f ns per lookup\n",
 			      bigs[i], t1 - t0, symtab_count(symtab_get(img)), t2 - t1, t3 - t2,
 			      n, elf_image_dwarf(img) != NULL ? "yes" : "no", t4 - t3, hits,
-			      (now_ms() - t4) * 1e6 / (500.0 * 2000));
+			      (stopwatch_ms() - t4) * 1e6 / (500.0 * 2000));
 		assert_true(t2 - t0 < 5000);
 		elf_cache_free(cache);
 	}
@@ -1084,5 +1009,5 @@ int main(void)
 		cmocka_unit_test(test_timing),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, tmp_teardown);
 }

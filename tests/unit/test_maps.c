@@ -30,12 +30,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "self.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
 #include "symbols/resolve.h"
 #include "symbols/symtab.h"
-
-static char tmpdir[] = "/tmp/test_maps.XXXXXX";
+#include "tmp.h"
 
 /* Crafted maps, deliberately out of order, with every kind of line. */
 static const char crafted[] =
@@ -50,21 +50,6 @@ static const char crafted[] =
 	"00002000-00004000 r-xp 00000000 00:00 0                                  [vdso]\n"
 	"7f0000300000-7f0000301000 r-xp 00000000 00:00 0                          [anon:jit code]\n"
 	"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]";
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return mkdtemp(tmpdir) != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	char cmd[PATH_MAX + 16];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 /* Copies src to dst. */
 static void copy_file(const char *src, const char *dst)
@@ -302,22 +287,6 @@ static void test_add_overlaps(void **state)
 	maps_free(maps);
 }
 
-/* The address of a function in libc and libc's load bias. */
-static uint64_t libc_func(const char *name, uint64_t *bias)
-{
-	void *h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-	struct link_map *lm = NULL;
-	void *p;
-
-	assert_non_null(h);
-	p = dlsym(h, name);
-	assert_non_null(p);
-	assert_int_equal(dlinfo(h, RTLD_DI_LINKMAP, &lm), 0);
-	*bias = lm->l_addr;
-	dlclose(h);
-	return (uint64_t)(uintptr_t)p;
-}
-
 /* This process: libc, the executable, the stack, the vdso; images shared on reload. */
 static void test_load_self(void **state)
 {
@@ -326,7 +295,7 @@ static void test_load_self(void **state)
 	struct error err = { 0 };
 	const struct maps_entry *e;
 	struct elf_image *libc_img;
-	uint64_t bias, addr = libc_func("qsort", &bias), vaddr;
+	uint64_t bias, addr = self_libc_func("qsort", &bias), vaddr;
 	size_t images;
 	int local = 0;
 	char exe[PATH_MAX];
@@ -402,8 +371,8 @@ static void test_deleted_file(void **state)
 	int fd;
 
 	(void)state;
-	snprintf(gone, sizeof(gone), "%s/gone binary", tmpdir);
-	snprintf(kept, sizeof(kept), "%s/kept", tmpdir);
+	snprintf(gone, sizeof(gone), "%s/gone binary", tmp_dir());
+	snprintf(kept, sizeof(kept), "%s/kept", tmp_dir());
 	copy_file("/bin/true", gone);
 	copy_file("/bin/true", kept);
 	fd = open(gone, O_RDONLY);
@@ -448,8 +417,8 @@ static void test_cache(void **state)
 	FILE *f;
 
 	(void)state;
-	snprintf(text, sizeof(text), "%s/not-elf", tmpdir);
-	snprintf(elf, sizeof(elf), "%s/elf", tmpdir);
+	snprintf(text, sizeof(text), "%s/not-elf", tmp_dir());
+	snprintf(elf, sizeof(elf), "%s/elf", tmp_dir());
 	f = fopen(text, "w");
 	assert_non_null(f);
 	fputs("plain text, long enough to be mistaken for a header\n", f);
@@ -618,5 +587,5 @@ int main(void)
 		cmocka_unit_test(test_load_gone),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tmp_setup, tmp_teardown);
 }

@@ -18,23 +18,45 @@
 #define PAGE 4096
 #define DATA 1024	/* small, so records wrap often */
 
+struct seen {
+	int samples, lost;
+	uint64_t last_time, lost_total;
+	int order_ok;
+};
+
+/* A ring in ordinary memory and what its reader has seen: each ring test's state. */
 struct fake {
 	uint8_t *mem;
 	struct perf_ring ring;
 	struct perf_event_mmap_page *meta;
+	struct seen seen;
+	uint64_t corrupt;	/* perf_ring_drain's count of corrupt records */
 };
 
-static void fake_init(struct fake *f)
+/* The setup of the ring tests: an empty ring, nothing seen. */
+static int fake_new(void **state)
 {
+	struct fake *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
 	f->mem = calloc(1, PAGE + DATA);
+	assert_non_null(f->mem);
 	f->meta = (void *)f->mem;
 	perf_ring_init(&f->ring, f->mem, PAGE, DATA);
+	f->seen.order_ok = 1;
+	*state = f;
+	return 0;
 }
 
-static void fake_free(struct fake *f)
+/* The teardown of the ring tests. */
+static int fake_free(void **state)
 {
+	struct fake *f = *state;
+
 	perf_ring_release(&f->ring);
 	free(f->mem);
+	free(f);
+	return 0;
 }
 
 /* Writes one record at data_head as the kernel would, wrapping bytes around. */
@@ -54,12 +76,6 @@ struct sample_rec {
 	uint32_t pid, tid;
 	uint64_t time;
 	uint8_t pad[40];	/* makes 72 bytes: wraps at varying offsets */
-};
-
-struct seen {
-	int samples, lost;
-	uint64_t last_time, lost_total;
-	int order_ok;
 };
 
 static void collect(const struct perf_event_header *hdr, const void *rec, void *arg)
@@ -94,27 +110,32 @@ static void write_sample(struct fake *f, uint64_t t)
 	kernel_write(f, &r, sizeof(r));
 }
 
+/*
+ * Drains the ring into f->seen: afterwards samples have been seen in all,
+ * corrupt records counted in all, and the reader has caught up with head.
+ */
+static void drain_expect(struct fake *f, int samples, uint64_t corrupt)
+{
+	perf_ring_drain(&f->ring, collect, &f->seen, &f->corrupt);
+	assert_int_equal(f->seen.samples, samples);
+	assert_int_equal(f->corrupt, corrupt);
+	assert_int_equal(f->meta->data_tail, f->meta->data_head);
+}
+
 /* Thousands of records through a 1 KiB ring: each comes out once, in order, intact. */
 static void test_wraparound(void **state)
 {
-	struct seen seen = { .order_ok = 1 };
-	struct fake f;
-	uint64_t corrupt = 0, t = 1;
+	struct fake *f = *state;
+	uint64_t t = 1;
 
-	(void)state;
-	fake_init(&f);
 	for (int round = 0; round < 500; round++) {
 		int n = 1 + round % 13;	/* up to 13 * 72 bytes: most of the ring */
 
 		for (int i = 0; i < n; i++)
-			write_sample(&f, t++);
-		perf_ring_drain(&f.ring, collect, &seen, &corrupt);
-		assert_int_equal(f.meta->data_tail, f.meta->data_head);
+			write_sample(f, t++);
+		drain_expect(f, (int)(t - 1), 0);
 	}
-	assert_int_equal(seen.samples, (int)(t - 1));
-	assert_true(seen.order_ok);
-	assert_int_equal(corrupt, 0);
-	fake_free(&f);
+	assert_true(f->seen.order_ok);
 }
 
 /* LOST records are delivered with their counts. */
@@ -122,19 +143,15 @@ static void test_lost(void **state)
 {
 	struct { struct perf_event_header hdr; uint64_t id, lost; } lost = {
 		{ PERF_RECORD_LOST, 0, sizeof(lost) }, 1, 42 };
-	struct seen seen = { .order_ok = 1 };
-	struct fake f;
+	struct fake *f = *state;
 
-	(void)state;
-	fake_init(&f);
-	write_sample(&f, 1);
-	kernel_write(&f, &lost, sizeof(lost));
-	write_sample(&f, 2);
-	assert_int_equal(perf_ring_drain(&f.ring, collect, &seen, NULL), 3);
-	assert_int_equal(seen.lost, 1);
-	assert_int_equal(seen.lost_total, 42);
-	assert_int_equal(seen.samples, 2);
-	fake_free(&f);
+	write_sample(f, 1);
+	kernel_write(f, &lost, sizeof(lost));
+	write_sample(f, 2);
+	assert_int_equal(perf_ring_drain(&f->ring, collect, &f->seen, NULL), 3);
+	assert_int_equal(f->seen.lost, 1);
+	assert_int_equal(f->seen.lost_total, 42);
+	assert_int_equal(f->seen.samples, 2);
 }
 
 /* A header claiming 0 bytes would loop forever; it ends the batch instead. */
@@ -142,24 +159,15 @@ static void test_corrupt_header(void **state)
 {
 	struct perf_event_header bad = { PERF_RECORD_SAMPLE, 0, 0 };
 	uint8_t junk[24] = { 0 };
-	struct seen seen = { .order_ok = 1 };
-	uint64_t corrupt = 0;
-	struct fake f;
+	struct fake *f = *state;
 
-	(void)state;
-	fake_init(&f);
-	write_sample(&f, 1);
+	write_sample(f, 1);
 	memcpy(junk, &bad, sizeof(bad));
-	kernel_write(&f, junk, sizeof(junk));
-	perf_ring_drain(&f.ring, collect, &seen, &corrupt);
-	assert_int_equal(seen.samples, 1);
-	assert_int_equal(corrupt, 1);
-	assert_int_equal(f.meta->data_tail, f.meta->data_head);
+	kernel_write(f, junk, sizeof(junk));
+	drain_expect(f, 1, 1);
 	/* The ring goes on working afterwards. */
-	write_sample(&f, 2);
-	perf_ring_drain(&f.ring, collect, &seen, &corrupt);
-	assert_int_equal(seen.samples, 2);
-	fake_free(&f);
+	write_sample(f, 2);
+	drain_expect(f, 2, 1);
 }
 
 /*
@@ -168,19 +176,11 @@ static void test_corrupt_header(void **state)
  */
 static void test_record_beyond_head(void **state)
 {
-	struct seen seen = { .order_ok = 1 };
-	uint64_t corrupt = 0;
-	struct fake f;
+	struct fake *f = *state;
 
-	(void)state;
-	fake_init(&f);
-	write_sample(&f, 1);
-	f.meta->data_head -= 8;
-	perf_ring_drain(&f.ring, collect, &seen, &corrupt);
-	assert_int_equal(seen.samples, 0);
-	assert_int_equal(corrupt, 1);
-	assert_int_equal(f.meta->data_tail, f.meta->data_head);
-	fake_free(&f);
+	write_sample(f, 1);
+	f->meta->data_head -= 8;
+	drain_expect(f, 0, 1);
 }
 
 /* Sample parsing with registers and a stack, and truncated records. */
@@ -233,10 +233,10 @@ static void test_parse_full_sample(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wraparound),
-		cmocka_unit_test(test_lost),
-		cmocka_unit_test(test_corrupt_header),
-		cmocka_unit_test(test_record_beyond_head),
+		cmocka_unit_test_setup_teardown(test_wraparound, fake_new, fake_free),
+		cmocka_unit_test_setup_teardown(test_lost, fake_new, fake_free),
+		cmocka_unit_test_setup_teardown(test_corrupt_header, fake_new, fake_free),
+		cmocka_unit_test_setup_teardown(test_record_beyond_head, fake_new, fake_free),
 		cmocka_unit_test(test_parse_full_sample),
 	};
 

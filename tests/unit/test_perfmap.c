@@ -26,9 +26,7 @@
 #include "symbols/perfmap.h"
 #include "symbols/resolve.h"
 #include "symbols/symtab.h"
-
-/* The temporary directory of this run; removed by the group teardown. */
-static char tmpdir[] = "/tmp/test_perfmap.XXXXXX";
+#include "tmp.h"
 
 /* Writes (or appends) text to path. */
 static void put(const char *path, const char *text, int append)
@@ -51,23 +49,6 @@ static const char *at(struct perfmap *pm, uint64_t addr, uint64_t *start)
 	return name;
 }
 
-/* Makes the temporary directory the map files go to. */
-static int group_setup(void **state)
-{
-	(void)state;
-	return mkdtemp(tmpdir) != NULL ? 0 : -1;
-}
-
-/* Removes the temporary directory and everything built in it. */
-static int group_teardown(void **state)
-{
-	char cmd[PATH_MAX];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 /* The line format: hex with or without 0x, names with spaces, CRLF, junk skipped. */
 static void test_parse(void **state)
 {
@@ -76,7 +57,7 @@ static void test_parse(void **state)
 	uint64_t start;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/parse.map", tmpdir);
+	snprintf(path, sizeof(path), "%s/parse.map", tmp_dir());
 	put(path,
 	    "1000 100 plain\n"
 	    "0x2000 0x80 LazyCompile:*fib /app/fib.js:3\n"
@@ -110,7 +91,7 @@ static void test_parse(void **state)
 	perfmap_free(pm);
 
 	/* A missing file is no error: nothing is found. */
-	snprintf(path, sizeof(path), "%s/missing.map", tmpdir);
+	snprintf(path, sizeof(path), "%s/missing.map", tmp_dir());
 	pm = perfmap_new_path(path);
 	assert_null(at(pm, 0x1000, NULL));
 	perfmap_free(pm);
@@ -124,7 +105,7 @@ static void test_overlap(void **state)
 	uint64_t start;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/overlap.map", tmpdir);
+	snprintf(path, sizeof(path), "%s/overlap.map", tmp_dir());
 	put(path,
 	    "1000 1000 old_big\n"
 	    "1400 100 newer_small\n"
@@ -151,7 +132,7 @@ static void test_growth_and_rewrite(void **state)
 	const char *first;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/grow.map", tmpdir);
+	snprintf(path, sizeof(path), "%s/grow.map", tmp_dir());
 	put(path, "1000 100 first\n2000 10 partial", 0);
 	pm = perfmap_new_path(path);
 	first = at(pm, 0x1000, NULL);
@@ -179,7 +160,7 @@ static void test_growth_and_rewrite(void **state)
 	{
 		char tmp[PATH_MAX];
 
-		snprintf(tmp, sizeof(tmp), "%s/grow.new", tmpdir);
+		snprintf(tmp, sizeof(tmp), "%s/grow.new", tmp_dir());
 		put(tmp, "a000 10 new_inode_1\nb000 10 new_inode_2\nc000 10 new_inode_3\n", 0);
 		assert_int_equal(rename(tmp, path), 0);
 	}
@@ -198,7 +179,7 @@ static void test_long_lines_and_many(void **state)
 	size_t cap = 64 << 20;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/many.map", tmpdir);
+	snprintf(path, sizeof(path), "%s/many.map", tmp_dir());
 	text = malloc(cap);
 	assert_non_null(text);
 	p = text;
@@ -227,8 +208,8 @@ static void test_untrusted_files(void **state)
 	struct perfmap *pm;
 
 	(void)state;
-	snprintf(target, sizeof(target), "%s/real.map", tmpdir);
-	snprintf(path, sizeof(path), "%s/link.map", tmpdir);
+	snprintf(target, sizeof(target), "%s/real.map", tmp_dir());
+	snprintf(path, sizeof(path), "%s/link.map", tmp_dir());
 	put(target, "1000 100 secret\n", 0);
 	assert_int_equal(symlink(target, path), 0);
 	pm = perfmap_new_path(path);
@@ -308,5 +289,5 @@ int main(void)
 		cmocka_unit_test(test_resolve_jit),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tmp_setup, tmp_teardown);
 }

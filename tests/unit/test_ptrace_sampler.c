@@ -25,11 +25,14 @@
 #include "loop.h"
 #include "sample/ptrace_sampler.h"
 #include "sample/target.h"
+#include "stopwatch.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
 #include "symbols/resolve.h"
 #include "symbols/symtab.h"
+#include "tracee.h"
 #include "unwind/unwind.h"
+#include "workload.h"
 
 /*
  * The ptrace sampler against real processes forked from this test: known
@@ -81,9 +84,7 @@ struct child {
 	struct shared *sh;
 	int data[2];		/* test -> child */
 	int result[2];		/* child -> test */
-	struct elf_cache *cache;
-	struct maps *maps;
-	struct unwinder *unw;
+	struct tracee_view view;	/* with an unwinder, when asked for */
 };
 
 /* What a child reports through its result pipe. */
@@ -101,29 +102,16 @@ static pid_t gettid_(void)
 	return (pid_t)syscall(SYS_gettid);
 }
 
-/* Innermost frame of the main chain: spins forever. */
-__attribute__((noinline, noipa)) static uint64_t level3(struct shared *sh, uint64_t x)
+/* Innermost frame of the main chain (the helpers' workload_chain): spins forever. */
+__attribute__((noinline, noipa)) static uint64_t level3(void *arg, uint64_t x)
 {
+	struct shared *sh = arg;
+
 	while (!sh->stop) {
 		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
 		sh->progress++;
 	}
 	return x;
-}
-
-__attribute__((noinline, noipa)) static uint64_t level2(struct shared *sh, uint64_t x)
-{
-	return level3(sh, x + 2) ^ x;
-}
-
-__attribute__((noinline, noipa)) static uint64_t level1(struct shared *sh, uint64_t x)
-{
-	return level2(sh, x * 3) + x;
-}
-
-__attribute__((noinline, noipa)) static uint64_t main_like(struct shared *sh)
-{
-	return level1(sh, 7) * 5;
 }
 
 /* Blocks in read() on a pipe nobody writes to (the child holds both ends). */
@@ -229,14 +217,6 @@ static void child_read(struct child *c)
 		_exit(1);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Times SLEEPS nanosleeps: none may return early or fail. */
 static void child_sleep(struct child *c)
 {
@@ -247,11 +227,11 @@ static void child_sleep(struct child *c)
 	while (!c->sh->go)
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	for (int i = 0; i < SLEEPS; i++) {
-		uint64_t t0 = now_ns(), t;
+		uint64_t t0 = stopwatch_ns(), t;
 
 		if (nanosleep(&req, NULL) != 0)
 			r.v[1]++;
-		t = now_ns() - t0;
+		t = stopwatch_ns() - t0;
 		if (t < (uint64_t)SLEEP_NS)
 			r.v[0]++;
 		r.v[2] += (int64_t)t;
@@ -363,7 +343,7 @@ __attribute__((noinline, noipa)) static void child_run(struct child *c, enum chi
 		if (mode == CHILD_THREE)
 			pthread_create(&t, NULL, spinner_thread, c->sh);
 		c->sh->ready++;
-		c->sh->sink = main_like(c->sh);
+		c->sh->sink = workload_chain(c->sh, level3);
 		break;
 	case CHILD_USR1:
 		child_usr1(c);
@@ -454,27 +434,14 @@ static void child_start(struct child *c, enum child_mode mode)
 /* Builds the unwinder's view of the child, as the profile does. */
 static void child_unwinder(struct child *c)
 {
-	struct error err;
-
-	c->cache = elf_cache_new();
-	c->maps = maps_new(c->pid, c->cache);
-	if (maps_load(c->maps, &err) != 0)
-		fail_msg("maps_load: %s", err.msg);
-	c->unw = unwind_new(c->maps, &err);
-	if (c->unw == NULL)
-		fail_msg("unwind_new: %s", err.msg);
+	tracee_view_open(&c->view, c->pid, 1);
 }
 
 /* Kills the child (the sampler, if any, is gone by now) and frees its view. */
 static void child_stop(struct child *c)
 {
-	int status;
-
-	unwind_free(c->unw);
-	maps_free(c->maps);
-	elf_cache_free(c->cache);
-	kill(c->pid, SIGKILL);
-	waitpid(c->pid, &status, __WALL);
+	tracee_view_close(&c->view);
+	tracee_kill(c->pid, NULL);
 	close(c->data[1]);
 	close(c->result[0]);
 	munmap((void *)c->sh, 4096);
@@ -627,10 +594,10 @@ static int check_chain(struct collect *c, const struct sample *s, const char *co
 	memcpy(us.regs, s->regs, sizeof(us.regs));
 	us.stack = s->stack;
 	us.stack_len = s->stack_len;
-	n = unwind_stack(c->child->unw, &us, pcs, MAX_FRAMES, &end);
+	n = unwind_stack(c->child->view.unw, &us, pcs, MAX_FRAMES, &end);
 	for (size_t i = 0; i < n; i++) {
 		memset(&res, 0, sizeof(res));
-		fn[i] = resolve_addr(c->child->maps, pcs[i], &res) == 0 ? res.function : NULL;
+		fn[i] = resolve_addr(c->child->view.maps, pcs[i], &res) == 0 ? res.function : NULL;
 	}
 	ok = chain_in(fn, n, chain);
 	if (!ok && c->printed++ < 3) {
@@ -655,7 +622,7 @@ static void on_sample(void *arg, const struct sample *s)
 			   .syscall = s->syscall, .in_kernel = s->in_kernel,
 			   .has_regs = s->has_regs, .chain = -1, .stack_len = s->stack_len };
 	/* (pause: a child that is done, parked until killed) */
-	if (c->child == NULL || c->child->unw == NULL || s->syscall == SYS_pause)
+	if (c->child == NULL || c->child->view.unw == NULL || s->syscall == SYS_pause)
 		return;
 	for (int k = 0; k < 4; k++)
 		if (c->chain[k] != NULL && c->chain_tid[k] == s->tid)
@@ -729,7 +696,7 @@ struct runner {
 static void runner_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct runner *r = arg;
-	uint64_t n, now = now_ns();
+	uint64_t n, now = stopwatch_ns();
 
 	(void)events;
 	if (read(fd, &n, sizeof(n)) < 0)
@@ -742,7 +709,7 @@ static void runner_tick(struct loop *loop, int fd, uint32_t events, void *arg)
 static void run(struct loop *loop, unsigned ms, int (*step)(void *, uint64_t), void *arg)
 {
 	struct itimerspec its = { .it_interval = { 0, 2000000 }, .it_value = { 0, 2000000 } };
-	struct runner r = { now_ns(), now_ns() + (uint64_t)ms * 1000000u, step, arg };
+	struct runner r = { stopwatch_ns(), stopwatch_ns() + (uint64_t)ms * 1000000u, step, arg };
 	struct error err;
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 
@@ -837,7 +804,27 @@ static void sampler_stop(struct fixture *f)
 	f->s = NULL;
 }
 
-static const char *const main_chain[] = { "level3", "level2", "level1", "main_like", NULL };
+/* Starts a child running mode and a sampler of it at hz collecting into f->c (no unwinding). */
+static void sample_child(struct fixture *f, enum child_mode mode, unsigned hz, int only_running)
+{
+	child_start(&f->ch, mode);
+	collect_init(&f->c, NULL);
+	f->s = sampler_start(f->loop, f->ch.pid, hz, only_running, &f->c);
+}
+
+/* Starts a child running mode and a 199 Hz sampler checking its main thread's stacks hold chain. */
+static void sample_child_chain(struct fixture *f, enum child_mode mode, const char *const *chain)
+{
+	child_start(&f->ch, mode);
+	child_unwinder(&f->ch);
+	collect_init(&f->c, &f->ch);
+	f->c.chain_tid[0] = f->ch.pid;
+	f->c.chain[0] = chain;
+	f->s = sampler_start(f->loop, f->ch.pid, 199, 0, &f->c);
+}
+
+static const char *const main_chain[] = { "level3", "workload_level2", "workload_level1",
+					   "workload_chain", NULL };
 static const char *const sleeper_chain[] = { "sleeper_inner", "sleeper_outer", NULL };
 static const char *const thread_chain[] = { "thread_level2", "thread_level1", NULL };
 static const char *const spin_chain[] = { "level3", "child_run", NULL };
@@ -895,9 +882,9 @@ static void test_chain_and_states(void **state)
 			woken += r->state == SAMPLE_STATE_RUNNING && !r->in_kernel;
 		}
 	}
-	print_message("spinner %zu samples (%zu unwound to main_like, %zu not R), reader %zu (%zu "
-		      "to sleeper_outer, %zu in read, %zu runnable)\n", n_spin, ok_spin, bad_spin,
-		      n_sleep, ok_sleep, in_read, woken);
+	print_message("spinner %zu samples (%zu unwound to workload_chain, %zu not R), "
+		      "reader %zu (%zu to sleeper_outer, %zu in read, %zu runnable)\n", n_spin,
+		      ok_spin, bad_spin, n_sleep, ok_sleep, in_read, woken);
 	print_stops(f->s, "199 Hz, 2 threads");
 	/* 199 expected each; a loaded machine may delay ticks, never misplace them. */
 	assert_true(n_spin >= 50);
@@ -928,9 +915,7 @@ static void test_only_running(void **state)
 	struct collect *c = &f->c;
 	size_t n_spin, n_sleep;
 
-	child_start(ch, CHILD_SPIN_SLEEP);
-	collect_init(c, NULL);
-	f->s = sampler_start(f->loop, ch->pid, 199, 1, c);
+	sample_child(f, CHILD_SPIN_SLEEP, 199, 1);
 	run(f->loop, 500, NULL, NULL);
 	n_spin = count(c, ch->sh->tids[0], SAMPLE_STATE_RUNNING, 0, UINT64_MAX);
 	n_sleep = count(c, ch->sh->tids[1], SAMPLE_STATE_SLEEPING, 0, UINT64_MAX);
@@ -1031,22 +1016,41 @@ static void sender_run(pid_t target, struct shared *sh)
 	_exit(0);
 }
 
-struct usr1_run {
+/* A run that ends when the child's result has come. */
+struct result_run {
 	struct child *ch;
 	struct result r;
-	int have;
+	int have;	/* r has come */
+	size_t written;	/* bytes the test fed the child (the read run) */
+	uint64_t done_ms;	/* when r came (the churn run) */
 };
 
+/* Takes the child's result if it is there; whether it has come. */
+static int result_in(struct result_run *rr)
+{
+	if (!rr->have && child_result(rr->ch, &rr->r))
+		rr->have = 1;
+	return rr->have;
+}
+
+/* Samples a child running mode at 999 Hz until step ends the run, at the latest after a minute. */
+static void sample_run(struct fixture *f, enum child_mode mode, int (*step)(void *, uint64_t),
+		       struct result_run *rr)
+{
+	sample_child(f, mode, 999, 0);
+	rr->ch = &f->ch;
+	run(f->loop, 60000, step, rr);
+}
+
+/* The SIGUSR1 run: the child stops counting once the sender is done. */
 static int usr1_step(void *arg, uint64_t ms)
 {
-	struct usr1_run *u = arg;
+	struct result_run *u = arg;
 
 	(void)ms;
 	if (u->ch->sh->sender_done)
 		u->ch->sh->go = 1;
-	if (u->ch->sh->go && child_result(u->ch, &u->r))
-		u->have = 1;
-	return u->have;
+	return u->ch->sh->go ? result_in(u) : u->have;
 }
 
 /*
@@ -1059,13 +1063,11 @@ static void test_signals_delivered(void **state)
 	struct fixture *f = *state;
 	struct child *ch = &f->ch;
 	struct collect *c = &f->c;
-	struct usr1_run u = { 0 };
+	struct result_run u = { 0 };
 	pid_t sender;
 	int status;
 
-	child_start(ch, CHILD_USR1);
-	collect_init(c, NULL);
-	f->s = sampler_start(f->loop, ch->pid, 999, 0, c);
+	sample_child(f, CHILD_USR1, 999, 0);
 	sender = fork();
 	assert_true(sender >= 0);
 	if (sender == 0) {
@@ -1088,16 +1090,10 @@ static void test_signals_delivered(void **state)
 	assert_true(all_free(ch->pid));
 }
 
-struct read_run {
-	struct child *ch;
-	size_t written;
-	struct result r;
-	int have;
-};
-
+/* The read run: the test writes the child a known byte stream, a chunk a step. */
 static int read_step(void *arg, uint64_t ms)
 {
-	struct read_run *rr = arg;
+	struct result_run *rr = arg;
 	uint8_t buf[READ_CHUNK];
 
 	(void)ms;
@@ -1107,9 +1103,7 @@ static int read_step(void *arg, uint64_t ms)
 		if (write(rr->ch->data[1], buf, READ_CHUNK) == READ_CHUNK)
 			rr->written += READ_CHUNK;
 	}
-	if (child_result(rr->ch, &rr->r))
-		rr->have = 1;
-	return rr->have;
+	return result_in(rr);
 }
 
 /*
@@ -1120,16 +1114,11 @@ static int read_step(void *arg, uint64_t ms)
 static void test_blocked_read(void **state)
 {
 	struct fixture *f = *state;
-	struct child *ch = &f->ch;
 	struct collect *c = &f->c;
-	struct read_run rr = { 0 };
+	struct result_run rr = { 0 };
 	size_t in_read = 0, other = 0;
 
-	child_start(ch, CHILD_READ);
-	collect_init(c, NULL);
-	f->s = sampler_start(f->loop, ch->pid, 999, 0, c);
-	rr.ch = ch;
-	run(f->loop, 60000, read_step, &rr);
+	sample_run(f, CHILD_READ, read_step, &rr);
 	for (size_t i = 0; i < c->nrecs; i++) {
 		const struct rec *r = &c->recs[i];
 
@@ -1152,21 +1141,14 @@ static void test_blocked_read(void **state)
 	assert_int_equal(other, 0);
 }
 
-struct sleep_run {
-	struct child *ch;
-	struct result r;
-	int have;
-};
-
+/* The sleep run: the child starts its sleeps at once. */
 static int sleep_step(void *arg, uint64_t ms)
 {
-	struct sleep_run *sr = arg;
+	struct result_run *sr = arg;
 
 	(void)ms;
 	sr->ch->sh->go = 1;
-	if (child_result(sr->ch, &sr->r))
-		sr->have = 1;
-	return sr->have;
+	return result_in(sr);
 }
 
 /*
@@ -1178,31 +1160,25 @@ static int sleep_step(void *arg, uint64_t ms)
 static void test_sleep_timing(void **state)
 {
 	struct fixture *f = *state;
-	struct child *ch = &f->ch;
-	struct collect *c = &f->c;
-	struct sleep_run sr = { 0 };
+	struct result_run sr = { 0 };
 	size_t asleep = 0, named = 0;
 
-	child_start(ch, CHILD_SLEEP);
-	collect_init(c, NULL);
-	f->s = sampler_start(f->loop, ch->pid, 999, 0, c);
-	sr.ch = ch;
-	run(f->loop, 60000, sleep_step, &sr);
-	for (size_t i = 0; i < c->nrecs; i++) {
+	sample_run(f, CHILD_SLEEP, sleep_step, &sr);
+	for (size_t i = 0; i < f->c.nrecs; i++) {
+		const struct rec *r = &f->c.recs[i];
+
 		/* (pause: done, waiting to be killed) */
-		asleep += c->recs[i].state == SAMPLE_STATE_SLEEPING &&
-			  c->recs[i].syscall != SYS_pause;
-		named += c->recs[i].state == SAMPLE_STATE_SLEEPING &&
-			 (c->recs[i].syscall == SYS_clock_nanosleep ||
-			  c->recs[i].syscall == SYS_nanosleep);
-		if (c->recs[i].state == SAMPLE_STATE_SLEEPING && c->recs[i].syscall != SYS_pause &&
-		    c->recs[i].syscall != SYS_clock_nanosleep && c->recs[i].syscall != SYS_nanosleep)
-			print_message("asleep in system call %ld\n", c->recs[i].syscall);
+		asleep += r->state == SAMPLE_STATE_SLEEPING && r->syscall != SYS_pause;
+		named += r->state == SAMPLE_STATE_SLEEPING &&
+			 (r->syscall == SYS_clock_nanosleep || r->syscall == SYS_nanosleep);
+		if (r->state == SAMPLE_STATE_SLEEPING && r->syscall != SYS_pause &&
+		    r->syscall != SYS_clock_nanosleep && r->syscall != SYS_nanosleep)
+			print_message("asleep in system call %ld\n", r->syscall);
 	}
 	print_message("sleep: %d x %ld ms took %.1f ms (longest %.2f ms), %lld short, %lld "
 		      "failed; %zu samples, %zu asleep, %zu of them in nanosleep\n", SLEEPS,
 		      SLEEP_NS / 1000000, sr.r.v[2] / 1e6, sr.r.v[3] / 1e6, (long long)sr.r.v[0],
-		      (long long)sr.r.v[1], c->nrecs, asleep, named);
+		      (long long)sr.r.v[1], f->c.nrecs, asleep, named);
 	assert_true(sr.have);
 	assert_int_equal(sr.r.v[0], 0);
 	assert_int_equal(sr.r.v[1], 0);
@@ -1220,25 +1196,32 @@ struct stop_run {
 	int phase;
 };
 
+/* Stops the child at 200 ms, looks at it at 450 and 650 ms, resumes it, looks again at 900 ms. */
 static int stop_step(void *arg, uint64_t ms)
 {
+	static const uint64_t phase_ms[] = { 200, 450, 650, 900 };
 	struct stop_run *sr = arg;
 	pid_t pid = sr->ch->pid;
 
-	if (sr->phase == 0 && ms >= 200) {
-		sr->t_stop = now_ns();
+	if (sr->phase == 4)
+		return 1;
+	if (ms < phase_ms[sr->phase])
+		return 0;
+	switch (sr->phase++) {
+	case 0:
+		sr->t_stop = stopwatch_ns();
 		kill(pid, SIGSTOP);
-		sr->phase = 1;
-	} else if (sr->phase == 1 && ms >= 450) {
+		break;
+	case 1:
 		sr->st_stopped = proc_state(pid, pid);
 		sr->p_stopped1 = sr->ch->sh->progress;
-		sr->phase = 2;
-	} else if (sr->phase == 2 && ms >= 650) {
+		break;
+	case 2:
 		sr->p_stopped2 = sr->ch->sh->progress;
-		sr->t_cont = now_ns();
+		sr->t_cont = stopwatch_ns();
 		kill(pid, SIGCONT);
-		sr->phase = 3;
-	} else if (sr->phase == 3 && ms >= 900) {
+		break;
+	default:
 		sr->st_running = proc_state(pid, pid);
 		sr->p_after = sr->ch->sh->progress;
 		return 1;
@@ -1270,12 +1253,7 @@ static void test_stop_cont(void **state)
 	size_t stopped, stopped_ok = 0, during, after, after_running;
 	uint64_t stops_before, stops_during, stops_after, med, p99;
 
-	child_start(ch, CHILD_SPIN);
-	child_unwinder(ch);
-	collect_init(c, ch);
-	c->chain_tid[0] = ch->pid;
-	c->chain[0] = spin_chain;
-	f->s = sampler_start(f->loop, ch->pid, 199, 0, c);
+	sample_child_chain(f, CHILD_SPIN, spin_chain);
 	sr.ch = ch;
 	run(f->loop, 5000, stop_step, &sr);
 	ptrace_sampler_stop_stats(f->s, &med, &p99, &stops_after);
@@ -1316,16 +1294,10 @@ static void test_stop_cont(void **state)
 	assert_true(progress_moves(ch->sh, 1000));
 }
 
-struct churn_run {
-	struct child *ch;
-	struct result r;
-	int have;
-	uint64_t done_ms;
-};
 
 static int churn_step(void *arg, uint64_t ms)
 {
-	struct churn_run *cr = arg;
+	struct result_run *cr = arg;
 
 	cr->ch->sh->go = 1;
 	if (!cr->have && child_result(cr->ch, &cr->r)) {
@@ -1344,16 +1316,11 @@ static int churn_step(void *arg, uint64_t ms)
 static void test_thread_churn(void **state)
 {
 	struct fixture *f = *state;
-	struct child *ch = &f->ch;
 	struct collect *c = &f->c;
-	struct churn_run cr = { 0 };
+	struct result_run cr = { 0 };
 	size_t before;
 
-	child_start(ch, CHILD_CHURN);
-	collect_init(c, NULL);
-	f->s = sampler_start(f->loop, ch->pid, 999, 0, c);
-	cr.ch = ch;
-	run(f->loop, 60000, churn_step, &cr);
+	sample_run(f, CHILD_CHURN, churn_step, &cr);
 	print_message("churn: child made %lld threads; %zu started, %zu exited, %zu left, "
 		      "%zu samples\n", (long long)cr.r.v[0], c->starts, c->exits,
 		      ptrace_sampler_threads(f->s), c->nrecs);
@@ -1363,11 +1330,11 @@ static void test_thread_churn(void **state)
 	assert_int_equal(ptrace_sampler_threads(f->s), 1);
 	assert_int_equal(c->starts, CHURN_THREADS + 1);
 	assert_int_equal(c->exits, CHURN_THREADS);
-	before = count(c, ch->pid, -1, 0, UINT64_MAX);
+	before = count(c, f->ch.pid, -1, 0, UINT64_MAX);
 	run(f->loop, 200, NULL, NULL);
-	assert_true(count(c, ch->pid, -1, 0, UINT64_MAX) >= before + 20);
+	assert_true(count(c, f->ch.pid, -1, 0, UINT64_MAX) >= before + 20);
 	sampler_stop(f);
-	assert_true(all_free(ch->pid));
+	assert_true(all_free(f->ch.pid));
 }
 
 struct exec_run {
@@ -1385,7 +1352,7 @@ static int exec_step(void *arg, uint64_t ms)
 		er->ch->sh->go = 1;
 	if (er->c->execs > 0 && er->exec_ms == 0) {
 		er->exec_ms = ms;
-		er->t_exec = now_ns();
+		er->t_exec = stopwatch_ns();
 	}
 	return er->exec_ms != 0 && ms >= er->exec_ms + 300;
 }
@@ -1406,9 +1373,7 @@ static void test_exec(void **state)
 	int spinner_gone = 0, execer_gone = 0;
 	FILE *file;
 
-	child_start(ch, CHILD_EXEC);
-	collect_init(c, NULL);
-	f->s = sampler_start(f->loop, ch->pid, 199, 0, c);
+	sample_child(f, CHILD_EXEC, 199, 0);
 	assert_int_equal(c->starts, 3);
 	er.c = c;
 	er.ch = ch;
@@ -1474,12 +1439,7 @@ static void test_uninterruptible(void **state)
 	size_t disk = 0, disk_ok = 0;
 	uint64_t med, p99, stops;
 
-	child_start(ch, CHILD_VFORK);
-	child_unwinder(ch);
-	collect_init(c, ch);
-	c->chain_tid[0] = ch->pid;
-	c->chain[0] = vfork_chain;
-	f->s = sampler_start(f->loop, ch->pid, 199, 0, c);
+	sample_child_chain(f, CHILD_VFORK, vfork_chain);
 	run(f->loop, 10000, vfork_step, ch);
 	ptrace_sampler_stop_stats(f->s, &med, &p99, &stops);
 	for (size_t i = 0; i < c->nrecs; i++) {
@@ -1624,24 +1584,30 @@ static int selected(const char *name)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_chain_and_states, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_only_running, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_signals_delivered, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_blocked_read, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sleep_timing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stop_cont, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_thread_churn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_uninterruptible, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sampler_killed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test(test_chain_and_states),
+		cmocka_unit_test(test_only_running),
+		cmocka_unit_test(test_snapshot),
+		cmocka_unit_test(test_signals_delivered),
+		cmocka_unit_test(test_blocked_read),
+		cmocka_unit_test(test_sleep_timing),
+		cmocka_unit_test(test_stop_cont),
+		cmocka_unit_test(test_thread_churn),
+		cmocka_unit_test(test_exec),
+		cmocka_unit_test(test_uninterruptible),
+		cmocka_unit_test(test_sampler_killed),
+		cmocka_unit_test(test_errors),
 	};
 	struct CMUnitTest pick[sizeof(tests) / sizeof(tests[0])];
 	size_t n = 0;
 
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (selected(tests[i].name))
-			pick[n++] = tests[i];
+	/* Every test has the fixture: a loop, a child and a sampler, stopped whatever happens. */
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (!selected(tests[i].name))
+			continue;
+		pick[n] = tests[i];
+		pick[n].setup_func = setup;
+		pick[n].teardown_func = teardown;
+		n++;
+	}
 	return _cmocka_run_group_tests("ptrace_sampler", pick, n, NULL, NULL);
 }

@@ -160,6 +160,17 @@ static uint8_t *wrapped(const Sampled__SavedProfile *m, size_t *len)
 	return saved_profile_encode(m, len);
 }
 
+/* Encodes the fixture as a test broke it and expects the decoder to refuse it, saying needle. */
+static void expect_profile_refused(const char *needle)
+{
+	uint8_t *buf;
+	size_t len;
+
+	buf = wrapped(&profile, &len);
+	expect_refused(buf, len, needle);
+	free(buf);
+}
+
 /* ------------------------------------------------------- encode/decode */
 
 static void test_round_trip(void **state)
@@ -232,41 +243,30 @@ static void test_broken_payloads(void **state)
 	size_t len;
 
 	(void)state;
+	profile.status = NULL;
+	expect_profile_refused("no status");
+	profile.status = &status;
+	saved[1].tree = NULL;
+	expect_profile_refused("tree 1 is incomplete");
+	saved[1].tree = &per_thread;
+
+	/* Indexes that would send a reader outside the arrays. */
+	thread_nodes[2].parent = 3;
+	expect_profile_refused("tree 1, node 2");
+	thread_nodes[2].parent = 2;
+	merged_nodes[1].frame = 7;
+	expect_profile_refused("tree 0, node 1");
+	merged_nodes[1].frame = 1;
+	frames[1].file = 40;
+	expect_profile_refused("frame 1 names a string");
+	frames[1].file = 0;
+
 	/* Garbage with a right checksum: the payload does not decode. */
 	buf = encoded(&len);
 	memset(buf + SAVED_PROFILE_HEADER_SIZE, 0xff, len - SAVED_PROFILE_HEADER_SIZE);
 	fix_checksum(buf, len);
 	expect_refused(buf, len, "does not decode");
 	free(buf);
-
-	profile.status = NULL;
-	buf = wrapped(&profile, &len);
-	expect_refused(buf, len, "no status");
-	free(buf);
-	profile.status = &status;
-
-	saved[1].tree = NULL;
-	buf = wrapped(&profile, &len);
-	expect_refused(buf, len, "tree 1 is incomplete");
-	free(buf);
-	saved[1].tree = &per_thread;
-
-	/* Indexes that would send a reader outside the arrays. */
-	thread_nodes[2].parent = 3;
-	buf = wrapped(&profile, &len);
-	expect_refused(buf, len, "tree 1, node 2");
-	free(buf);
-	thread_nodes[2].parent = 2;
-	merged_nodes[1].frame = 7;
-	buf = wrapped(&profile, &len);
-	expect_refused(buf, len, "tree 0, node 1");
-	free(buf);
-	merged_nodes[1].frame = 1;
-	frames[1].file = 40;
-	buf = wrapped(&profile, &len);
-	expect_refused(buf, len, "frame 1 names a string");
-	free(buf);
-	frames[1].file = 0;
 }
 
 static void test_read_files(void **state)
@@ -352,6 +352,45 @@ static Sampled__Response *ask_tree(int per_thread_view, int32_t tid, double min_
 	return ask(&req);
 }
 
+/*
+ * The loaded fixture answering a request of one kind that carries nothing
+ * (status, hello, dump), checked to give an answer of kind result.
+ */
+static Sampled__Response *ask_case(Sampled__Request__CommandCase command,
+				   Sampled__Response__ResultCase result)
+{
+	Sampled__StatusRequest status_req = SAMPLED__STATUS_REQUEST__INIT;
+	Sampled__Hello hello = SAMPLED__HELLO__INIT;
+	Sampled__DumpRequest dump = SAMPLED__DUMP_REQUEST__INIT;
+	Sampled__Request req;
+	Sampled__Response *resp;
+
+	wire_request_init(&req);
+	req.command_case = command;
+	if (command == SAMPLED__REQUEST__COMMAND_STATUS)
+		req.status = &status_req;
+	else if (command == SAMPLED__REQUEST__COMMAND_HELLO)
+		req.hello = &hello;
+	else if (command == SAMPLED__REQUEST__COMMAND_DUMP)
+		req.dump = &dump;
+	else
+		fail_msg("ask_case: request %d carries something", (int)command);
+	resp = ask(&req);
+	assert_int_equal(resp->result_case, result);
+	return resp;
+}
+
+/* Asks for a tree and checks its node count and total. */
+static void expect_tree_size(int per_thread_view, int32_t tid, double min_share,
+			     Sampled__StateFilter st, size_t n_nodes, uint64_t total)
+{
+	Sampled__Response *r = ask_tree(per_thread_view, tid, min_share, st);
+
+	assert_int_equal(r->tree->n_nodes, n_nodes);
+	assert_int_equal(r->tree->total_samples, total);
+	sampled__response__free_unpacked(r, NULL);
+}
+
 /* A node's function name. */
 static const char *fn(const Sampled__Tree *t, size_t i)
 {
@@ -363,35 +402,22 @@ static const char *fn(const Sampled__Tree *t, size_t i)
 
 static void test_answers_hello_status(void **state)
 {
-	Sampled__Request req;
 	Sampled__Response *resp;
 
 	(void)state;
-	wire_request_init(&req);
-	req.command_case = SAMPLED__REQUEST__COMMAND_STATUS;
-	req.status = &(Sampled__StatusRequest)SAMPLED__STATUS_REQUEST__INIT;
-	resp = ask(&req);
-	assert_int_equal(resp->result_case, SAMPLED__RESPONSE__RESULT_STATUS);
+	resp = ask_case(SAMPLED__REQUEST__COMMAND_STATUS, SAMPLED__RESPONSE__RESULT_STATUS);
 	assert_int_equal(resp->status->daemon_pid, 4242);
 	assert_int_equal(resp->status->samples, 10);
 	sampled__response__free_unpacked(resp, NULL);
 
-	wire_request_init(&req);
-	req.command_case = SAMPLED__REQUEST__COMMAND_HELLO;
-	req.hello = &(Sampled__Hello)SAMPLED__HELLO__INIT;
-	resp = ask(&req);
-	assert_int_equal(resp->result_case, SAMPLED__RESPONSE__RESULT_HELLO);
+	resp = ask_case(SAMPLED__REQUEST__COMMAND_HELLO, SAMPLED__RESPONSE__RESULT_HELLO);
 	assert_int_equal(resp->hello->protocol_version, WIRE_PROTOCOL_VERSION);
 	assert_int_equal(resp->hello->target_pid, 11);
 	assert_string_equal(resp->hello->daemon_version, "9.9");
 	sampled__response__free_unpacked(resp, NULL);
 
 	/* What needs a live process is refused, and says why. */
-	wire_request_init(&req);
-	req.command_case = SAMPLED__REQUEST__COMMAND_DUMP;
-	req.dump = &(Sampled__DumpRequest)SAMPLED__DUMP_REQUEST__INIT;
-	resp = ask(&req);
-	assert_int_equal(resp->result_case, SAMPLED__RESPONSE__RESULT_ERROR);
+	resp = ask_case(SAMPLED__REQUEST__COMMAND_DUMP, SAMPLED__RESPONSE__RESULT_ERROR);
 	assert_int_equal(resp->error->code, SAMPLED__ERROR_CODE__ERROR_UNSUPPORTED);
 	assert_non_null(strstr(resp->error->message, "live process"));
 	sampled__response__free_unpacked(resp, NULL);
@@ -456,10 +482,7 @@ static void test_answers_trees(void **state)
 	sampled__response__free_unpacked(r, NULL);
 
 	/* min_share cuts whole subtrees. */
-	r = ask_tree(0, 0, 0.95, SAMPLED__STATE_FILTER__STATE_ANY);
-	assert_int_equal(r->tree->n_nodes, 1);
-	assert_int_equal(r->tree->total_samples, 10);
-	sampled__response__free_unpacked(r, NULL);
+	expect_tree_size(0, 0, 0.95, SAMPLED__STATE_FILTER__STATE_ANY, 1, 10);
 	r = ask_tree(1, 0, 0.5, SAMPLED__STATE_FILTER__STATE_ANY);
 	t = r->tree;
 	assert_int_equal(t->n_nodes, 3);
@@ -475,14 +498,8 @@ static void test_answers_states(void **state)
 
 	(void)state;
 	/* All samples running: running is everything, idle is nothing. */
-	r = ask_tree(0, 0, 0, SAMPLED__STATE_FILTER__STATE_RUNNING);
-	assert_int_equal(r->tree->n_nodes, 2);
-	assert_int_equal(r->tree->total_samples, 10);
-	sampled__response__free_unpacked(r, NULL);
-	r = ask_tree(1, 11, 0, SAMPLED__STATE_FILTER__STATE_IDLE);
-	assert_int_equal(r->tree->n_nodes, 0);
-	assert_int_equal(r->tree->total_samples, 0);
-	sampled__response__free_unpacked(r, NULL);
+	expect_tree_size(0, 0, 0, SAMPLED__STATE_FILTER__STATE_RUNNING, 2, 10);
+	expect_tree_size(1, 11, 0, SAMPLED__STATE_FILTER__STATE_IDLE, 0, 0);
 
 	/* Otherwise a view that was not saved is an error, not a wrong answer. */
 	profile.all_running = 0;

@@ -31,13 +31,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "files.h"
+#include "self.h"
+#include "sh.h"
+#include "stopwatch.h"
 #include "symbols/elf_image.h"
 #include "symbols/maps.h"
 #include "symbols/resolve.h"
 #include "symbols/symtab.h"
-
-/* The temporary directory of this run; removed by the group teardown. */
-static char tmpdir[] = "/tmp/test_symtab.XXXXXX";
+#include "tmp.h"
 
 /* A function only .symtab knows about: the test looks it up by name. */
 static __attribute__((noinline, used)) int symtab_test_marker(int x)
@@ -136,39 +138,6 @@ static size_t check_nm_functions(struct elf_image *img, const struct nm_sym *sym
 	return checked;
 }
 
-/* The path of the loaded libc, as the dynamic linker found it. */
-static const char *libc_path(void)
-{
-	static char path[PATH_MAX];
-	void *h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-	struct link_map *lm = NULL;
-
-	assert_non_null(h);
-	assert_int_equal(dlinfo(h, RTLD_DI_LINKMAP, &lm), 0);
-	assert_true(realpath(lm->l_name, path) != NULL);
-	dlclose(h);
-	return path;
-}
-
-/*
- * The address of a libc function and its load bias.  Through a libc handle,
- * not RTLD_DEFAULT: under ASan, malloc and qsort resolve to interceptors.
- */
-static uint64_t libc_func(const char *name, uint64_t *bias)
-{
-	void *h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-	struct link_map *lm = NULL;
-	void *p;
-
-	assert_non_null(h);
-	p = dlsym(h, name);
-	assert_non_null(p);
-	assert_int_equal(dlinfo(h, RTLD_DI_LINKMAP, &lm), 0);
-	*bias = lm->l_addr;
-	dlclose(h);
-	return (uint64_t)(uintptr_t)p;
-}
-
 /* The load bias of the main program. */
 static int main_bias_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -185,69 +154,10 @@ static uint64_t main_bias(void)
 	return bias;
 }
 
-/* Reads a whole file into malloc'd memory. */
-static uint8_t *slurp(const char *path, size_t *size)
+/* The address of symtab_test_marker in this binary's file, where its symbol says it is. */
+static uint64_t marker_vaddr(void)
 {
-	struct stat st;
-	uint8_t *buf;
-	int fd = open(path, O_RDONLY);
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
-	buf = malloc((size_t)st.st_size + 1);
-	assert_non_null(buf);
-	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
-	close(fd);
-	*size = (size_t)st.st_size;
-	return buf;
-}
-
-/* Writes bytes to tmpdir/name and returns the path (static buffer). */
-static const char *spill(const char *name, const void *buf, size_t size)
-{
-	static char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, size), (ssize_t)size);
-	close(fd);
-	return path;
-}
-
-/* Runs a shell command; returns its exit status. */
-static int run(const char *fmt, ...)
-{
-	char cmd[2 * PATH_MAX];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return mkdtemp(tmpdir) != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	return run("rm -rf '%s'", tmpdir);
+	return (uint64_t)(uintptr_t)&symtab_test_marker - main_bias();
 }
 
 /* Functions found through the dynamic linker resolve to their own names in libc. */
@@ -261,14 +171,14 @@ static void test_libc_dlsym(void **state)
 	const struct symtab *tab;
 
 	(void)state;
-	img = elf_image_open(libc_path(), &err);
+	img = elf_image_open(self_libc_path(NULL), &err);
 	assert_non_null(img);
 	assert_string_equal(elf_image_name(img), "libc.so.6");
 	assert_int_equal(elf_image_is_exec(img), 0);
 	tab = symtab_get(img);
 	assert_true(symtab_count(tab) > 1000);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		uint64_t bias, addr = libc_func(names[i], &bias), start = 0;
+		uint64_t bias, addr = self_libc_func(names[i], &bias), start = 0;
 		const char *got = symtab_lookup(tab, addr - bias, &start);
 
 		assert_non_null(got);
@@ -296,10 +206,10 @@ static void test_libc_nm(void **state)
 	const struct symtab *tab;
 
 	(void)state;
-	n = nm_read(libc_path(), 1, &syms);
+	n = nm_read(self_libc_path(NULL), 1, &syms);
 	if (n == 0)
 		skip();
-	img = elf_image_open(libc_path(), &err);
+	img = elf_image_open(self_libc_path(NULL), &err);
 	assert_non_null(img);
 	tab = symtab_get(img);
 	checked = check_nm_functions(img, syms, n);
@@ -365,7 +275,7 @@ static void test_python_exec(void **state)
 /* This binary's .symtab holds its static functions. */
 static void test_self_symtab(void **state)
 {
-	uint64_t vaddr = (uint64_t)(uintptr_t)&symtab_test_marker - main_bias(), start = 0;
+	uint64_t vaddr = marker_vaddr(), start = 0;
 	struct error err = { 0 };
 	struct elf_image *img;
 	const char *name;
@@ -388,23 +298,16 @@ static void test_self_symtab(void **state)
 	elf_image_free(img);
 }
 
-/* A build-id as found in memory. */
-struct note_id {
-	const uint8_t *bytes;
-	size_t len;
-};
-
-/* The build-id the dynamic linker sees in libc's loaded PT_NOTE segments. */
-static int libc_note_cb(struct dl_phdr_info *info, size_t size, void *arg)
+/* The build-id in libc's loaded PT_NOTE segments (*len bytes), NULL when none. */
+static const uint8_t *libc_loaded_build_id(size_t *len)
 {
-	struct note_id *id = arg;
+	uint64_t bias;
+	size_t n;
+	const ElfW(Phdr) *phdrs = self_libc_phdrs(&n, &bias);
 
-	(void)size;
-	if (strstr(info->dlpi_name, "libc.so.6") == NULL)
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+	for (size_t i = 0; i < n; i++) {
+		const ElfW(Phdr) *ph = &phdrs[i];
+		const uint8_t *p = (const uint8_t *)(uintptr_t)(bias + ph->p_vaddr);
 		size_t pos = 0;
 
 		if (ph->p_type != PT_NOTE)
@@ -415,47 +318,44 @@ static int libc_note_cb(struct dl_phdr_info *info, size_t size, void *arg)
 			size_t name_end = pos + 12 + ((h[0] + a - 1) & ~(a - 1));
 
 			if (h[2] == NT_GNU_BUILD_ID && h[0] == 4) {
-				id->bytes = p + name_end;
-				id->len = h[1];
-				return 1;
+				*len = h[1];
+				return p + name_end;
 			}
 			pos = name_end + ((h[1] + a - 1) & ~(a - 1));
 		}
 	}
-	return 0;
+	return NULL;
 }
 
 static void test_build_id(void **state)
 {
-	struct note_id want = { NULL, 0 };
-	const uint8_t *got;
+	const uint8_t *got, *want;
 	struct error err = { 0 };
 	struct elf_image *img;
-	size_t len;
+	size_t len, want_len = 0;
 
 	(void)state;
-	dl_iterate_phdr(libc_note_cb, &want);
-	if (want.bytes == NULL)
+	want = libc_loaded_build_id(&want_len);
+	if (want == NULL)
 		skip();
-	img = elf_image_open(libc_path(), &err);
+	img = elf_image_open(self_libc_path(NULL), &err);
 	assert_non_null(img);
 	got = elf_image_build_id(img, &len);
 	assert_non_null(got);
-	assert_int_equal(len, want.len);
-	assert_memory_equal(got, want.bytes, len);
+	assert_int_equal(len, want_len);
+	assert_memory_equal(got, want, len);
 	elf_image_free(img);
 }
 
-/* Sections by name, and the offset<->vaddr translation against libc's loaded headers. */
-static int libc_loads_cb(struct dl_phdr_info *info, size_t size, void *arg)
+/* The offset<->vaddr translation of img (libc's file) against libc's loaded headers. */
+static void check_libc_loads(const struct elf_image *img)
 {
-	struct elf_image *img = arg;
+	uint64_t bias;
+	size_t n;
+	const ElfW(Phdr) *phdrs = self_libc_phdrs(&n, &bias);
 
-	(void)size;
-	if (strstr(info->dlpi_name, "libc.so.6") == NULL)
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+	for (size_t i = 0; i < n; i++) {
+		const ElfW(Phdr) *ph = &phdrs[i];
 		uint64_t v, o;
 
 		if (ph->p_type != PT_LOAD)
@@ -465,9 +365,9 @@ static int libc_loads_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		assert_int_equal(elf_image_vaddr_to_offset(img, ph->p_vaddr + ph->p_filesz - 1, &o), 0);
 		assert_int_equal(o, ph->p_offset + ph->p_filesz - 1);
 	}
-	return 1;
 }
 
+/* Sections by name, and the offset<->vaddr translation against libc's loaded headers. */
 static void test_sections_and_loads(void **state)
 {
 	struct error err = { 0 };
@@ -477,7 +377,7 @@ static void test_sections_and_loads(void **state)
 	size_t size;
 
 	(void)state;
-	img = elf_image_open(libc_path(), &err);
+	img = elf_image_open(self_libc_path(NULL), &err);
 	assert_non_null(img);
 	assert_int_equal(elf_image_section(img, ".text", &vaddr, &data, &size), 0);
 	assert_true(size > 100000);
@@ -486,7 +386,7 @@ static void test_sections_and_loads(void **state)
 	assert_int_equal(elf_image_section(img, ".no.such.section", &vaddr, &data, &size), -1);
 	assert_int_equal(elf_image_section(img, ".bss", &vaddr, &data, &size), -1);
 	assert_int_equal(elf_image_vaddr_to_offset(img, UINT64_MAX - 5, &off), -1);
-	assert_int_equal(dl_iterate_phdr(libc_loads_cb, img), 1);
+	check_libc_loads(img);
 	elf_image_free(img);
 }
 
@@ -505,7 +405,7 @@ static void test_wrapping_segment(void **state)
 	size_t size;
 
 	(void)state;
-	buf = slurp("/proc/self/exe", &size);
+	buf = files_read("/proc/self/exe", &size);
 	ph = (Elf64_Phdr *)(buf + ((Elf64_Ehdr *)buf)->e_phoff);
 	for (size_t i = 0; i < ((Elf64_Ehdr *)buf)->e_phnum; i++) {
 		if (ph[i].p_type != PT_LOAD)
@@ -546,7 +446,7 @@ static void test_resolve_self(void **state)
 	assert_true(anon != MAP_FAILED);
 	assert_int_equal(maps_load(maps, &err), 0);
 
-	addr = libc_func("qsort", &bias);
+	addr = self_libc_func("qsort", &bias);
 	assert_int_equal(resolve_addr(maps, addr + 3, &r), 0);
 	assert_non_null(r.function);
 	assert_string_equal(r.function, "qsort");
@@ -665,27 +565,27 @@ static void test_bad_files(void **state)
 	size_t size;
 
 	(void)state;
-	path = spill("empty", "", 0);
+	path = tmp_write("empty", "", 0);
 	error_clear(&err);
 	assert_null(elf_image_open(path, &err));
 	assert_true(err.msg[0] != '\0');
 
-	path = spill("script", text, sizeof(text) - 1);
+	path = tmp_write("script", text, sizeof(text) - 1);
 	error_clear(&err);
 	assert_null(elf_image_open(path, &err));
 	assert_non_null(strstr(err.msg, "not an ELF"));
 
 	error_clear(&err);
-	assert_null(elf_image_open(tmpdir, &err));
+	assert_null(elf_image_open(tmp_dir(), &err));
 	assert_null(elf_image_open("/nonexistent/file", &err));
 	assert_int_equal(err.errnum, ENOENT);
 
-	buf = slurp("/bin/true", &size);
+	buf = files_read("/bin/true", &size);
 	for (size_t cut = 0; cut < 5; cut++) {
 		size_t len = cut == 0 ? 100 : cut == 1 ? size / 2 : cut == 2 ? 16 : cut == 3 ? 64 :
 			     size - 1;
 
-		path = spill("truncated", buf, len);
+		path = tmp_write("truncated", buf, len);
 		img = elf_image_open(path, &err);
 		if (img == NULL) {
 			assert_true(err.msg[0] != '\0');
@@ -710,12 +610,26 @@ static Elf64_Shdr *shdrs_of(uint8_t *buf, size_t *n)
 	return (Elf64_Shdr *)(buf + eh->e_shoff);
 }
 
+/* Copies the size bytes of orig over buf, to mangle afresh; returns the copy's ELF header. */
+static Elf64_Ehdr *fresh_copy(uint8_t *buf, const uint8_t *orig, size_t size)
+{
+	memcpy(buf, orig, size);
+	return (Elf64_Ehdr *)buf;
+}
+
+/* fresh_copy, then the copy's section headers (*n of them). */
+static Elf64_Shdr *fresh_shdrs(uint8_t *buf, const uint8_t *orig, size_t size, size_t *n)
+{
+	fresh_copy(buf, orig, size);
+	return shdrs_of(buf, n);
+}
+
 /* Opens a mangled copy from a file and probes it; no crash, no symbols where asked. */
 static void probe_mangled(const char *name, const uint8_t *buf, size_t size, uint64_t marker,
 			  int expect_no_marker)
 {
 	struct error err = { 0 };
-	struct elf_image *img = elf_image_open(spill(name, buf, size), &err);
+	struct elf_image *img = elf_image_open(tmp_write(name, buf, size), &err);
 	const struct symtab *tab;
 	const uint8_t *d;
 	uint64_t v;
@@ -738,33 +652,31 @@ static void probe_mangled(const char *name, const uint8_t *buf, size_t size, uin
 /* Corrupt section headers of a copy of this binary (which has .symtab). */
 static void test_corrupt_sections(void **state)
 {
-	uint64_t marker = (uint64_t)(uintptr_t)&symtab_test_marker - main_bias();
+	uint64_t marker = marker_vaddr();
 	uint8_t *orig, *buf;
+	Elf64_Ehdr *copy;
 	Elf64_Shdr *sh;
 	size_t size, n;
 
 	(void)state;
-	orig = slurp("/proc/self/exe", &size);
+	orig = files_read("/proc/self/exe", &size);
 	buf = malloc(size);
 	assert_non_null(buf);
 
 	/* Every section's bytes beyond the end of the file. */
-	memcpy(buf, orig, size);
-	sh = shdrs_of(buf, &n);
+	sh = fresh_shdrs(buf, orig, size, &n);
 	for (size_t i = 1; i < n; i++)
 		sh[i].sh_offset = 0xffffffff00000000ULL + i;
 	probe_mangled("offsets", buf, size, marker, 1);
 
 	/* Sizes running past the end. */
-	memcpy(buf, orig, size);
-	sh = shdrs_of(buf, &n);
+	sh = fresh_shdrs(buf, orig, size, &n);
 	for (size_t i = 1; i < n; i++)
 		sh[i].sh_size = UINT64_MAX - i;
 	probe_mangled("sizes", buf, size, marker, 1);
 
 	/* Links and names pointing nowhere. */
-	memcpy(buf, orig, size);
-	sh = shdrs_of(buf, &n);
+	sh = fresh_shdrs(buf, orig, size, &n);
 	for (size_t i = 1; i < n; i++) {
 		sh[i].sh_link = 0xfffff000u + (uint32_t)i;
 		sh[i].sh_name = 0xfffff000u;
@@ -772,18 +684,15 @@ static void test_corrupt_sections(void **state)
 	probe_mangled("links", buf, size, marker, 1);
 
 	/* A bad section-name index, a header table past the end, too many sections. */
-	memcpy(buf, orig, size);
-	((Elf64_Ehdr *)buf)->e_shstrndx = 0xfff0;
+	fresh_copy(buf, orig, size)->e_shstrndx = 0xfff0;
 	probe_mangled("shstrndx", buf, size, marker, 0);
-	memcpy(buf, orig, size);
-	((Elf64_Ehdr *)buf)->e_shoff = size - 10;
+	fresh_copy(buf, orig, size)->e_shoff = size - 10;
 	probe_mangled("shoff", buf, size, marker, 1);
-	memcpy(buf, orig, size);
-	((Elf64_Ehdr *)buf)->e_shnum = 0xfeff;
+	fresh_copy(buf, orig, size)->e_shnum = 0xfeff;
 	probe_mangled("shnum", buf, size, marker, 1);
-	memcpy(buf, orig, size);
-	((Elf64_Ehdr *)buf)->e_phoff = size - 8;
-	((Elf64_Ehdr *)buf)->e_phnum = 0xffff;
+	copy = fresh_copy(buf, orig, size);
+	copy->e_phoff = size - 8;
+	copy->e_phnum = 0xffff;
 	probe_mangled("phdrs", buf, size, marker, 0);
 
 	/* Random byte flips in the header table and the ELF/program headers. */
@@ -797,7 +706,7 @@ static void test_corrupt_sections(void **state)
 			struct error err = { 0 };
 			struct elf_image *img;
 
-			memcpy(buf, orig, size);
+			fresh_copy(buf, orig, size);
 			for (int k = 0; k < 8; k++) {
 				size_t at;
 
@@ -821,13 +730,13 @@ static void test_corrupt_sections(void **state)
 /* .symtab whose string table, or whose name offsets, lie outside the file. */
 static void test_symtab_strings_outside(void **state)
 {
-	uint64_t marker = (uint64_t)(uintptr_t)&symtab_test_marker - main_bias();
+	uint64_t marker = marker_vaddr();
 	uint8_t *orig, *buf;
 	Elf64_Shdr *sh, *symtab = NULL;
 	size_t size, n;
 
 	(void)state;
-	orig = slurp("/proc/self/exe", &size);
+	orig = files_read("/proc/self/exe", &size);
 	buf = malloc(size);
 	assert_non_null(buf);
 	sh = shdrs_of(orig, &n);
@@ -837,14 +746,13 @@ static void test_symtab_strings_outside(void **state)
 	assert_non_null(symtab);
 
 	/* The string table starts 16 bytes before the end and claims 64 KiB. */
-	memcpy(buf, orig, size);
-	sh = shdrs_of(buf, &n);
+	sh = fresh_shdrs(buf, orig, size, &n);
 	sh[symtab->sh_link].sh_offset = size - 16;
 	sh[symtab->sh_link].sh_size = 65536;
 	probe_mangled("strtab_outside", buf, size, marker, 1);
 
 	/* Every name offset far beyond the string table (and the file). */
-	memcpy(buf, orig, size);
+	fresh_copy(buf, orig, size);
 	for (size_t i = 0; i < symtab->sh_size / sizeof(Elf64_Sym); i++) {
 		Elf64_Sym *s = (Elf64_Sym *)(buf + symtab->sh_offset) + i;
 
@@ -853,8 +761,7 @@ static void test_symtab_strings_outside(void **state)
 	probe_mangled("names_outside", buf, size, marker, 1);
 
 	/* A string table cut to 3 bytes: no name is terminated inside it except maybe "". */
-	memcpy(buf, orig, size);
-	sh = shdrs_of(buf, &n);
+	sh = fresh_shdrs(buf, orig, size, &n);
 	sh[symtab->sh_link].sh_size = 3;
 	memset(buf + sh[symtab->sh_link].sh_offset, 'A', 3);
 	probe_mangled("strtab_short", buf, size, marker, 1);
@@ -862,7 +769,7 @@ static void test_symtab_strings_outside(void **state)
 	/* The unmangled copy does find the marker: the probes above can fail. */
 	{
 		struct error err = { 0 };
-		struct elf_image *img = elf_image_open(spill("intact", orig, size), &err);
+		struct elf_image *img = elf_image_open(tmp_write("intact", orig, size), &err);
 		const char *name;
 
 		assert_non_null(img);
@@ -882,7 +789,7 @@ static void test_symtab_strings_outside(void **state)
  */
 static void test_zero_sizes(void **state)
 {
-	uint64_t marker = (uint64_t)(uintptr_t)&symtab_test_marker - main_bias(), start = 0;
+	uint64_t marker = marker_vaddr(), start = 0;
 	struct error err = { 0 };
 	struct elf_image *img;
 	const struct symtab *tab;
@@ -894,7 +801,7 @@ static void test_zero_sizes(void **state)
 	size_t size, n, text_size;
 
 	(void)state;
-	buf = slurp("/proc/self/exe", &size);
+	buf = files_read("/proc/self/exe", &size);
 	sh = shdrs_of(buf, &n);
 	for (size_t i = 0; i < n; i++) {
 		if (sh[i].sh_type != SHT_SYMTAB)
@@ -902,7 +809,7 @@ static void test_zero_sizes(void **state)
 		for (size_t j = 0; j < sh[i].sh_size / sizeof(Elf64_Sym); j++)
 			((Elf64_Sym *)(buf + sh[i].sh_offset))[j].st_size = 0;
 	}
-	img = elf_image_open(spill("zero-sizes", buf, size), &err);
+	img = elf_image_open(tmp_write("zero-sizes", buf, size), &err);
 	assert_non_null(img);
 	tab = symtab_get(img);
 	name = symtab_lookup(tab, marker + 4, &start);
@@ -926,7 +833,7 @@ static void test_zero_sizes(void **state)
 /* Stripped copies keep .dynsym only: libc still has its exports, we lose our statics. */
 static void test_stripped(void **state)
 {
-	uint64_t marker = (uint64_t)(uintptr_t)&symtab_test_marker - main_bias();
+	uint64_t marker = marker_vaddr();
 	char self[PATH_MAX], lib[PATH_MAX];
 	struct error err = { 0 };
 	struct elf_image *img;
@@ -936,10 +843,10 @@ static void test_stripped(void **state)
 	size_t s;
 
 	(void)state;
-	snprintf(self, sizeof(self), "%s/self-stripped", tmpdir);
-	snprintf(lib, sizeof(lib), "%s/libc-stripped.so", tmpdir);
-	if (run("objcopy --strip-all /proc/self/exe '%s' 2>/dev/null", self) != 0 ||
-	    run("objcopy --strip-all '%s' '%s' 2>/dev/null", libc_path(), lib) != 0)
+	snprintf(self, sizeof(self), "%s/self-stripped", tmp_dir());
+	snprintf(lib, sizeof(lib), "%s/libc-stripped.so", tmp_dir());
+	if (sh_run("objcopy --strip-all /proc/self/exe '%s' 2>/dev/null", self) != 0 ||
+	    sh_run("objcopy --strip-all '%s' '%s' 2>/dev/null", self_libc_path(NULL), lib) != 0)
 		skip();
 
 	img = elf_image_open(self, &err);
@@ -952,7 +859,7 @@ static void test_stripped(void **state)
 	img = elf_image_open(lib, &err);
 	assert_non_null(img);
 	assert_int_equal(elf_image_section(img, ".symtab", &v, &d, &s), -1);
-	addr = libc_func("malloc", &bias);
+	addr = self_libc_func("malloc", &bias);
 	name = symtab_lookup(symtab_get(img), addr - bias, NULL);
 	assert_non_null(name);
 	assert_string_equal(name, "malloc");
@@ -978,17 +885,17 @@ static void test_timing(void **state)
 	double t0, t1, t2;
 
 	(void)state;
-	t0 = now_ms();
-	img = elf_image_open(libc_path(), &err);
+	t0 = stopwatch_ms();
+	img = elf_image_open(self_libc_path(NULL), &err);
 	assert_non_null(img);
 	tab = symtab_get(img);
-	t1 = now_ms();
+	t1 = stopwatch_ms();
 	assert_int_equal(elf_image_section(img, ".text", &text, &data, &text_size), 0);
 	for (int i = 0; i < 1000000; i++) {
 		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
 		hits += symtab_lookup(tab, text + (seed >> 20) % text_size, NULL) != NULL;
 	}
-	t2 = now_ms();
+	t2 = stopwatch_ms();
 	print_message("libc.so.6: open + %zu symbols in %.2f ms; 1M lookups in %.1f ms "
 		      "(%" PRIu64 " hits)\n", symtab_count(tab), t1 - t0, t2 - t1, hits);
 	/* .dynsym covers only exported functions: most of .text is unnamed. */
@@ -1016,5 +923,5 @@ int main(void)
 		cmocka_unit_test(test_timing),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tmp_setup, tmp_teardown);
 }

@@ -1,4 +1,3 @@
-#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +9,10 @@
 
 #include <cmocka.h>
 
+#include "allocs.h"
 #include "mem.h"
 #include "profile/tree.h"
+#include "stopwatch.h"
 
 /* A deterministic generator so that the random trees are the same every run. */
 struct rng {
@@ -31,15 +32,6 @@ static uint64_t rng_next(struct rng *r)
 static uint32_t rng_below(struct rng *r, uint32_t n)
 {
 	return (uint32_t)(rng_next(r) % n);
-}
-
-/* Monotonic seconds, for the timings. */
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Interns a native frame named fn in a fixed module and file. */
@@ -67,35 +59,39 @@ static long find_child(const Sampled__Tree *m, uint32_t parent, const char *name
 	return -1;
 }
 
-/* Follows a path of names from the top level; -1 when any step is missing. */
-static long find_path(const Sampled__Tree *m, const char *const *names, size_t n)
+/* Follows a path of names joined by ';' ("main (1);a;b") from the top; -1 when a step is missing. */
+static long find_path(const Sampled__Tree *m, const char *path)
 {
 	uint32_t parent = 0;
 	long idx = -1;
-	size_t i;
+	char name[64];
 
-	for (i = 0; i < n; i++) {
-		idx = find_child(m, parent, names[i]);
+	for (const char *p = path; p != NULL;) {
+		const char *semi = strchr(p, ';');
+		size_t len = semi != NULL ? (size_t)(semi - p) : strlen(p);
+
+		assert_true(len < sizeof(name));
+		memcpy(name, p, len);
+		name[len] = '\0';
+		idx = find_child(m, parent, name);
 		if (idx < 0)
 			return -1;
 		parent = (uint32_t)idx + 1;
+		p = semi != NULL ? semi + 1 : NULL;
 	}
 	return idx;
 }
 
-/* Asserts the counts of the node at the end of a path of names. */
-static void expect_node(const Sampled__Tree *m, const char *const *names, size_t n, uint64_t self,
-			uint64_t total)
+/* Counts the top-level nodes named name: a thread must never show twice. */
+static size_t count_top(const Sampled__Tree *m, const char *name)
 {
-	long idx = find_path(m, names, n);
+	size_t i, n = 0;
 
-	assert_true(idx >= 0);
-	assert_int_equal(m->nodes[idx]->self, self);
-	assert_int_equal(m->nodes[idx]->total, total);
+	for (i = 0; i < m->n_nodes; i++)
+		if (m->nodes[i]->parent == 0 && strcmp(node_name(m, i), name) == 0)
+			n++;
+	return n;
 }
-
-#define PATH(...) ((const char *const[]){ __VA_ARGS__ }), \
-	(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
 
 /* qsort order for uint64_t. */
 static int cmp_u64(const void *a, const void *b)
@@ -185,6 +181,37 @@ static void check_message(const Sampled__Tree *m, int exact)
 	free(string_used);
 }
 
+/*
+ * Compares every scalar field of a and b, messages of one type, as the
+ * type's descriptor lists them (a field added to the protocol is compared
+ * too; a kind of field this test cannot compare fails it).
+ */
+static void expect_same_fields(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	const ProtobufCMessageDescriptor *d = a->descriptor;
+
+	assert_ptr_equal(d, b->descriptor);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *pa = (const char *)a + f->offset, *pb = (const char *)b + f->offset;
+		uint64_t va = 0, vb = 0;
+		size_t size = 0;
+
+		if (f->type == PROTOBUF_C_TYPE_UINT32 || f->type == PROTOBUF_C_TYPE_ENUM)
+			size = sizeof(uint32_t);
+		else if (f->type == PROTOBUF_C_TYPE_UINT64)
+			size = sizeof(uint64_t);
+		else
+			fail_msg("%s.%s: a field this test does not compare", d->name, f->name);
+		assert_int_equal(f->label, PROTOBUF_C_LABEL_NONE);
+		memcpy(&va, pa, size);
+		memcpy(&vb, pb, size);
+		if (va != vb)
+			fail_msg("%s.%s: %llu, not %llu", d->name, f->name, (unsigned long long)va,
+				 (unsigned long long)vb);
+	}
+}
+
 /* Packs the message, unpacks it with protobuf-c and compares every field. */
 static void check_roundtrip(const Sampled__Tree *m)
 {
@@ -202,23 +229,198 @@ static void check_roundtrip(const Sampled__Tree *m)
 	for (i = 0; i < m->n_strings; i++)
 		assert_string_equal(u->strings[i], m->strings[i]);
 	assert_int_equal(u->n_frames, m->n_frames);
-	for (i = 0; i < m->n_frames; i++) {
-		assert_int_equal(u->frames[i]->function, m->frames[i]->function);
-		assert_int_equal(u->frames[i]->module, m->frames[i]->module);
-		assert_int_equal(u->frames[i]->file, m->frames[i]->file);
-		assert_int_equal(u->frames[i]->line, m->frames[i]->line);
-		assert_int_equal(u->frames[i]->kind, m->frames[i]->kind);
-		assert_int_equal(u->frames[i]->offset, m->frames[i]->offset);
-	}
+	for (i = 0; i < m->n_frames; i++)
+		expect_same_fields(&u->frames[i]->base, &m->frames[i]->base);
 	assert_int_equal(u->n_nodes, m->n_nodes);
-	for (i = 0; i < m->n_nodes; i++) {
-		assert_int_equal(u->nodes[i]->parent, m->nodes[i]->parent);
-		assert_int_equal(u->nodes[i]->frame, m->nodes[i]->frame);
-		assert_int_equal(u->nodes[i]->self, m->nodes[i]->self);
-		assert_int_equal(u->nodes[i]->total, m->nodes[i]->total);
-	}
+	for (i = 0; i < m->n_nodes; i++)
+		expect_same_fields(&u->nodes[i]->base, &m->nodes[i]->base);
 	sampled__tree__free_unpacked(u, NULL);
 	free(buf);
+}
+
+/* The number that ends a clause ("... 42"); the test fails unless it is one. */
+static uint64_t clause_number(const char *s)
+{
+	char *end;
+	uint64_t v;
+
+	assert_true(*s >= '0' && *s <= '9');
+	v = strtoull(s, &end, 10);
+	if (*end != '\0')
+		fail_msg("not a number: \"%s\"", s);
+	return v;
+}
+
+/* Checks that the first nodes of m are named as list says ("a;b;c"), or have its parents. */
+static void expect_preorder(const Sampled__Tree *m, const char *list, int parents)
+{
+	size_t i = 0;
+
+	for (const char *p = list; p != NULL; i++) {
+		const char *semi = strchr(p, ';');
+		size_t len = semi != NULL ? (size_t)(semi - p) : strlen(p);
+		char item[64];
+
+		assert_true(i < m->n_nodes && len < sizeof(item));
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (parents)
+			assert_int_equal(m->nodes[i]->parent, clause_number(item));
+		else
+			assert_string_equal(node_name(m, i), item);
+		p = semi != NULL ? semi + 1 : NULL;
+	}
+}
+
+/*
+ * Calls check(arg, clause) for each line of spec: tests state what they
+ * expect as text, one clause a line (see expect_message, expect_tree).
+ */
+static void expect_clauses(const char *spec, void (*check)(const void *arg, char *clause),
+			   const void *arg)
+{
+	char clause[256];
+
+	for (const char *line = spec; *line != '\0';) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);
+
+		assert_true(len < sizeof(clause));
+		memcpy(clause, line, len);
+		clause[len] = '\0';
+		check(arg, clause);
+		line += len + (eol != NULL);
+	}
+}
+
+/*
+ * Checks one clause of a message's expectations (see expect_message): a
+ * clause it cannot read fails the test, so that no check is lost to a typo.
+ */
+static void expect_clause(const void *arg, char *clause)
+{
+	const Sampled__Tree *m = arg;
+	char *eq = strstr(clause, " = ");
+	long idx;
+
+	if (strncmp(clause, "total ", 6) == 0) {
+		assert_int_equal(m->total_samples, clause_number(clause + 6));
+	} else if (strncmp(clause, "nodes ", 6) == 0) {
+		assert_int_equal(m->n_nodes, clause_number(clause + 6));
+	} else if (strncmp(clause, "frames ", 7) == 0) {
+		assert_int_equal(m->n_frames, clause_number(clause + 7));
+	} else if (strncmp(clause, "strings ", 8) == 0) {
+		assert_int_equal(m->n_strings, clause_number(clause + 8));
+	} else if (strncmp(clause, "first ", 6) == 0) {
+		expect_preorder(m, clause + 6, 0);
+	} else if (strncmp(clause, "parents ", 8) == 0) {
+		expect_preorder(m, clause + 8, 1);
+	} else if (strncmp(clause, "no ", 3) == 0) {
+		assert_int_equal(find_path(m, clause + 3), -1);
+	} else if (strncmp(clause, "has ", 4) == 0) {
+		assert_true(find_path(m, clause + 4) >= 0);
+	} else if (strncmp(clause, "top ", 4) == 0 && eq != NULL) {
+		*eq = '\0';
+		assert_int_equal(count_top(m, clause + 4), clause_number(eq + 3));
+	} else if (strcmp(clause, "roundtrip") == 0) {
+		check_roundtrip(m);
+	} else if (eq != NULL && strchr(eq + 3, ' ') != NULL) {
+		char *counts = eq + 3, *sp = strchr(counts, ' ');
+
+		*eq = '\0';
+		*sp = '\0';
+		idx = find_path(m, clause);
+		if (idx < 0)
+			fail_msg("no node %s", clause);
+		assert_int_equal(m->nodes[idx]->self, clause_number(counts));
+		assert_int_equal(m->nodes[idx]->total, clause_number(sp + 1));
+	} else {
+		fail_msg("cannot read the clause \"%s\"", clause);
+	}
+}
+
+/*
+ * Checks message m against spec, one clause a line:
+ *   "total N", "nodes N", "frames N", "strings N": total_samples and the
+ *     message's counts;
+ *   "PATH = SELF TOTAL": the node at PATH (names from the top level, joined
+ *     by ';') has these counts;  "has PATH", "no PATH": there is a node
+ *     there, there is none;
+ *   "first NAME;NAME...", "parents P;P...": the first nodes in preorder
+ *     have these names, these parents (index + 1, 0 for the top level);
+ *   "top NAME = N": N top-level nodes are named NAME;
+ *   "roundtrip": protobuf-c packs and unpacks it unchanged.
+ */
+static void expect_message(const Sampled__Tree *m, const char *spec)
+{
+	expect_clauses(spec, expect_clause, m);
+}
+
+/* Checks one clause of a tree's expectations (see expect_tree); an unknown one fails the test. */
+static void expect_tree_clause(const void *arg, char *clause)
+{
+	static const struct {
+		const char *name;
+		int state, gil;		/* which total: -1 for neither */
+	} totals[] = {
+		{ "running ", TREE_STATE_RUNNING, -1 }, { "idle ", TREE_STATE_IDLE, -1 },
+		{ "held ", -1, TREE_GIL_HELD }, { "released ", -1, TREE_GIL_RELEASED },
+		{ "unknown ", -1, TREE_GIL_UNKNOWN },
+	};
+	const struct tree *t = arg;
+
+	if (strncmp(clause, "total ", 6) == 0) {
+		assert_int_equal(tree_total(t), clause_number(clause + 6));
+		return;
+	}
+	if (strncmp(clause, "nodes ", 6) == 0) {
+		assert_int_equal(tree_node_count(t), clause_number(clause + 6));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
+		size_t len = strlen(totals[i].name);
+
+		if (strncmp(clause, totals[i].name, len) != 0)
+			continue;
+		if (totals[i].state >= 0)
+			assert_int_equal(tree_state_total(t, (enum tree_state)totals[i].state),
+					 clause_number(clause + len));
+		else
+			assert_int_equal(tree_gil_total(t, (enum tree_gil)totals[i].gil),
+					 clause_number(clause + len));
+		return;
+	}
+	fail_msg("cannot read the clause \"%s\"", clause);
+}
+
+/*
+ * Checks the tree's own counts against spec, one clause a line: "total N",
+ * "nodes N" (tree_node_count), "running N", "idle N" (tree_state_total),
+ * "held N", "released N", "unknown N" (tree_gil_total).
+ */
+static void expect_tree(const struct tree *t, const char *spec)
+{
+	expect_clauses(spec, expect_tree_clause, t);
+}
+
+/*
+ * Asks t for the message of q (NULL for none), checks what every message
+ * must satisfy (exact: without pruning, see check_message) and spec
+ * (expect_message); the caller frees it.
+ */
+static Sampled__Tree *query(struct tree *t, const struct tree_query *q, int exact, const char *spec)
+{
+	Sampled__Tree *m = tree_to_message(t, q);
+
+	check_message(m, exact);
+	expect_message(m, spec);
+	return m;
+}
+
+/* query, for a message nothing else is asked of. */
+static void check_query(struct tree *t, const struct tree_query *q, int exact, const char *spec)
+{
+	tree_message_free(query(t, q, exact, spec));
 }
 
 /* Same content, same id; any field changed, another id; strings copied. */
@@ -299,12 +501,43 @@ static void test_interning(void **state)
 	tree_free(t);
 }
 
+/* Values of ours and the protocol's that must be equal, so that the service may cast. */
+struct same_values {
+	size_t n;
+	int pairs[4][2];	/* ours, the protocol's */
+};
+
+/* The state filter's values. */
+static struct same_values state_values = { 4, {
+	{ TREE_STATE_ANY, SAMPLED__STATE_FILTER__STATE_ANY },
+	{ TREE_STATE_ONLY_RUNNING, SAMPLED__STATE_FILTER__STATE_RUNNING },
+	{ TREE_STATE_ONLY_IDLE, SAMPLED__STATE_FILTER__STATE_IDLE },
+	{ TREE_STATE_ANY, 0 },
+} };
+
+/* The GIL filter's values. */
+static struct same_values gil_values = { 4, {
+	{ TREE_GIL_ANY, SAMPLED__GIL_FILTER__GIL_ANY },
+	{ TREE_GIL_ONLY_HELD, SAMPLED__GIL_FILTER__GIL_HELD },
+	{ TREE_GIL_ONLY_RELEASED, SAMPLED__GIL_FILTER__GIL_RELEASED },
+	{ TREE_GIL_ANY, 0 },
+} };
+
+/* An enum's values are the protocol's (the table is the test's state: state_values, gil_values). */
+static void test_enum_matches_proto(void **state)
+{
+	const struct same_values *v = *state;
+
+	for (size_t i = 0; i < v->n; i++)
+		assert_int_equal(v->pairs[i][0], v->pairs[i][1]);
+}
+
 /*
- * The hand-built profile:
+ * The hand-built profile, a test's setup (the tree is its state):
  *   tid 1 ("main"):  a;b;c x3, a;b x2, a;d x1
  *   tid 2 (unnamed): a;b;c x1, e x4
  */
-static struct tree *hand_tree(void)
+static int hand_tree(void **state)
 {
 	struct tree *t = tree_new();
 	uint32_t a = fid(t, "a"), b = fid(t, "b"), c = fid(t, "c"), d = fid(t, "d"), e = fid(t, "e");
@@ -315,141 +548,105 @@ static struct tree *hand_tree(void)
 	tree_add(t, 2, TREE_STATE_RUNNING, (uint32_t[]){ a, b, c }, 3, 1);
 	tree_add(t, 1, TREE_STATE_RUNNING, (uint32_t[]){ a, d }, 2, 1);
 	tree_add(t, 2, TREE_STATE_RUNNING, (uint32_t[]){ e }, 1, 4);
-	return t;
+	*state = t;
+	return 0;
+}
+
+/* The teardown of the tests of a hand-built profile. */
+static int tree_teardown(void **state)
+{
+	tree_free(*state);
+	return 0;
 }
 
 /* Self and total of every node of the hand-built profile, threads merged. */
 static void test_counts_merged(void **state)
 {
-	struct tree *t = hand_tree();
 	Sampled__Tree *m;
 
-	(void)state;
-	assert_int_equal(tree_total(t), 11);
-	/* Roots 1 and 2; a b c d under 1; a b c e under 2. */
-	assert_int_equal(tree_node_count(t), 2 + 4 + 4);
+	/* Roots 1 and 2; a b c d under 1; a b c e under 2: 2 + 4 + 4 nodes. */
+	expect_tree(*state, "total 11\nnodes 10\n");
 
-	m = tree_to_message(t, NULL);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 11);
+	/* Preorder with the largest child first; counts summed across threads. */
+	m = query(*state, NULL, 1,
+		  "total 11\n"
+		  "nodes 5\n"
+		  "first a;b;c;d;e\n"
+		  "parents 0;1;2;1;0\n"
+		  "a = 0 7\n"
+		  "a;b = 2 6\n"
+		  "a;b;c = 4 4\n"
+		  "a;d = 1 1\n"
+		  "e = 4 4\n"
+		  "frames 5\n"
+		  "strings 8\n"		/* "", a..e, module, file */
+		  "roundtrip\n");
 	assert_false(m->per_thread);
-	assert_int_equal(m->n_nodes, 5);
-	/* Preorder with the largest child first. */
-	assert_string_equal(node_name(m, 0), "a");
-	assert_string_equal(node_name(m, 1), "b");
-	assert_string_equal(node_name(m, 2), "c");
-	assert_string_equal(node_name(m, 3), "d");
-	assert_string_equal(node_name(m, 4), "e");
-	assert_int_equal(m->nodes[0]->parent, 0);
-	assert_int_equal(m->nodes[1]->parent, 1);
-	assert_int_equal(m->nodes[2]->parent, 2);
-	assert_int_equal(m->nodes[3]->parent, 1);
-	assert_int_equal(m->nodes[4]->parent, 0);
-	/* Counts summed across threads. */
-	expect_node(m, PATH("a"), 0, 7);
-	expect_node(m, PATH("a", "b"), 2, 6);
-	expect_node(m, PATH("a", "b", "c"), 4, 4);
-	expect_node(m, PATH("a", "d"), 1, 1);
-	expect_node(m, PATH("e"), 4, 4);
-	assert_int_equal(m->n_frames, 5);
-	assert_int_equal(m->n_strings, 1 + 5 + 2);	/* "", a..e, module, file */
-	check_roundtrip(m);
 	tree_message_free(m);
-	tree_free(t);
 }
 
 /* One synthetic node per thread, named after it, above that thread's stacks. */
 static void test_per_thread(void **state)
 {
-	struct tree *t = hand_tree();
 	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 	long t1, t2;
 
-	(void)state;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
+	m = query(*state, &q, 1,
+		  "total 11\n"
+		  "nodes 10\n"
+		  "main (1) = 0 6\n"
+		  "thread 2 = 0 5\n"
+		  "main (1);a = 0 6\n"
+		  "main (1);a;b = 2 5\n"
+		  "main (1);a;b;c = 3 3\n"
+		  "main (1);a;d = 1 1\n"
+		  "thread 2;e = 4 4\n"
+		  "thread 2;a;b;c = 1 1\n"
+		  "no thread 2;a;d\n"
+		  "roundtrip\n");
 	assert_true(m->per_thread);
-	assert_int_equal(m->total_samples, 11);
-	assert_int_equal(m->n_nodes, 2 + 4 + 4);
 	t1 = find_child(m, 0, "main (1)");
 	t2 = find_child(m, 0, "thread 2");
 	assert_int_equal(t1, 0);	/* 6 samples before 5 */
 	assert_true(t2 > t1);
 	assert_int_equal(m->frames[m->nodes[t1]->frame]->kind, SAMPLED__FRAME_KIND__FRAME_THREAD);
 	assert_int_equal(m->frames[m->nodes[t2]->frame]->kind, SAMPLED__FRAME_KIND__FRAME_THREAD);
-	assert_int_equal(m->nodes[t1]->total, 6);
-	assert_int_equal(m->nodes[t1]->self, 0);
-	assert_int_equal(m->nodes[t2]->total, 5);
-	expect_node(m, PATH("main (1)", "a"), 0, 6);
-	expect_node(m, PATH("main (1)", "a", "b"), 2, 5);
-	expect_node(m, PATH("main (1)", "a", "b", "c"), 3, 3);
-	expect_node(m, PATH("main (1)", "a", "d"), 1, 1);
-	expect_node(m, PATH("thread 2", "e"), 4, 4);
-	expect_node(m, PATH("thread 2", "a", "b", "c"), 1, 1);
-	assert_int_equal(find_path(m, PATH("thread 2", "a", "d")), -1);
-	check_roundtrip(m);
 	tree_message_free(m);
 
 	/* The latest name wins; NULL removes it. */
-	tree_set_thread_name(t, 2, "worker");
-	tree_set_thread_name(t, 2, "worker-2");
-	tree_set_thread_name(t, 1, NULL);
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_true(find_child(m, 0, "worker-2 (2)") >= 0);
-	assert_true(find_child(m, 0, "thread 1") >= 0);
-	assert_int_equal(find_child(m, 0, "worker (2)"), -1);
-	tree_message_free(m);
-	tree_free(t);
+	tree_set_thread_name(*state, 2, "worker");
+	tree_set_thread_name(*state, 2, "worker-2");
+	tree_set_thread_name(*state, 1, NULL);
+	check_query(*state, &q, 1, "has worker-2 (2)\nhas thread 1\nno worker (2)\n");
 }
 
 /* Only the selected thread's samples, merged or per thread. */
 static void test_tid_filter(void **state)
 {
-	struct tree *t = hand_tree();
 	struct tree_query q = { 0, 2, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
-	Sampled__Tree *m;
 
-	(void)state;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 5);
-	assert_int_equal(m->n_nodes, 4);
-	assert_string_equal(node_name(m, 0), "e");
-	expect_node(m, PATH("e"), 4, 4);
-	expect_node(m, PATH("a"), 0, 1);
-	expect_node(m, PATH("a", "b", "c"), 1, 1);
-	assert_int_equal(find_child(m, 0, "d"), -1);
 	/* Only the frames this thread uses. */
-	assert_int_equal(m->n_frames, 4);
-	check_roundtrip(m);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1,
+		    "total 5\n"
+		    "nodes 4\n"
+		    "first e\n"
+		    "e = 4 4\n"
+		    "a = 0 1\n"
+		    "a;b;c = 1 1\n"
+		    "no d\n"
+		    "frames 4\n"
+		    "roundtrip\n");
 	q.per_thread = 1;
 	q.tid = 1;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 6);
-	assert_int_equal(m->n_nodes, 5);
-	assert_string_equal(node_name(m, 0), "main (1)");
-	assert_int_equal(find_child(m, 0, "thread 2"), -1);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1, "total 6\nnodes 5\nfirst main (1)\nno thread 2\n");
 	/* A tid never seen: nothing, but still a valid message. */
 	q.tid = 99;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 0);
-	assert_int_equal(m->n_nodes, 0);
-	assert_int_equal(m->n_strings, 1);
-	check_roundtrip(m);
-	tree_message_free(m);
-	tree_free(t);
+	check_query(*state, &q, 1, "total 0\nnodes 0\nstrings 1\nroundtrip\n");
 }
 
 /*
- * The hand-built wall-clock profile:
+ * The hand-built wall-clock profile, a test's setup:
  *   tid 1 ("main"): running a;b;c x3, a;b x2
  *                   idle    a;b;c x1, a;w x4, (no frames) x1
  *   tid 2:          idle    e x2, a;b x1
@@ -457,7 +654,7 @@ static void test_tid_filter(void **state)
  * Running 7, idle 9.  Thread 1's states alternate, so the last-thread fast
  * path sees the same tid with both states.
  */
-static struct tree *state_tree(void)
+static int state_tree(void **state)
 {
 	struct tree *t = tree_new();
 	uint32_t a = fid(t, "a"), b = fid(t, "b"), c = fid(t, "c"), d = fid(t, "d"), e = fid(t, "e");
@@ -473,199 +670,71 @@ static struct tree *state_tree(void)
 	tree_add(t, 2, TREE_STATE_IDLE, (uint32_t[]){ a, b }, 2, 1);
 	tree_add(t, 3, TREE_STATE_RUNNING, (uint32_t[]){ a, d }, 2, 2);
 	tree_add(t, 3, TREE_STATE_IDLE, (uint32_t[]){ a, d }, 2, 0);	/* nothing, no root */
-	return t;
-}
-
-/* Counts the top-level nodes named name: a thread must never show twice. */
-static size_t count_top(const Sampled__Tree *m, const char *name)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < m->n_nodes; i++)
-		if (m->nodes[i]->parent == 0 && strcmp(node_name(m, i), name) == 0)
-			n++;
-	return n;
-}
-
-/* The filter's values are the protocol's, so the service may cast. */
-static void test_state_enum_matches_proto(void **state)
-{
-	(void)state;
-	assert_int_equal(TREE_STATE_ANY, SAMPLED__STATE_FILTER__STATE_ANY);
-	assert_int_equal(TREE_STATE_ONLY_RUNNING, SAMPLED__STATE_FILTER__STATE_RUNNING);
-	assert_int_equal(TREE_STATE_ONLY_IDLE, SAMPLED__STATE_FILTER__STATE_IDLE);
-	assert_int_equal(TREE_STATE_ANY, 0);
+	*state = t;
+	return 0;
 }
 
 /* Totals by state, and the merged view under each filter. */
 static void test_state_merged(void **state)
 {
-	struct tree *t = state_tree();
 	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
-	Sampled__Tree *m;
 
-	(void)state;
-	assert_int_equal(tree_total(t), 16);
-	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), 7);
-	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), 9);
-	/* Roots 1/run, 1/idle, 2/idle, 3/run; a b c | a b c w | e a b | a d. */
-	assert_int_equal(tree_node_count(t), 4 + 3 + 4 + 3 + 2);
+	/* Roots 1/run, 1/idle, 2/idle, 3/run; a b c | a b c w | e a b | a d: 4+3+4+3+2 nodes. */
+	expect_tree(*state, "total 16\nrunning 7\nidle 9\nnodes 16\n");
 
 	/* Both states: everything merged, the empty stack in the total only. */
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 16);
-	assert_int_equal(m->n_nodes, 6);
-	expect_node(m, PATH("a"), 0, 13);
-	expect_node(m, PATH("a", "b"), 3, 7);
-	expect_node(m, PATH("a", "b", "c"), 4, 4);
-	expect_node(m, PATH("a", "w"), 4, 4);
-	expect_node(m, PATH("a", "d"), 2, 2);
-	expect_node(m, PATH("e"), 2, 2);
-	check_roundtrip(m);
-	tree_message_free(m);
-
-	q.state = TREE_STATE_ONLY_RUNNING;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 7);
-	assert_int_equal(m->n_nodes, 4);
-	expect_node(m, PATH("a"), 0, 7);
-	expect_node(m, PATH("a", "b"), 2, 5);
-	expect_node(m, PATH("a", "b", "c"), 3, 3);
-	expect_node(m, PATH("a", "d"), 2, 2);
-	assert_int_equal(find_path(m, PATH("a", "w")), -1);
-	assert_int_equal(find_child(m, 0, "e"), -1);
+	check_query(*state, &q, 1,
+		    "total 16\n"
+		    "nodes 6\n"
+		    "a = 0 13\n"
+		    "a;b = 3 7\n"
+		    "a;b;c = 4 4\n"
+		    "a;w = 4 4\n"
+		    "a;d = 2 2\n"
+		    "e = 2 2\n"
+		    "roundtrip\n");
 	/* Only the frames the running samples use. */
-	assert_int_equal(m->n_frames, 4);
-	tree_message_free(m);
-
-	q.state = TREE_STATE_ONLY_IDLE;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 9);
-	assert_int_equal(m->n_nodes, 5);
-	expect_node(m, PATH("a"), 0, 6);
-	expect_node(m, PATH("a", "w"), 4, 4);
-	expect_node(m, PATH("a", "b"), 1, 2);
-	expect_node(m, PATH("a", "b", "c"), 1, 1);
-	expect_node(m, PATH("e"), 2, 2);
-	assert_int_equal(find_path(m, PATH("a", "d")), -1);
-	/* Preorder, largest first: a (6) before e (2), w (4) before b (2). */
-	assert_string_equal(node_name(m, 0), "a");
-	assert_string_equal(node_name(m, 1), "w");
-	assert_string_equal(node_name(m, 2), "b");
-	assert_string_equal(node_name(m, 3), "c");
-	assert_string_equal(node_name(m, 4), "e");
-	check_roundtrip(m);
-	tree_message_free(m);
-	tree_free(t);
-}
-
-/* Per thread: one node per thread whatever its states, holding the selected ones. */
-static void test_state_per_thread(void **state)
-{
-	struct tree *t = state_tree();
-	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
-	Sampled__Tree *m;
-
-	(void)state;
-	/* Both states: thread 1 once, its running and idle stacks summed. */
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 16);
-	assert_int_equal(m->n_nodes, 3 + 4 + 3 + 2);
-	assert_int_equal(count_top(m, "main (1)"), 1);
-	assert_int_equal(count_top(m, "thread 2"), 1);
-	assert_int_equal(count_top(m, "thread 3"), 1);
-	assert_int_equal(find_child(m, 0, "main (1)"), 0);	/* 11, then 3, then 2 */
-	expect_node(m, PATH("main (1)"), 1, 11);
-	expect_node(m, PATH("main (1)", "a"), 0, 10);
-	expect_node(m, PATH("main (1)", "a", "b"), 2, 6);
-	expect_node(m, PATH("main (1)", "a", "b", "c"), 4, 4);
-	expect_node(m, PATH("main (1)", "a", "w"), 4, 4);
-	expect_node(m, PATH("thread 2"), 0, 3);
-	expect_node(m, PATH("thread 2", "e"), 2, 2);
-	expect_node(m, PATH("thread 2", "a", "b"), 1, 1);
-	expect_node(m, PATH("thread 3"), 0, 2);
-	expect_node(m, PATH("thread 3", "a", "d"), 2, 2);
-	assert_true(find_child(m, 0, "thread 2") < find_child(m, 0, "thread 3"));
-	check_roundtrip(m);
-	tree_message_free(m);
-
-	/* Running only: thread 2 was never running and is not shown. */
 	q.state = TREE_STATE_ONLY_RUNNING;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 7);
-	assert_int_equal(m->n_nodes, 2 + 3 + 2);
-	assert_int_equal(count_top(m, "main (1)"), 1);
-	assert_int_equal(count_top(m, "thread 2"), 0);
-	expect_node(m, PATH("main (1)"), 0, 5);
-	expect_node(m, PATH("main (1)", "a"), 0, 5);
-	expect_node(m, PATH("main (1)", "a", "b"), 2, 5);
-	expect_node(m, PATH("main (1)", "a", "b", "c"), 3, 3);
-	assert_int_equal(find_path(m, PATH("main (1)", "a", "w")), -1);
-	expect_node(m, PATH("thread 3", "a", "d"), 2, 2);
-	tree_message_free(m);
-
-	/* Idle only: thread 3 was never idle (its count-0 add made no root). */
+	check_query(*state, &q, 1,
+		    "total 7\n"
+		    "nodes 4\n"
+		    "a = 0 7\n"
+		    "a;b = 2 5\n"
+		    "a;b;c = 3 3\n"
+		    "a;d = 2 2\n"
+		    "no a;w\n"
+		    "no e\n"
+		    "frames 4\n");
+	/* Preorder, largest first: a (6) before e (2), w (4) before b (2). */
 	q.state = TREE_STATE_ONLY_IDLE;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 9);
-	assert_int_equal(m->n_nodes, 2 + 4 + 3);
-	assert_int_equal(count_top(m, "main (1)"), 1);
-	assert_int_equal(count_top(m, "thread 3"), 0);
-	expect_node(m, PATH("main (1)"), 1, 6);
-	expect_node(m, PATH("main (1)", "a"), 0, 5);
-	expect_node(m, PATH("main (1)", "a", "w"), 4, 4);
-	expect_node(m, PATH("main (1)", "a", "b"), 0, 1);
-	expect_node(m, PATH("main (1)", "a", "b", "c"), 1, 1);
-	expect_node(m, PATH("thread 2"), 0, 3);
-	expect_node(m, PATH("thread 2", "e"), 2, 2);
-	tree_message_free(m);
-	tree_free(t);
+	check_query(*state, &q, 1,
+		    "total 9\n"
+		    "nodes 5\n"
+		    "a = 0 6\n"
+		    "a;w = 4 4\n"
+		    "a;b = 1 2\n"
+		    "a;b;c = 1 1\n"
+		    "e = 2 2\n"
+		    "no a;d\n"
+		    "first a;w;b;c;e\n"
+		    "roundtrip\n");
 }
 
 /* The state filter with the tid filter, pruning, an unknown value and a reset. */
 static void test_state_with_other_filters(void **state)
 {
-	struct tree *t = state_tree();
 	struct tree_query q = { 0, 1, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
-	Sampled__Tree *m;
 	uint32_t z;
 
-	(void)state;
 	/* One thread, both states: its two roots merged. */
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 11);
-	assert_int_equal(m->n_nodes, 4);
-	expect_node(m, PATH("a"), 0, 10);
-	expect_node(m, PATH("a", "b"), 2, 6);
-	expect_node(m, PATH("a", "b", "c"), 4, 4);
-	expect_node(m, PATH("a", "w"), 4, 4);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1,
+		    "total 11\nnodes 4\na = 0 10\na;b = 2 6\na;b;c = 4 4\na;w = 4 4\n");
 	q.state = TREE_STATE_ONLY_IDLE;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 6);
-	assert_int_equal(m->n_nodes, 4);
-	expect_node(m, PATH("a"), 0, 5);
-	expect_node(m, PATH("a", "b", "c"), 1, 1);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1, "total 6\nnodes 4\na = 0 5\na;b;c = 1 1\n");
 	/* A thread never in the selected state: an empty, valid tree. */
 	q.tid = 2;
 	q.state = TREE_STATE_ONLY_RUNNING;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 0);
-	assert_int_equal(m->n_nodes, 0);
-	check_roundtrip(m);
-	tree_message_free(m);
+	check_query(*state, &q, 1, "total 0\nnodes 0\nroundtrip\n");
 
 	/*
 	 * The share is of the samples the filters let through (idle: 9, bar
@@ -675,47 +744,82 @@ static void test_state_with_other_filters(void **state)
 	q.per_thread = 1;
 	q.state = TREE_STATE_ONLY_IDLE;
 	q.min_share = 0.5;
-	m = tree_to_message(t, &q);
-	check_message(m, 0);
-	assert_int_equal(m->total_samples, 9);
-	assert_int_equal(m->n_nodes, 2);
-	expect_node(m, PATH("main (1)"), 1, 6);
-	expect_node(m, PATH("main (1)", "a"), 0, 5);
-	tree_message_free(m);
-
+	check_query(*state, &q, 0, "total 9\nnodes 2\nmain (1) = 1 6\nmain (1);a = 0 5\n");
 	/* A value outside the enum (a newer client's) selects nothing. */
 	q.min_share = 0.0;
 	q.state = (enum tree_state_filter)7;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 0);
-	assert_int_equal(m->n_nodes, 0);
-	tree_message_free(m);
+	check_query(*state, &q, 1, "total 0\nnodes 0\n");
 
 	/* Reset clears both roots of every thread and both totals. */
-	tree_reset(t);
-	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), 0);
-	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), 0);
-	assert_int_equal(tree_node_count(t), 0);
-	z = fid(t, "z");
-	tree_add(t, 1, TREE_STATE_IDLE, &z, 1, 2);
+	tree_reset(*state);
+	expect_tree(*state, "running 0\nidle 0\nnodes 0\n");
+	z = fid(*state, "z");
+	tree_add(*state, 1, TREE_STATE_IDLE, &z, 1, 2);
 	q.state = TREE_STATE_ANY;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 2);
-	assert_int_equal(m->n_nodes, 2);
-	expect_node(m, PATH("main (1)", "z"), 2, 2);
-	tree_message_free(m);
+	check_query(*state, &q, 1, "total 2\nnodes 2\nmain (1);z = 2 2\n");
 	q.state = TREE_STATE_ONLY_RUNNING;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->n_nodes, 0);
+	check_query(*state, &q, 1, "nodes 0\n");
+}
+
+/* Per thread: one node per thread whatever its states, holding the selected ones. */
+static void test_state_per_thread(void **state)
+{
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
+	Sampled__Tree *m;
+
+	/* Both states: thread 1 once, its running and idle stacks summed; 11, then 3, then 2. */
+	m = query(*state, &q, 1,
+		  "total 16\n"
+		  "nodes 12\n"
+		  "top main (1) = 1\n"
+		  "top thread 2 = 1\n"
+		  "top thread 3 = 1\n"
+		  "first main (1)\n"
+		  "main (1) = 1 11\n"
+		  "main (1);a = 0 10\n"
+		  "main (1);a;b = 2 6\n"
+		  "main (1);a;b;c = 4 4\n"
+		  "main (1);a;w = 4 4\n"
+		  "thread 2 = 0 3\n"
+		  "thread 2;e = 2 2\n"
+		  "thread 2;a;b = 1 1\n"
+		  "thread 3 = 0 2\n"
+		  "thread 3;a;d = 2 2\n"
+		  "roundtrip\n");
+	assert_true(find_child(m, 0, "thread 2") < find_child(m, 0, "thread 3"));
 	tree_message_free(m);
-	tree_free(t);
+
+	/* Running only: thread 2 was never running and is not shown. */
+	q.state = TREE_STATE_ONLY_RUNNING;
+	check_query(*state, &q, 1,
+		    "total 7\n"
+		    "nodes 7\n"
+		    "top main (1) = 1\n"
+		    "top thread 2 = 0\n"
+		    "main (1) = 0 5\n"
+		    "main (1);a = 0 5\n"
+		    "main (1);a;b = 2 5\n"
+		    "main (1);a;b;c = 3 3\n"
+		    "no main (1);a;w\n"
+		    "thread 3;a;d = 2 2\n");
+	/* Idle only: thread 3 was never idle (its count-0 add made no root). */
+	q.state = TREE_STATE_ONLY_IDLE;
+	check_query(*state, &q, 1,
+		    "total 9\n"
+		    "nodes 9\n"
+		    "top main (1) = 1\n"
+		    "top thread 3 = 0\n"
+		    "main (1) = 1 6\n"
+		    "main (1);a = 0 5\n"
+		    "main (1);a;w = 4 4\n"
+		    "main (1);a;b = 0 1\n"
+		    "main (1);a;b;c = 1 1\n"
+		    "thread 2 = 0 3\n"
+		    "thread 2;e = 2 2\n");
 }
 
 /*
- * A hand-built profile of a Python process in wall-clock mode:
+ * A hand-built profile of a Python process in wall-clock mode, a test's setup:
  *   tid 1 ("main", busy): running held     a;b;c x5
  *                         running released a;b;g x2 (waiting to take the GIL)
  *   tid 2 (sleeper):      idle    released a;n;s x6, (no frames) x1
@@ -723,7 +827,7 @@ static void test_state_with_other_filters(void **state)
  *   tid 3 (native):       running unknown  x x3 (tree_add: no GIL class)
  * Held 6, released 9, unknown 3; running 11, idle 7.
  */
-static struct tree *gil_tree(void)
+static int gil_tree(void **state)
 {
 	struct tree *t = tree_new();
 	uint32_t a = fid(t, "a"), b = fid(t, "b"), c = fid(t, "c"), g = fid(t, "g");
@@ -737,219 +841,141 @@ static struct tree *gil_tree(void)
 	tree_add_gil(t, 2, TREE_STATE_RUNNING, TREE_GIL_HELD, (uint32_t[]){ a, n }, 2, 1);
 	tree_add_gil(t, 2, TREE_STATE_RUNNING, TREE_GIL_HELD, (uint32_t[]){ a, n }, 2, 0);
 	tree_add(t, 3, TREE_STATE_RUNNING, &x, 1, 3);
-	return t;
-}
-
-/* The GIL filter's values are the protocol's, so the service may cast. */
-static void test_gil_enum_matches_proto(void **state)
-{
-	(void)state;
-	assert_int_equal(TREE_GIL_ANY, SAMPLED__GIL_FILTER__GIL_ANY);
-	assert_int_equal(TREE_GIL_ONLY_HELD, SAMPLED__GIL_FILTER__GIL_HELD);
-	assert_int_equal(TREE_GIL_ONLY_RELEASED, SAMPLED__GIL_FILTER__GIL_RELEASED);
-	assert_int_equal(TREE_GIL_ANY, 0);
+	*state = t;
+	return 0;
 }
 
 /* Totals by GIL class, the memory each class costs, and the merged view under each filter. */
 static void test_gil_merged(void **state)
 {
-	struct tree *t = gil_tree();
 	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
-	Sampled__Tree *m;
 
-	(void)state;
-	assert_int_equal(tree_total(t), 18);
-	assert_int_equal(tree_gil_total(t, TREE_GIL_HELD), 6);
-	assert_int_equal(tree_gil_total(t, TREE_GIL_RELEASED), 9);
-	assert_int_equal(tree_gil_total(t, TREE_GIL_UNKNOWN), 3);
-	assert_int_equal(tree_gil_total(t, (enum tree_gil)3), 0);
-	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), 11);
-	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), 7);
 	/*
 	 * A root per thread and class with samples: 1/run/held a b c, 1/run/
 	 * released a b g (a and b again), 2/idle/released a n s, 2/run/held
-	 * a n (again), 3/run/unknown x.
+	 * a n (again), 3/run/unknown x: 4 + 4 + 4 + 3 + 2 nodes.
 	 */
-	assert_int_equal(tree_node_count(t), 4 + 4 + 4 + 3 + 2);
+	expect_tree(*state,
+		    "total 18\nheld 6\nreleased 9\nunknown 3\nrunning 11\nidle 7\nnodes 17\n");
+	assert_int_equal(tree_gil_total(*state, (enum tree_gil)3), 0);
 
 	/* Every class: one tree, the classes merged, the empty stack in the total. */
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 18);
-	assert_int_equal(m->n_nodes, 7);
-	expect_node(m, PATH("a"), 0, 14);
-	expect_node(m, PATH("a", "b"), 0, 7);
-	expect_node(m, PATH("a", "b", "c"), 5, 5);
-	expect_node(m, PATH("a", "b", "g"), 2, 2);
-	expect_node(m, PATH("a", "n"), 1, 7);
-	expect_node(m, PATH("a", "n", "s"), 6, 6);
-	expect_node(m, PATH("x"), 3, 3);
-	check_roundtrip(m);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1,
+		    "total 18\n"
+		    "nodes 7\n"
+		    "a = 0 14\n"
+		    "a;b = 0 7\n"
+		    "a;b;c = 5 5\n"
+		    "a;b;g = 2 2\n"
+		    "a;n = 1 7\n"
+		    "a;n;s = 6 6\n"
+		    "x = 3 3\n"
+		    "roundtrip\n");
 	/* Held: the busy thread's work, the sleeper's moment awake; no native thread. */
 	q.gil = TREE_GIL_ONLY_HELD;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 6);
-	assert_int_equal(m->n_nodes, 4);
-	expect_node(m, PATH("a"), 0, 6);
-	expect_node(m, PATH("a", "b", "c"), 5, 5);
-	expect_node(m, PATH("a", "n"), 1, 1);
-	assert_int_equal(find_path(m, PATH("a", "b", "g")), -1);
-	assert_int_equal(find_path(m, PATH("a", "n", "s")), -1);
-	assert_int_equal(find_child(m, 0, "x"), -1);
-	assert_int_equal(m->n_frames, 4);
-	check_roundtrip(m);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1,
+		    "total 6\n"
+		    "nodes 4\n"
+		    "a = 0 6\n"
+		    "a;b;c = 5 5\n"
+		    "a;n = 1 1\n"
+		    "no a;b;g\n"
+		    "no a;n;s\n"
+		    "no x\n"
+		    "frames 4\n"
+		    "roundtrip\n");
 	/* Released: the sleep and the wait for the GIL, largest first. */
 	q.gil = TREE_GIL_ONLY_RELEASED;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 9);
-	assert_int_equal(m->n_nodes, 5);
-	expect_node(m, PATH("a"), 0, 8);
-	expect_node(m, PATH("a", "n"), 0, 6);
-	expect_node(m, PATH("a", "n", "s"), 6, 6);
-	expect_node(m, PATH("a", "b"), 0, 2);
-	expect_node(m, PATH("a", "b", "g"), 2, 2);
-	assert_int_equal(find_path(m, PATH("a", "b", "c")), -1);
-	assert_int_equal(find_child(m, 0, "x"), -1);
-	assert_string_equal(node_name(m, 1), "n");
-	tree_message_free(m);
-
+	check_query(*state, &q, 1,
+		    "total 9\n"
+		    "nodes 5\n"
+		    "a = 0 8\n"
+		    "a;n = 0 6\n"
+		    "a;n;s = 6 6\n"
+		    "a;b = 0 2\n"
+		    "a;b;g = 2 2\n"
+		    "no a;b;c\n"
+		    "no x\n"
+		    "first a;n\n");
 	/* The two filters combine: running and released is the wait for the GIL. */
 	q.state = TREE_STATE_ONLY_RUNNING;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 2);
-	assert_int_equal(m->n_nodes, 3);
-	expect_node(m, PATH("a", "b", "g"), 2, 2);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1, "total 2\nnodes 3\na;b;g = 2 2\n");
 	/* Idle and held: nothing in this profile; a valid, empty tree. */
 	q.state = TREE_STATE_ONLY_IDLE;
 	q.gil = TREE_GIL_ONLY_HELD;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 0);
-	assert_int_equal(m->n_nodes, 0);
-	check_roundtrip(m);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1, "total 0\nnodes 0\nroundtrip\n");
 	/* A value outside the enum (a newer client's) selects nothing. */
 	q.state = TREE_STATE_ANY;
 	q.gil = (enum tree_gil_filter)9;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 0);
-	assert_int_equal(m->n_nodes, 0);
-	tree_message_free(m);
-	tree_free(t);
+	check_query(*state, &q, 1, "total 0\nnodes 0\n");
 }
 
 /* Per thread and per tid: a thread shows once, with the selected classes merged. */
 static void test_gil_per_thread(void **state)
 {
-	struct tree *t = gil_tree();
 	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
-	Sampled__Tree *m;
 	uint32_t z;
 
-	(void)state;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 18);
-	assert_int_equal(count_top(m, "main (1)"), 1);
-	assert_int_equal(count_top(m, "thread 2"), 1);
-	assert_int_equal(count_top(m, "thread 3"), 1);
-	expect_node(m, PATH("main (1)"), 0, 7);
-	expect_node(m, PATH("main (1)", "a", "b"), 0, 7);
-	expect_node(m, PATH("main (1)", "a", "b", "c"), 5, 5);
-	expect_node(m, PATH("main (1)", "a", "b", "g"), 2, 2);
-	expect_node(m, PATH("thread 2"), 1, 8);
-	expect_node(m, PATH("thread 2", "a", "n"), 1, 7);
-	expect_node(m, PATH("thread 3", "x"), 3, 3);
-	check_roundtrip(m);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1,
+		    "total 18\n"
+		    "top main (1) = 1\n"
+		    "top thread 2 = 1\n"
+		    "top thread 3 = 1\n"
+		    "main (1) = 0 7\n"
+		    "main (1);a;b = 0 7\n"
+		    "main (1);a;b;c = 5 5\n"
+		    "main (1);a;b;g = 2 2\n"
+		    "thread 2 = 1 8\n"
+		    "thread 2;a;n = 1 7\n"
+		    "thread 3;x = 3 3\n"
+		    "roundtrip\n");
 	/* Held: the native thread has no such samples and is not shown. */
 	q.gil = TREE_GIL_ONLY_HELD;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 6);
-	assert_int_equal(count_top(m, "thread 3"), 0);
-	expect_node(m, PATH("main (1)"), 0, 5);
-	expect_node(m, PATH("main (1)", "a", "b", "c"), 5, 5);
-	assert_int_equal(find_path(m, PATH("main (1)", "a", "b", "g")), -1);
-	expect_node(m, PATH("thread 2"), 0, 1);
-	expect_node(m, PATH("thread 2", "a", "n"), 1, 1);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1,
+		    "total 6\n"
+		    "top thread 3 = 0\n"
+		    "main (1) = 0 5\n"
+		    "main (1);a;b;c = 5 5\n"
+		    "no main (1);a;b;g\n"
+		    "thread 2 = 0 1\n"
+		    "thread 2;a;n = 1 1\n");
 	/* Released, one thread: its two released roots (idle, empty stack too) merged. */
 	q.per_thread = 0;
 	q.tid = 2;
 	q.gil = TREE_GIL_ONLY_RELEASED;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 7);
-	assert_int_equal(m->n_nodes, 3);
-	expect_node(m, PATH("a", "n", "s"), 6, 6);
-	tree_message_free(m);
-
+	check_query(*state, &q, 1, "total 7\nnodes 3\na;n;s = 6 6\n");
 	/* The native thread under any GIL filter but "any": nothing. */
 	q.tid = 3;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 0);
-	tree_message_free(m);
+	check_query(*state, &q, 1, "total 0\n");
 
 	/* Reset clears every class of every thread and the totals. */
-	tree_reset(t);
-	assert_int_equal(tree_gil_total(t, TREE_GIL_HELD), 0);
-	assert_int_equal(tree_gil_total(t, TREE_GIL_RELEASED), 0);
-	assert_int_equal(tree_gil_total(t, TREE_GIL_UNKNOWN), 0);
-	assert_int_equal(tree_node_count(t), 0);
-	z = fid(t, "z");
-	tree_add_gil(t, 1, TREE_STATE_IDLE, TREE_GIL_RELEASED, &z, 1, 2);
+	tree_reset(*state);
+	expect_tree(*state, "held 0\nreleased 0\nunknown 0\nnodes 0\n");
+	z = fid(*state, "z");
+	tree_add_gil(*state, 1, TREE_STATE_IDLE, TREE_GIL_RELEASED, &z, 1, 2);
 	q.tid = 0;
 	q.per_thread = 1;
 	q.gil = TREE_GIL_ONLY_HELD;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->n_nodes, 0);
-	tree_message_free(m);
+	check_query(*state, &q, 1, "nodes 0\n");
 	q.gil = TREE_GIL_ONLY_RELEASED;
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	expect_node(m, PATH("main (1)", "z"), 2, 2);
-	tree_message_free(m);
-	tree_free(t);
+	check_query(*state, &q, 1, "main (1);z = 2 2\n");
 }
 
 /* Pruning cuts whole subtrees and keeps the counts that reveal the cut. */
 static void test_min_share(void **state)
 {
-	struct tree *t = hand_tree();
 	struct tree_query q = { 0, 0, 0.2, TREE_STATE_ANY, TREE_GIL_ANY };	/* cut below 2.2 of 11 */
-	Sampled__Tree *m;
 
-	(void)state;
-	m = tree_to_message(t, &q);
-	check_message(m, 0);
-	assert_int_equal(m->total_samples, 11);
-	assert_int_equal(m->n_nodes, 4);
-	assert_int_equal(find_path(m, PATH("a", "d")), -1);
-	/* a keeps self 0: its total 7 shows that 1 sample was cut below it. */
-	expect_node(m, PATH("a"), 0, 7);
-	expect_node(m, PATH("a", "b"), 2, 6);
-	expect_node(m, PATH("a", "b", "c"), 4, 4);
-	expect_node(m, PATH("e"), 4, 4);
-	/* The frame of the cut node is not sent. */
-	assert_int_equal(m->n_frames, 4);
-	tree_message_free(m);
-
+	/* a keeps self 0: its total 7 shows 1 sample cut below it; the cut frame is not sent. */
+	check_query(*state, &q, 0,
+		    "total 11\n"
+		    "nodes 4\n"
+		    "no a;d\n"
+		    "a = 0 7\n"
+		    "a;b = 2 6\n"
+		    "a;b;c = 4 4\n"
+		    "e = 4 4\n"
+		    "frames 4\n");
 	/*
 	 * The share is of the samples considered (tid 1: 6), thread nodes
 	 * included; a node exactly at the bar (c: 3 of 6 at 0.5) stays.
@@ -957,32 +983,14 @@ static void test_min_share(void **state)
 	q.per_thread = 1;
 	q.tid = 1;
 	q.min_share = 0.5;
-	m = tree_to_message(t, &q);
-	check_message(m, 0);
-	assert_int_equal(m->total_samples, 6);
-	assert_int_equal(m->n_nodes, 4);
-	expect_node(m, PATH("main (1)", "a", "b", "c"), 3, 3);
-	assert_int_equal(find_path(m, PATH("main (1)", "a", "d")), -1);
-	tree_message_free(m);
+	check_query(*state, &q, 0, "total 6\nnodes 4\nmain (1);a;b;c = 3 3\nno main (1);a;d\n");
 	q.min_share = 0.6;
-	m = tree_to_message(t, &q);
-	check_message(m, 0);
-	assert_int_equal(m->total_samples, 6);
-	assert_int_equal(m->n_nodes, 3);
-	expect_node(m, PATH("main (1)", "a", "b"), 2, 5);
-	assert_int_equal(find_path(m, PATH("main (1)", "a", "b", "c")), -1);
-	tree_message_free(m);
-
+	check_query(*state, &q, 0, "total 6\nnodes 3\nmain (1);a;b = 2 5\nno main (1);a;b;c\n");
 	/* Everything below the bar: an empty forest, the total still told. */
 	q.per_thread = 0;
 	q.tid = 0;
 	q.min_share = 1.5;
-	m = tree_to_message(t, &q);
-	check_message(m, 0);
-	assert_int_equal(m->n_nodes, 0);
-	assert_int_equal(m->total_samples, 11);
-	tree_message_free(m);
-	tree_free(t);
+	check_query(*state, &q, 0, "nodes 0\ntotal 11\n");
 }
 
 /* A frame repeated on a stack is a node per depth, each counted once. */
@@ -990,21 +998,18 @@ static void test_recursion(void **state)
 {
 	struct tree *t = tree_new();
 	uint32_t a = fid(t, "a"), b = fid(t, "b");
-	Sampled__Tree *m;
 
 	(void)state;
 	tree_add(t, 7, TREE_STATE_RUNNING, (uint32_t[]){ a, b, a, b }, 4, 2);
 	tree_add(t, 7, TREE_STATE_RUNNING, (uint32_t[]){ a, b, a }, 3, 1);
 	tree_add(t, 7, TREE_STATE_RUNNING, (uint32_t[]){ a, a, a }, 3, 1);
-	m = tree_to_message(t, NULL);
-	check_message(m, 1);
-	expect_node(m, PATH("a"), 0, 4);
-	expect_node(m, PATH("a", "b"), 0, 3);
-	expect_node(m, PATH("a", "b", "a"), 1, 3);
-	expect_node(m, PATH("a", "b", "a", "b"), 2, 2);
-	expect_node(m, PATH("a", "a"), 0, 1);
-	expect_node(m, PATH("a", "a", "a"), 1, 1);
-	tree_message_free(m);
+	check_query(t, NULL, 1,
+		    "a = 0 4\n"
+		    "a;b = 0 3\n"
+		    "a;b;a = 1 3\n"
+		    "a;b;a;b = 2 2\n"
+		    "a;a = 0 1\n"
+		    "a;a;a = 1 1\n");
 	tree_free(t);
 }
 
@@ -1014,7 +1019,6 @@ static void test_order_and_empty_stacks(void **state)
 	struct tree *t = tree_new();
 	uint32_t y = fid(t, "y"), x = fid(t, "x"), z = fid(t, "z");
 	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
-	Sampled__Tree *m;
 
 	(void)state;
 	/* Inserted y, x, z; x and y tie and are ordered by name. */
@@ -1023,21 +1027,10 @@ static void test_order_and_empty_stacks(void **state)
 	tree_add(t, 3, TREE_STATE_RUNNING, &z, 1, 5);
 	tree_add(t, 3, TREE_STATE_RUNNING, NULL, 0, 3);	/* a sample with no frames */
 	tree_add(t, 3, TREE_STATE_RUNNING, &x, 1, 0);	/* nothing */
-	assert_int_equal(tree_total(t), 12);
-	m = tree_to_message(t, NULL);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 12);
-	assert_int_equal(m->n_nodes, 3);
-	assert_string_equal(node_name(m, 0), "z");
-	assert_string_equal(node_name(m, 1), "x");
-	assert_string_equal(node_name(m, 2), "y");
-	tree_message_free(m);
-
+	expect_tree(t, "total 12\n");
+	check_query(t, NULL, 1, "total 12\nnodes 3\nfirst z;x;y\n");
 	/* Per thread, the empty stacks are the thread node's self. */
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	expect_node(m, PATH("thread 3"), 3, 12);
-	tree_message_free(m);
+	check_query(t, &q, 1, "thread 3 = 3 12\n");
 	tree_free(t);
 }
 
@@ -1072,89 +1065,24 @@ static void test_tie_order(void **state)
 /* Reset forgets samples and frames and remembers thread names. */
 static void test_reset(void **state)
 {
-	struct tree *t = hand_tree();
 	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
-	Sampled__Tree *m;
 	uint32_t z;
 
-	(void)state;
-	tree_reset(t);
-	assert_int_equal(tree_total(t), 0);
-	assert_int_equal(tree_node_count(t), 0);
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->n_nodes, 0);
-	assert_int_equal(m->total_samples, 0);
-	tree_message_free(m);
+	tree_reset(*state);
+	expect_tree(*state, "total 0\nnodes 0\n");
+	check_query(*state, &q, 1, "nodes 0\ntotal 0\n");
 
 	/* Frame ids start over; the name of tid 1 is remembered. */
-	z = fid(t, "z");
+	z = fid(*state, "z");
 	assert_int_equal(z, 0);
-	tree_add(t, 1, TREE_STATE_RUNNING, &z, 1, 1);
-	tree_add(t, 2, TREE_STATE_RUNNING, &z, 1, 1);
-	m = tree_to_message(t, &q);
-	check_message(m, 1);
-	assert_int_equal(m->total_samples, 2);
-	expect_node(m, PATH("main (1)", "z"), 1, 1);
-	expect_node(m, PATH("thread 2", "z"), 1, 1);
-	assert_int_equal(find_path(m, PATH("main (1)", "a")), -1);
-	tree_message_free(m);
-	tree_reset(t);
-	tree_reset(t);
-	tree_free(t);
+	tree_add(*state, 1, TREE_STATE_RUNNING, &z, 1, 1);
+	tree_add(*state, 2, TREE_STATE_RUNNING, &z, 1, 1);
+	check_query(*state, &q, 1, "total 2\nmain (1);z = 1 1\nthread 2;z = 1 1\nno main (1);a\n");
+	tree_reset(*state);
+	tree_reset(*state);
 	tree_free(NULL);
 	tree_message_free(NULL);
 }
-
-/*
- * Counting allocator calls proves the steady state allocates nothing, not
- * even a buffer freed again at once.  The test binary interposes the libc
- * allocator for that, forwarding to glibc's own entry points; the counter is
- * this file's only global.  Under AddressSanitizer, which owns the allocator,
- * the check falls back to the heap in use as glibc reports it.
- */
-#ifndef __SANITIZE_ADDRESS__
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
-
-static size_t alloc_calls;
-
-/* Counts, then allocates with glibc. */
-void *malloc(size_t size)
-{
-	alloc_calls++;
-	return __libc_malloc(size);
-}
-
-/* Counts, then allocates with glibc. */
-void *calloc(size_t n, size_t size)
-{
-	alloc_calls++;
-	return __libc_calloc(n, size);
-}
-
-/* Counts, then reallocates with glibc. */
-void *realloc(void *ptr, size_t size)
-{
-	alloc_calls++;
-	return __libc_realloc(ptr, size);
-}
-
-/* Allocator calls so far. */
-static size_t heap_activity(void)
-{
-	return alloc_calls;
-}
-#else
-/* Heap bytes in use as glibc reports them. */
-static size_t heap_activity(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
-}
-#endif
 
 /* Fills a tree with random stacks of random depth over n_frames frames, in random states. */
 static void random_stacks(struct tree *t, struct rng *r, size_t n_stacks, uint32_t n_frames,
@@ -1212,16 +1140,16 @@ static void test_steady_state(void **state)
 	/* Same seed, same stacks: every node exists, nothing may be allocated. */
 	r.s = 42;
 	again = r;
-	heap = heap_activity();
+	heap = allocs_activity();
 	random_stacks(t, &again, 2000, 50, 30, 3, ids);
-	if (heap_activity() != heap)
+	if (allocs_activity() != heap)
 		bad = 1;
 	assert_false(bad);
 #ifndef __SANITIZE_ADDRESS__
 	/* The probe is live: an allocation does show. */
-	heap = heap_activity();
+	heap = allocs_activity();
 	tree_set_thread_name(t, 100, "probe");
-	assert_int_not_equal(heap_activity(), heap);
+	assert_int_not_equal(allocs_activity(), heap);
 #endif
 	assert_int_equal(tree_node_count(t), nodes);
 	assert_int_equal(tree_total(t), 2 * total);
@@ -1342,6 +1270,65 @@ static void check_against_samples(const Sampled__Tree *m, const struct sample *s
 	}
 }
 
+/* A view a brute-force test asks for: merged or per thread, all threads or one. */
+struct view {
+	int per_thread;
+	pid_t tid;
+};
+
+/* The queries a brute-force test asks: every combination of these filters and views. */
+struct query_set {
+	const enum tree_state_filter *states;
+	size_t n_states;
+	const enum tree_gil_filter *gils;
+	size_t n_gils;
+	const struct view *views;
+	size_t n_views;
+};
+
+/* Every state filter there is. */
+static const enum tree_state_filter all_states[] = { TREE_STATE_ANY, TREE_STATE_ONLY_RUNNING,
+						     TREE_STATE_ONLY_IDLE };
+
+/*
+ * Asks t every query of set (with counts, when given, instead of the
+ * tree's own: tree_to_message_counts) and checks each message against a
+ * recount of the samples the counts come from; merged ones also round-trip.
+ */
+static void check_query_set(struct tree *t, const uint64_t *counts, size_t n_counts,
+			    const struct sample *s, size_t n, const struct query_set *set)
+{
+	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
+	Sampled__Tree *m;
+
+	for (size_t i = 0; i < set->n_states; i++) {
+		for (size_t k = 0; k < set->n_gils; k++) {
+			for (size_t v = 0; v < set->n_views; v++) {
+				q.state = set->states[i];
+				q.gil = set->gils[k];
+				q.per_thread = set->views[v].per_thread;
+				q.tid = set->views[v].tid;
+				m = counts != NULL ? tree_to_message_counts(t, &q, counts, n_counts)
+						   : tree_to_message(t, &q);
+				check_message(m, 1);
+				check_against_samples(m, s, n, &q);
+				if (q.tid == 0)
+					check_roundtrip(m);
+				tree_message_free(m);
+			}
+		}
+	}
+}
+
+/* Gives sample s a random stack of 0 to 5 of the first four frames of ids and a count of 1 to 4. */
+static void random_sample_stack(struct sample *s, struct rng *r, const uint32_t *ids)
+{
+	s->depth = rng_below(r, 10) == 0 ? 0 : 1 + rng_below(r, 5);
+	for (uint32_t j = 0; j < s->depth; j++)
+		s->frames[j] = ids[rng_below(r, 4)];	/* few frames: lots of sharing */
+	s->count = 1 + rng_below(r, 4);
+}
+
 /*
  * Every node of random profiles checked against a recount of the samples,
  * under every state filter.  Threads 100 and 101 are sampled in both states,
@@ -1349,21 +1336,16 @@ static void check_against_samples(const Sampled__Tree *m, const struct sample *s
  */
 static void test_merge_brute_force(void **state)
 {
-	static const enum tree_state_filter filters[] = { TREE_STATE_ANY, TREE_STATE_ONLY_RUNNING,
-							  TREE_STATE_ONLY_IDLE };
-	static const struct {
-		int per_thread;
-		pid_t tid;
-	} views[] = { { 0, 0 }, { 0, 101 }, { 0, 102 }, { 0, 103 },
-		      { 1, 0 }, { 1, 101 }, { 1, 102 }, { 1, 103 } };
+	static const enum tree_gil_filter gils[] = { TREE_GIL_ANY };
+	static const struct view views[] = { { 0, 0 }, { 0, 101 }, { 0, 102 }, { 0, 103 },
+					     { 1, 0 }, { 1, 101 }, { 1, 102 }, { 1, 103 } };
+	static const struct query_set set = { all_states, 3, gils, 1, views, 8 };
 	struct tree *t = tree_new();
 	uint32_t *ids = make_frames(t, 6);
 	struct sample *s = mem_calloc(1500, sizeof(*s));
 	struct rng r = { 7 };
-	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	uint64_t by_state[2] = { 0, 0 };
-	Sampled__Tree *m;
-	size_t i, j, f, v;
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < 1500; i++) {
@@ -1374,30 +1356,14 @@ static void test_merge_brute_force(void **state)
 			s[i].state = TREE_STATE_IDLE;
 		else
 			s[i].state = rng_below(&r, 2) ? TREE_STATE_IDLE : TREE_STATE_RUNNING;
-		s[i].depth = rng_below(&r, 10) == 0 ? 0 : 1 + rng_below(&r, 5);
-		for (j = 0; j < s[i].depth; j++)
-			s[i].frames[j] = ids[rng_below(&r, 4)];	/* few frames: lots of sharing */
-		s[i].count = 1 + rng_below(&r, 4);
+		random_sample_stack(&s[i], &r, ids);
 		by_state[s[i].state] += s[i].count;
 		tree_add(t, s[i].tid, s[i].state, s[i].frames, s[i].depth, s[i].count);
 	}
 	assert_int_equal(tree_state_total(t, TREE_STATE_RUNNING), by_state[TREE_STATE_RUNNING]);
 	assert_int_equal(tree_state_total(t, TREE_STATE_IDLE), by_state[TREE_STATE_IDLE]);
 	assert_int_equal(tree_total(t), by_state[0] + by_state[1]);
-
-	for (f = 0; f < sizeof(filters) / sizeof(filters[0]); f++) {
-		for (v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
-			q.state = filters[f];
-			q.per_thread = views[v].per_thread;
-			q.tid = views[v].tid;
-			m = tree_to_message(t, &q);
-			check_message(m, 1);
-			check_against_samples(m, s, 1500, &q);
-			if (q.tid == 0)
-				check_roundtrip(m);
-			tree_message_free(m);
-		}
-	}
+	check_query_set(t, NULL, 0, s, 1500, &set);
 	free(s);
 	free(ids);
 	tree_free(t);
@@ -1413,22 +1379,17 @@ static void test_merge_brute_force(void **state)
  */
 static void test_gil_brute_force(void **state)
 {
-	static const enum tree_state_filter states[] = { TREE_STATE_ANY, TREE_STATE_ONLY_RUNNING,
-							 TREE_STATE_ONLY_IDLE };
 	static const enum tree_gil_filter gils[] = { TREE_GIL_ANY, TREE_GIL_ONLY_HELD,
 						     TREE_GIL_ONLY_RELEASED };
-	static const struct {
-		int per_thread;
-		pid_t tid;
-	} views[] = { { 0, 0 }, { 0, 100 }, { 0, 102 }, { 1, 0 }, { 1, 101 } };
+	static const struct view views[] = { { 0, 0 }, { 0, 100 }, { 0, 102 }, { 1, 0 },
+					     { 1, 101 } };
+	static const struct query_set set = { all_states, 3, gils, 3, views, 5 };
 	struct tree *t = tree_new();
 	uint32_t *ids = make_frames(t, 6);
 	struct sample *s = mem_calloc(1200, sizeof(*s));
 	struct rng r = { 11 };
-	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	uint64_t by_gil[3] = { 0, 0, 0 };
-	size_t i, j, k, v, nodes, heap;
-	Sampled__Tree *m;
+	size_t i, nodes, heap;
 
 	(void)state;
 	for (i = 0; i < 1200; i++) {
@@ -1440,10 +1401,7 @@ static void test_gil_brute_force(void **state)
 			s[i].gil = s[i].state == TREE_STATE_RUNNING ? TREE_GIL_HELD : TREE_GIL_RELEASED;
 		else
 			s[i].gil = TREE_GIL_UNKNOWN;
-		s[i].depth = rng_below(&r, 10) == 0 ? 0 : 1 + rng_below(&r, 5);
-		for (j = 0; j < s[i].depth; j++)
-			s[i].frames[j] = ids[rng_below(&r, 4)];
-		s[i].count = 1 + rng_below(&r, 4);
+		random_sample_stack(&s[i], &r, ids);
 		by_gil[s[i].gil] += s[i].count;
 		if (s[i].gil == TREE_GIL_UNKNOWN && rng_below(&r, 2))
 			tree_add(t, s[i].tid, s[i].state, s[i].frames, s[i].depth, s[i].count);
@@ -1455,29 +1413,13 @@ static void test_gil_brute_force(void **state)
 	assert_int_equal(tree_gil_total(t, TREE_GIL_HELD), by_gil[TREE_GIL_HELD]);
 	assert_int_equal(tree_gil_total(t, TREE_GIL_RELEASED), by_gil[TREE_GIL_RELEASED]);
 	assert_int_equal(tree_total(t), by_gil[0] + by_gil[1] + by_gil[2]);
-
-	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-		for (k = 0; k < sizeof(gils) / sizeof(gils[0]); k++) {
-			for (v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
-				q.state = states[i];
-				q.gil = gils[k];
-				q.per_thread = views[v].per_thread;
-				q.tid = views[v].tid;
-				m = tree_to_message(t, &q);
-				check_message(m, 1);
-				check_against_samples(m, s, 1200, &q);
-				if (q.tid == 0)
-					check_roundtrip(m);
-				tree_message_free(m);
-			}
-		}
-	}
+	check_query_set(t, NULL, 0, s, 1200, &set);
 
 	nodes = tree_node_count(t);
-	heap = heap_activity();
+	heap = allocs_activity();
 	for (i = 0; i < 1200; i++)
 		tree_add_gil(t, s[i].tid, s[i].state, s[i].gil, s[i].frames, s[i].depth, 1);
-	assert_int_equal(heap_activity(), heap);
+	assert_int_equal(allocs_activity(), heap);
 	assert_int_equal(tree_node_count(t), nodes);
 	free(s);
 	free(ids);
@@ -1521,19 +1463,16 @@ static void test_add_returns_leaf(void **state)
  */
 static void test_counts_brute_force(void **state)
 {
-	static const enum tree_state_filter states[] = { TREE_STATE_ANY, TREE_STATE_ONLY_RUNNING,
-							 TREE_STATE_ONLY_IDLE };
 	static const enum tree_gil_filter gils[] = { TREE_GIL_ANY, TREE_GIL_ONLY_HELD };
-	static const struct {
-		int per_thread;
-		pid_t tid;
-	} views[] = { { 0, 0 }, { 0, 101 }, { 0, 103 }, { 1, 0 }, { 1, 102 } };
+	static const struct view views[] = { { 0, 0 }, { 0, 101 }, { 0, 103 }, { 1, 0 },
+					     { 1, 102 } };
+	static const struct query_set set = { all_states, 3, gils, 2, views, 5 };
 	struct tree *t = tree_new();
 	uint32_t *ids = make_frames(t, 6), *leaves = mem_calloc(1000, sizeof(*leaves));
 	struct sample *s = mem_calloc(1000, sizeof(*s)), *picked = mem_calloc(1000, sizeof(*s));
-	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
+	struct tree_query q = { 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	struct rng r = { 23 };
-	size_t i, j, k, v, n_picked = 0, n;
+	size_t i, n_picked = 0, n;
 	uint64_t *counts;
 	Sampled__Tree *m, *all;
 	uint8_t *pa, *pb;
@@ -1544,10 +1483,7 @@ static void test_counts_brute_force(void **state)
 		s[i].tid = 100 + (pid_t)rng_below(&r, 4);
 		s[i].state = rng_below(&r, 2) ? TREE_STATE_IDLE : TREE_STATE_RUNNING;
 		s[i].gil = s[i].tid == 100 ? (enum tree_gil)rng_below(&r, 3) : TREE_GIL_UNKNOWN;
-		s[i].depth = rng_below(&r, 10) == 0 ? 0 : 1 + rng_below(&r, 5);
-		for (j = 0; j < s[i].depth; j++)
-			s[i].frames[j] = ids[rng_below(&r, 4)];
-		s[i].count = 1 + rng_below(&r, 4);
+		random_sample_stack(&s[i], &r, ids);
 		leaves[i] = tree_add_gil(t, s[i].tid, s[i].state, s[i].gil, s[i].frames, s[i].depth,
 					 s[i].count);
 	}
@@ -1562,28 +1498,12 @@ static void test_counts_brute_force(void **state)
 		counts[leaves[i]] += s[i].count;
 	}
 	assert_true(n_picked > 100);
-	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-		for (k = 0; k < sizeof(gils) / sizeof(gils[0]); k++) {
-			for (v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
-				q.state = states[i];
-				q.gil = gils[k];
-				q.per_thread = views[v].per_thread;
-				q.tid = views[v].tid;
-				m = tree_to_message_counts(t, &q, counts, n);
-				check_message(m, 1);
-				check_against_samples(m, picked, n_picked, &q);
-				if (q.tid == 0)
-					check_roundtrip(m);
-				tree_message_free(m);
-			}
-		}
-	}
+	check_query_set(t, counts, n, picked, n_picked, &set);
 
 	/* The tree's own counts, given as such, are tree_to_message exactly. */
 	memset(counts, 0, n * sizeof(*counts));
 	for (i = 0; i < 1000; i++)
 		counts[leaves[i]] += s[i].count;
-	q = (struct tree_query){ 1, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	m = tree_to_message_counts(t, &q, counts, n);
 	all = tree_to_message(t, &q);
 	la = sampled__tree__get_packed_size(m);
@@ -1618,19 +1538,46 @@ static void test_counts_brute_force(void **state)
 	tree_free(t);
 }
 
+/* The state of the large tests: a tree and the ids of its frames f0..f999. */
+struct framed_tree {
+	struct tree *t;
+	uint32_t *ids;
+};
+
+/* The setup of the large tests: a new tree with a thousand frames interned. */
+static int framed_tree_new(void **state)
+{
+	struct framed_tree *f = mem_calloc(1, sizeof(*f));
+
+	f->t = tree_new();
+	f->ids = make_frames(f->t, 1000);
+	*state = f;
+	return 0;
+}
+
+/* The teardown of the large tests. */
+static int framed_tree_free(void **state)
+{
+	struct framed_tree *f = *state;
+
+	free(f->ids);
+	tree_free(f->t);
+	free(f);
+	return 0;
+}
+
 /* Invariants and protobuf validity on a tree of about three million nodes. */
 static void test_random_large(void **state)
 {
-	struct tree *t = tree_new();
-	uint32_t *ids = make_frames(t, 1000);
+	struct framed_tree *f = *state;
+	struct tree *t = f->t;
 	struct rng r = { 0x5eed };
 	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
 	Sampled__Tree *m;
 	uint64_t self_sum = 0;
 	size_t i, n_one;
 
-	(void)state;
-	random_stacks(t, &r, 100000, 1000, 64, 4, ids);
+	random_stacks(t, &r, 100000, 1000, 64, 4, f->ids);
 	/* 4 threads, each sampled in both states: 8 roots. */
 	assert_true(tree_state_total(t, TREE_STATE_RUNNING) > 0);
 	assert_true(tree_state_total(t, TREE_STATE_IDLE) > 0);
@@ -1680,15 +1627,13 @@ static void test_random_large(void **state)
 	for (i = 0; i < m->n_nodes; i++)
 		assert_true((double)m->nodes[i]->total >= 0.001 * (double)m->total_samples);
 	tree_message_free(m);
-	free(ids);
-	tree_free(t);
 }
 
 /* Reports the two costs that matter; the numbers are printed, not asserted. */
 static void test_timing(void **state)
 {
-	struct tree *t = tree_new();
-	uint32_t *ids = make_frames(t, 1000);
+	struct framed_tree *f = *state;
+	struct tree *t = f->t;
 	uint32_t stack[30];
 	struct rng r = { 99 };
 	struct tree_query q = { 0, 0, 0.0, TREE_STATE_ANY, TREE_GIL_ANY };
@@ -1696,70 +1641,70 @@ static void test_timing(void **state)
 	double t0, add_ns, merged_ms, per_thread_ms;
 	size_t i, rounds = 1000000;
 
-	(void)state;
 	/* Warm: a few hundred distinct stacks exist; re-add them round-robin. */
 	for (i = 0; i < 30; i++)
-		stack[i] = ids[rng_below(&r, 1000)];
+		stack[i] = f->ids[rng_below(&r, 1000)];
 	for (i = 0; i < 256; i++) {
-		stack[29] = ids[i];
+		stack[29] = f->ids[i];
 		tree_add(t, 1, TREE_STATE_RUNNING, stack, 30, 1);
 	}
-	t0 = now_sec();
+	t0 = stopwatch_sec();
 	for (i = 0; i < rounds; i++) {
-		stack[29] = ids[i & 255];
+		stack[29] = f->ids[i & 255];
 		tree_add(t, 1, TREE_STATE_RUNNING, stack, 30, 1);
 	}
-	add_ns = (now_sec() - t0) * 1e9 / (double)rounds;
+	add_ns = (stopwatch_sec() - t0) * 1e9 / (double)rounds;
 	assert_int_equal(tree_total(t), 256 + rounds);
 
 	tree_reset(t);
-	free(ids);
-	ids = make_frames(t, 1000);
+	free(f->ids);
+	f->ids = make_frames(t, 1000);
 	while (tree_node_count(t) < 100000)
-		random_stacks(t, &r, 1000, 1000, 16, 2, ids);
-	t0 = now_sec();
+		random_stacks(t, &r, 1000, 1000, 16, 2, f->ids);
+	t0 = stopwatch_sec();
 	m = tree_to_message(t, &q);
-	merged_ms = (now_sec() - t0) * 1e3;
+	merged_ms = (stopwatch_sec() - t0) * 1e3;
 	check_message(m, 1);
 	tree_message_free(m);
 	q.per_thread = 1;
-	t0 = now_sec();
+	t0 = stopwatch_sec();
 	m = tree_to_message(t, &q);
-	per_thread_ms = (now_sec() - t0) * 1e3;
+	per_thread_ms = (stopwatch_sec() - t0) * 1e3;
 	tree_message_free(m);
 	print_message("tree_add, 30-frame stack, warm: %.1f ns\n", add_ns);
 	print_message("tree_to_message, %zu-node tree: merged %.1f ms, per-thread %.1f ms\n",
 		      tree_node_count(t), merged_ms, per_thread_ms);
-	free(ids);
-	tree_free(t);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interning),
-		cmocka_unit_test(test_counts_merged),
-		cmocka_unit_test(test_per_thread),
-		cmocka_unit_test(test_tid_filter),
-		cmocka_unit_test(test_state_enum_matches_proto),
-		cmocka_unit_test(test_state_merged),
-		cmocka_unit_test(test_state_per_thread),
-		cmocka_unit_test(test_state_with_other_filters),
-		cmocka_unit_test(test_gil_enum_matches_proto),
-		cmocka_unit_test(test_gil_merged),
-		cmocka_unit_test(test_gil_per_thread),
-		cmocka_unit_test(test_min_share),
+		cmocka_unit_test_setup_teardown(test_counts_merged, hand_tree, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_per_thread, hand_tree, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_tid_filter, hand_tree, tree_teardown),
+		{ "test_state_enum_matches_proto", test_enum_matches_proto, NULL, NULL,
+		  &state_values },
+		cmocka_unit_test_setup_teardown(test_state_merged, state_tree, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_state_per_thread, state_tree, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_state_with_other_filters, state_tree,
+						tree_teardown),
+		{ "test_gil_enum_matches_proto", test_enum_matches_proto, NULL, NULL, &gil_values },
+		cmocka_unit_test_setup_teardown(test_gil_merged, gil_tree, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_gil_per_thread, gil_tree, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_min_share, hand_tree, tree_teardown),
 		cmocka_unit_test(test_recursion),
 		cmocka_unit_test(test_order_and_empty_stacks),
 		cmocka_unit_test(test_tie_order),
-		cmocka_unit_test(test_reset),
+		cmocka_unit_test_setup_teardown(test_reset, hand_tree, tree_teardown),
 		cmocka_unit_test(test_steady_state),
 		cmocka_unit_test(test_merge_brute_force),
 		cmocka_unit_test(test_gil_brute_force),
 		cmocka_unit_test(test_add_returns_leaf),
 		cmocka_unit_test(test_counts_brute_force),
-		cmocka_unit_test(test_random_large),
-		cmocka_unit_test(test_timing),
+		cmocka_unit_test_setup_teardown(test_random_large, framed_tree_new,
+						framed_tree_free),
+		cmocka_unit_test_setup_teardown(test_timing, framed_tree_new, framed_tree_free),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,3 @@
-#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,63 +9,16 @@
 
 #include <cmocka.h>
 
+#include "allocs.h"
 #include "cli/fetch.h"
 #include "mem.h"
 #include "options.h"
 #include "profile/window.h"
+#include "stopwatch.h"
 
 #define SEC 1000000000ull
 /* The samples' clock in these tests starts well after 0, as CLOCK_MONOTONIC does. */
 #define T0 (5000 * SEC)
-
-/*
- * Counting allocator calls proves the steady state allocates nothing (as
- * in test_tree.c): the libc allocator is interposed and forwarded to
- * glibc's own entry points.  Under AddressSanitizer, which owns the
- * allocator, the heap in use as glibc reports it stands in.
- */
-#ifndef __SANITIZE_ADDRESS__
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
-
-static size_t alloc_calls;
-
-/* Counts, then allocates with glibc. */
-void *malloc(size_t size)
-{
-	alloc_calls++;
-	return __libc_malloc(size);
-}
-
-/* Counts, then allocates with glibc. */
-void *calloc(size_t n, size_t size)
-{
-	alloc_calls++;
-	return __libc_calloc(n, size);
-}
-
-/* Counts, then reallocates with glibc. */
-void *realloc(void *ptr, size_t size)
-{
-	alloc_calls++;
-	return __libc_realloc(ptr, size);
-}
-
-/* Allocator calls so far. */
-static size_t heap_activity(void)
-{
-	return alloc_calls;
-}
-#else
-/* Heap bytes in use as glibc reports them. */
-static size_t heap_activity(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
-}
-#endif
 
 /* Sums a range into a fresh array of n counts (freed by the caller). */
 static uint64_t *sum(const struct window *w, uint64_t from, uint64_t to, size_t n,
@@ -316,10 +268,10 @@ static void test_steady_state(void **state)
 	window_stats(w, &st);
 	after = st.memory_bytes;
 	assert_true(after > before);
-	heap = heap_activity();
+	heap = allocs_activity();
 	for (i = 0; i < 5000; i++)
 		window_add(w, T0 + SEC + 1 + i, i % 700, 1);
-	assert_int_equal(heap_activity(), heap);
+	assert_int_equal(allocs_activity(), heap);
 	window_stats(w, &st);
 	assert_int_equal(st.memory_bytes, after);
 	/* Bucket after bucket: one table each, the size of the one before, never grown. */
@@ -331,15 +283,6 @@ static void test_steady_state(void **state)
 	assert_int_equal(st.buckets, 6);
 	assert_int_equal(st.memory_bytes, after + 4 * (after - before));
 	window_free(w);
-}
-
-/* Monotonic seconds, for the timings. */
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /*
@@ -365,19 +308,19 @@ static void test_timing(void **state)
 		x ^= x << 17;
 		leaves[i] = (uint32_t)(x % 200000);
 	}
-	t0 = now_sec();
+	t0 = stopwatch_sec();
 	for (i = 0; i < rounds; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
 		window_add(w, T0 + i * 100000, leaves[x & 4095], 1);
 	}
-	add_ns = (now_sec() - t0) * 1e9 / (double)rounds;
+	add_ns = (stopwatch_sec() - t0) * 1e9 / (double)rounds;
 	window_stats(w, &st);
 	assert_int_equal(st.buckets, 40);
-	t0 = now_sec();
+	t0 = stopwatch_sec();
 	c = sum(w, 0, UINT64_MAX, 200000, &span);
-	sum_ms = (now_sec() - t0) * 1e3;
+	sum_ms = (stopwatch_sec() - t0) * 1e3;
 	assert_int_equal(span.samples, rounds);
 	print_message("window_add, 4096 leaves, 10 s buckets: %.1f ns a sample; %zu bytes a "
 		      "bucket\n", add_ns, st.memory_bytes / st.buckets);

@@ -1,36 +1,25 @@
-#ifndef SAMPLED_TREE_FIXTURE_H
-#define SAMPLED_TREE_FIXTURE_H
-
-/*
- * Wire trees for the view, render and export tests, written as folded
- * stacks: one "frame;frame;frame COUNT" per line, outermost first.  A
- * frame is NAME, NAME@MODULE or NAME@MODULE@FILE:LINE; NAME "+0x1f@libc.so.6"
- * is an unknown function at that offset; prefixes give the kind: "py:"
- * Python, "k:" kernel, "t:" a thread root, "u:" unknown.  Nodes come out
- * in preorder, siblings in first-seen order (the view sorts them), so the
- * message has the daemon's shape.  Everything is plain calloc: free with
- * fx_tree_free.
- */
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sampled.pb-c.h"
+#include "tree_fixture.h"
 
+/* A node of the tree being built, before it is emitted in preorder. */
 struct fx_node {
 	uint32_t frame;
 	uint64_t self, total;
 	size_t first, last, next;	/* children list, as node index + 1; 0 = none */
 };
 
+/* The message being built and its nodes. */
 struct fx {
 	Sampled__Tree *t;
 	struct fx_node *nodes;		/* nodes[0] is the invisible root */
 	size_t n_nodes, cap_nodes;
 };
 
-static __attribute__((unused)) uint32_t fx_string(Sampled__Tree *t, const char *s, size_t len)
+/* The index of string s (len bytes) in the message, added when new. */
+static uint32_t fx_string(Sampled__Tree *t, const char *s, size_t len)
 {
 	for (size_t i = 0; i < t->n_strings; i++) {
 		if (strlen(t->strings[i]) == len && strncmp(t->strings[i], s, len) == 0)
@@ -42,7 +31,7 @@ static __attribute__((unused)) uint32_t fx_string(Sampled__Tree *t, const char *
 }
 
 /* The frame id of one spec ("py:f@mod@file.py:3"), added when new. */
-static __attribute__((unused)) uint32_t fx_frame(Sampled__Tree *t, const char *spec, size_t len)
+static uint32_t fx_frame(Sampled__Tree *t, const char *spec, size_t len)
 {
 	Sampled__Frame f;
 	const char *at, *end = spec + len, *mod = NULL, *file = NULL;
@@ -92,7 +81,7 @@ static __attribute__((unused)) uint32_t fx_frame(Sampled__Tree *t, const char *s
 }
 
 /* The child of node p with frame id, made when missing; returns its index. */
-static __attribute__((unused)) size_t fx_child(struct fx *x, size_t p, uint32_t frame)
+static size_t fx_child(struct fx *x, size_t p, uint32_t frame)
 {
 	size_t c;
 
@@ -116,7 +105,7 @@ static __attribute__((unused)) size_t fx_child(struct fx *x, size_t p, uint32_t 
 }
 
 /* Appends node i's subtree to the message in preorder. */
-static __attribute__((unused)) void fx_emit(struct fx *x, size_t i, uint32_t parent)
+static void fx_emit(struct fx *x, size_t i, uint32_t parent)
 {
 	Sampled__Tree *t = x->t;
 	uint32_t me = parent;
@@ -137,9 +126,8 @@ static __attribute__((unused)) void fx_emit(struct fx *x, size_t i, uint32_t par
 		fx_emit(x, c - 1, me);
 }
 
-/* The message for folded stacks plus extra samples with no frame at all. */
-static __attribute__((unused)) Sampled__Tree *fx_tree(const char *folded, uint64_t extra,
-						      int per_thread)
+/* View, render and export tests read trees the daemon never made: written by hand, as text. */
+Sampled__Tree *fx_tree(const char *folded, uint64_t extra, int per_thread)
 {
 	struct fx x = { 0 };
 	const char *line = folded;
@@ -181,7 +169,8 @@ static __attribute__((unused)) Sampled__Tree *fx_tree(const char *folded, uint64
 	return x.t;
 }
 
-static __attribute__((unused)) void fx_tree_free(Sampled__Tree *t)
+/* The message is plain calloc, not protobuf-c's unpacked form: it is freed by hand. */
+void fx_tree_free(Sampled__Tree *t)
 {
 	for (size_t i = 0; i < t->n_strings; i++)
 		free(t->strings[i]);
@@ -194,5 +183,3 @@ static __attribute__((unused)) void fx_tree_free(Sampled__Tree *t)
 	free(t->nodes);
 	free(t);
 }
-
-#endif
