@@ -186,6 +186,14 @@ soak-window: deps
 	$(Q)$(MAKE) --no-print-directory all targets
 	$(Q)tests/soak-window.sh $(BUILD)
 
+# BOUNDS_SECONDS (default 180) of a target whose every sample is a new
+# stack, at 999 Hz and the default --max-nodes: the tree stays bounded,
+# memory flat, and every tree answers within a second.
+soak-tree: deps
+	$(Q)$(MAKE) --no-print-directory all targets
+	$(Q)BUILD=$(CURDIR)/$(BUILD) BOUNDS_SECONDS=$${BOUNDS_SECONDS:-180} \
+	  BOUNDS_MAX_NODES=$${BOUNDS_MAX_NODES:-250000} bash tests/integration/test_bounds.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(BUILD)/sampled $(BUILD)/samplectl $(DESTDIR)$(PREFIX)/bin/
@@ -194,7 +202,7 @@ install: all
 clean:
 	rm -rf build build-asan build-libfuzzer build-asan-libfuzzer
 
-.PHONY: all deps check check-asan demo bench soak soak-window install clean targets units fuzz fuzz-build fuzzers
+.PHONY: all deps check check-asan demo bench soak soak-window soak-tree install clean targets units fuzz fuzz-build fuzzers
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -84,6 +84,22 @@ static void cmd_status_window(FILE *out, const Sampled__WindowStatus *w)
 		format_size(d, sizeof(d), w->memory_cap_bytes), w->dropped_buckets);
 }
 
+/* The daemon's caps in one line: the tree's nodes, debug data; what they cut, counted. */
+static void cmd_status_memory(FILE *out, const Sampled__MemoryStatus *m)
+{
+	char a[FORMAT_BUF_SIZE], b[FORMAT_BUF_SIZE];
+
+	if (m == NULL)
+		return;
+	fprintf(out, CMD_STATUS_LABEL "tree %" PRIu64 " of %" PRIu64 " nodes (%" PRIu64
+		" samples folded into [other]); %" PRIu64 " ELF files, debug data %s of %s"
+		" (%" PRIu64 " refused, %" PRIu64 " debug files over the size cap)\n",
+		"memory:", m->tree_nodes, m->tree_max_nodes, m->tree_folded_samples, m->elf_images,
+		format_size(a, sizeof(a), m->debug_info_bytes),
+		format_size(b, sizeof(b), m->debug_info_cap_bytes), m->debug_info_refused,
+		m->debug_files_skipped);
+}
+
 /* The human-readable report; its exact layout is documented in the help text. */
 static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__ThreadStatus **threads,
 			    const char *socket)
@@ -130,6 +146,7 @@ static void cmd_status_text(FILE *out, const Sampled__Status *st, Sampled__Threa
 		st->truncated_samples,
 		format_percent(a, sizeof(a), st->truncated_samples, st->samples));
 	cmd_status_window(out, st->window);
+	cmd_status_memory(out, st->memory);
 	fprintf(out, CMD_STATUS_LABEL "%d\n", "daemon pid:", st->daemon_pid);
 	fprintf(out, CMD_STATUS_LABEL "%s (%s of uptime)\n", "daemon cpu:",
 		format_duration(a, sizeof(a), st->daemon_cpu_ns),
@@ -214,6 +231,18 @@ static void cmd_status_json(FILE *out, const Sampled__Status *st, Sampled__Threa
 			st->window->dropped_buckets, st->window->dropped_samples);
 	else
 		fputs("  \"window\": null,\n", out);
+	if (st->memory != NULL)
+		fprintf(out, "  \"memory\": {\"tree_nodes\": %" PRIu64 ", \"tree_max_nodes\": %" PRIu64
+			", \"tree_folded_samples\": %" PRIu64 ", \"elf_images\": %" PRIu64
+			", \"debug_info_bytes\": %" PRIu64 ", \"debug_info_cap_bytes\": %" PRIu64
+			", \"debug_info_refused\": %" PRIu64 ", \"debug_files_skipped\": %" PRIu64
+			", \"debug_file_cap_bytes\": %" PRIu64 "},\n", st->memory->tree_nodes,
+			st->memory->tree_max_nodes, st->memory->tree_folded_samples,
+			st->memory->elf_images, st->memory->debug_info_bytes,
+			st->memory->debug_info_cap_bytes, st->memory->debug_info_refused,
+			st->memory->debug_files_skipped, st->memory->debug_file_cap_bytes);
+	else
+		fputs("  \"memory\": null,\n", out);
 	cmd_status_json_u64(out, "samples", st->samples);
 	cmd_status_json_u64(out, "lost_samples", st->lost_samples);
 	cmd_status_json_u64(out, "truncated_samples", st->truncated_samples);
@@ -302,7 +331,11 @@ const struct cmd_entry cmd_status_entry = {
 	"paused ('samplectl pause'); the time buckets behind --last, --since and\n"
 	"--until (their length, the span they cover, how many, the memory they\n"
 	"use of what they may use, and how many were dropped, oldest first, to\n"
-	"stay within it), or 'off';\n"
+	"stay within it), or 'off'; what the daemon holds against its caps (the\n"
+	"call tree's nodes of at most --max-nodes, and the samples whose stacks\n"
+	"were cut into an [other] frame at that bound; the ELF files open; the\n"
+	"MiniDebugInfo inflated of what may be, the sections and the separate\n"
+	"debug files refused for their size);\n"
 	"the daemon's own pid, CPU time (and its share of the uptime) and resident\n"
 	"memory; the socket it listens on.  A table of the target's threads\n"
 	"follows, most sampled first: tid, name, samples, share of all samples,\n"
@@ -324,6 +357,11 @@ const struct cmd_entry cmd_status_entry = {
 	"               left out), window ({bucket_ns, memory_bytes,\n"
 	"               memory_cap_bytes, buckets, start_unix_ns, end_unix_ns,\n"
 	"               dropped_buckets, dropped_samples}, or null when off),\n"
+	"               memory ({tree_nodes, tree_max_nodes,\n"
+	"               tree_folded_samples, elf_images, debug_info_bytes,\n"
+	"               debug_info_cap_bytes, debug_info_refused,\n"
+	"               debug_files_skipped, debug_file_cap_bytes}, or null from\n"
+	"               an older daemon),\n"
 	"               samples, lost_samples, truncated_samples,\n"
 	"               daemon_pid, daemon_cpu_ns, daemon_rss_bytes, socket_path,\n"
 	"               threads [{tid, name, samples, share (0..1), exited}]\n"

@@ -41,6 +41,7 @@
 #include "serve/rundir.h"
 #include "serve/server.h"
 #include "serve/service.h"
+#include "serve/treejobs.h"
 #include "symbols/kallsyms.h"
 #include "symbols/sigbus.h"
 #include "unwind/unwind.h"
@@ -66,6 +67,7 @@ struct daemon {
 	char kernel_note[256];	/* why kernel frames are off, or "" */
 	struct procconn *procconn;	/* NULL without CAP_NET_ADMIN */
 	struct server *server;
+	struct treejobs *jobs;	/* tree replies built off the loop */
 	struct service_parts parts;
 	struct service_control control;	/* pause, resume and reset, for the service */
 	int sigfd;
@@ -198,11 +200,20 @@ static void on_stop_request(void *arg)
 	loop_stop(d->loop);
 }
 
-static int on_request(void *arg, const Sampled__Request *req, Sampled__Response *resp)
+static enum server_handled on_request(void *arg, const Sampled__Request *req,
+				      Sampled__Response *resp, uint64_t ticket)
 {
 	struct daemon *d = arg;
 
-	return service_handle(&d->parts, req, resp);
+	return service_handle(&d->parts, req, resp, ticket);
+}
+
+/* A tree reply built off the loop goes to the client that asked. */
+static void on_tree_built(void *arg, uint64_t ticket, uint8_t *frame, size_t len)
+{
+	struct daemon *d = arg;
+
+	server_reply(d->server, ticket, frame, len);
 }
 
 static void on_response_sent(void *arg, Sampled__Response *resp)
@@ -624,13 +635,15 @@ static int serve(struct daemon *d, struct error *err)
 		.kernel_frames = !d->opt.no_kernel,
 	};
 	struct profile_config pcfg = {
-		.pid = d->opt.pid,
+		/* Its memory and files, even when its main thread has exited. */
+		.pid = target_proc_pid(d->target),
 		.python = d->opt.python,
 		.python_internals = d->opt.python_internals,
 		.no_demangle = d->opt.no_demangle,
 		.no_lines = d->opt.no_lines,
 		.window_bucket_ns = d->opt.window_bucket_ns,
 		.window_memory = d->opt.window_memory,
+		.max_nodes = d->opt.max_nodes,
 	};
 	int listen_fd;
 
@@ -654,6 +667,9 @@ static int serve(struct daemon *d, struct error *err)
 	d->server = server_new(d->loop, listen_fd, &server_ops, d, err);
 	if (d->server == NULL)
 		return -1;
+	d->jobs = treejobs_new(d->loop, on_tree_built, d, err);
+	if (d->jobs == NULL)
+		return -1;
 	if (start_sampler(d, &cfg, err) < 0) {
 		error_prefix(err, "cannot sample pid %d: ", (int)d->opt.pid);
 		return -1;
@@ -675,6 +691,7 @@ static int serve(struct daemon *d, struct error *err)
 		.started_ns = target_now_ns(),
 		.started_mono_ns = target_mono_ns(),
 		.control = &d->control,
+		.jobs = d->jobs,
 	};
 	d->control = (struct service_control){
 		.set_paused = on_set_paused,
@@ -709,6 +726,8 @@ static void teardown(struct daemon *d)
 	}
 	perf_sampler_free(d->sampler);
 	ptrace_sampler_free(d->tracer);
+	/* The jobs first: a finished one would call into the server. */
+	treejobs_free(d->jobs);
 	server_free(d->server);
 	if (d->procconn != NULL)
 		loop_del(d->loop, procconn_fd(d->procconn));
@@ -923,6 +942,7 @@ static int dump_once(const struct options *o)
 	t = target_open(o->pid, &err);
 	if (t == NULL)
 		goto out;
+	pcfg.pid = target_proc_pid(t);
 	p = profile_new(&pcfg, &err);
 	if (p == NULL)
 		goto out;

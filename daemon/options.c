@@ -92,6 +92,11 @@ static const char usage_attach[] =
 	"                         keep at most SIZE of those counts (64K, 64M, 1G;\n"
 	"                         at least 16K; default 64M), dropping the oldest\n"
 	"                         intervals first; 0: keep none (no time windows)\n"
+	"      --max-nodes N      keep the call tree within N nodes (1024 to\n"
+	"                         100000000; default 250000, about 15 MiB): past\n"
+	"                         it, new stacks end in an [other] frame under the\n"
+	"                         deepest node they share with the tree, counted in\n"
+	"                         status as folded\n"
 	"  -d, --duration TIME    one-shot: sample for TIME (500ms, 30s, 5m, 1h, 2d;\n"
 	"                         a bare number is seconds; at most a week) or\n"
 	"                         until the target exits, in the foreground, then\n"
@@ -270,7 +275,7 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 {
 	enum { OPT_LOG = 256, OPT_LOG_LEVEL, OPT_BUFFER, OPT_STACK, OPT_PYTHON, OPT_INTERNALS,
 	       OPT_NO_DEMANGLE, OPT_LINES, OPT_NO_LINES, OPT_KERNEL, OPT_NO_KERNEL,
-	       OPT_WINDOW_BUCKET, OPT_WINDOW_MEMORY };
+	       OPT_WINDOW_BUCKET, OPT_WINDOW_MEMORY, OPT_MAX_NODES };
 	static const struct option longopts[] = {
 		{ "rate", required_argument, NULL, 'r' },
 		{ "socket", required_argument, NULL, 's' },
@@ -289,6 +294,7 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
 		{ "window-bucket", required_argument, NULL, OPT_WINDOW_BUCKET },
 		{ "window-memory", required_argument, NULL, OPT_WINDOW_MEMORY },
+		{ "max-nodes", required_argument, NULL, OPT_MAX_NODES },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -411,6 +417,15 @@ static int parse_attach(int argc, char **argv, struct options *o, struct error *
 					  "windows) or at least 16K", optarg);
 				return -1;
 			}
+			break;
+		case OPT_MAX_NODES:
+			if (parse_number(optarg, OPTIONS_MIN_MAX_NODES, OPTIONS_MAX_MAX_NODES, &v) < 0) {
+				error_set(err, 0, "invalid --max-nodes '%s': expected a whole number "
+					  "from %u to %u", optarg, OPTIONS_MIN_MAX_NODES,
+					  OPTIONS_MAX_MAX_NODES);
+				return -1;
+			}
+			o->max_nodes = (size_t)v;
 			break;
 
 		case 'h':

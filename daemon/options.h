@@ -41,6 +41,7 @@ struct options {
 	char **run_argv;		/* record: the command and its arguments (in argv) */
 	uint64_t window_bucket_ns;	/* time windows: samples counted per interval this long */
 	size_t window_memory;		/* at most this much memory for them; 0: none kept */
+	size_t max_nodes;		/* the call tree's bound; 0: the default */
 };
 
 #define OPTIONS_DEFAULT_RATE 99u
@@ -58,6 +59,9 @@ struct options {
 #define OPTIONS_MAX_WINDOW_BUCKET_NS 3600000000000ull
 #define OPTIONS_DEFAULT_WINDOW_MEMORY ((size_t)64 << 20)
 #define OPTIONS_MIN_WINDOW_MEMORY ((size_t)16 << 10)
+/* --max-nodes: the call tree's bound (tree_set_max_nodes). */
+#define OPTIONS_MIN_MAX_NODES 1024u
+#define OPTIONS_MAX_MAX_NODES 100000000u
 
 /* The longest --duration: a week. */
 #define OPTIONS_MAX_DURATION_NS (7ull * 24 * 3600 * 1000000000ull)

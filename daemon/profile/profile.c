@@ -197,6 +197,7 @@ struct profile *profile_new(const struct profile_config *cfg, struct error *err)
 	if (p->unwinder == NULL)
 		goto fail;
 	p->tree = tree_new();
+	tree_set_max_nodes(p->tree, cfg->max_nodes);
 	p->frames = frames_new(p->maps, p->tree);
 	p->kframes = kframes_new(p->tree, NULL);
 	frames_set_lines(p->frames, !cfg->no_lines);
@@ -530,26 +531,27 @@ void profile_exec(struct profile *p)
 		log_warn("%s", err.msg);
 }
 
-Sampled__Tree *profile_tree(const struct profile *p, const struct tree_query *q)
+/* Sums the buckets of the range per node, for a tree built from those counts. */
+uint64_t *profile_window_counts(const struct profile *p, uint64_t from_ns, uint64_t to_ns,
+				size_t *n, struct window_span *span)
 {
-	return tree_to_message(p->tree, q);
-}
-
-/* Sums the buckets of the range per node and builds the tree from those counts. */
-Sampled__Tree *profile_tree_window(const struct profile *p, const struct tree_query *q,
-				   uint64_t from_ns, uint64_t to_ns, struct window_span *span)
-{
-	size_t n = tree_node_count(p->tree);
 	uint64_t *counts;
-	Sampled__Tree *msg;
 
 	if (p->window == NULL)
 		return NULL;
-	counts = mem_calloc(n ? n : 1, sizeof(*counts));
-	window_sum(p->window, from_ns, to_ns, counts, n, span);
-	msg = tree_to_message_counts(p->tree, q, counts, n);
-	free(counts);
-	return msg;
+	*n = tree_node_count(p->tree);
+	counts = mem_calloc(*n ? *n : 1, sizeof(*counts));
+	window_sum(p->window, from_ns, to_ns, counts, *n, span);
+	return counts;
+}
+
+void profile_memory(const struct profile *p, struct profile_memory *out)
+{
+	out->tree_nodes = tree_node_count(p->tree);
+	out->tree_max_nodes = tree_max_nodes(p->tree);
+	out->tree_folded = tree_folded(p->tree);
+	out->elf_images = elf_cache_count(p->elfs);
+	elf_cache_usage(p->elfs, &out->elf);
 }
 
 int profile_window_stats(const struct profile *p, struct window_stats *out)

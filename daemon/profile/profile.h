@@ -8,6 +8,7 @@
 #include "error.h"
 #include "sample/perf_sampler.h"
 #include "sample/sample.h"
+#include "symbols/elf_image.h"
 #include "tree.h"
 #include "window.h"
 
@@ -47,6 +48,7 @@ struct profile_config {
 	int no_lines;		/* no DWARF lookups: function-level frames only */
 	uint64_t window_bucket_ns;	/* time windows: samples counted per interval this long */
 	size_t window_memory;		/* at most this much memory for them; 0: no windows */
+	size_t max_nodes;		/* the call tree's bound (tree_set_max_nodes); 0: default */
 };
 
 /*
@@ -78,15 +80,23 @@ void profile_lost(struct profile *p, uint64_t n);
 void profile_mmap(struct profile *p, const struct perf_mmap_event *m);
 /* The target replaced its program (execve): every mapping is new. */
 void profile_exec(struct profile *p);
-/* The call tree so far, as a wire message (free with tree_message_free). */
-Sampled__Tree *profile_tree(const struct profile *p, const struct tree_query *q);
 /*
- * The call tree of the samples taken in [from_ns, to_ns) (the samples'
- * clock), served by the time buckets that overlap it (*span says which);
- * NULL when the profile keeps no windows (window_memory 0).
+ * The per-node counts of the samples taken in [from_ns, to_ns) (the
+ * samples' clock), from the time buckets that overlap it (*span says
+ * which): *n entries, node ids of the tree, for tree_to_message_counts;
+ * newly allocated.  NULL when the profile keeps no windows (window_memory 0).
  */
-Sampled__Tree *profile_tree_window(const struct profile *p, const struct tree_query *q,
-				   uint64_t from_ns, uint64_t to_ns, struct window_span *span);
+uint64_t *profile_window_counts(const struct profile *p, uint64_t from_ns, uint64_t to_ns,
+				size_t *n, struct window_span *span);
+/* What the profile holds against its caps: the tree's nodes, the ELF files' debug data. */
+struct profile_memory {
+	size_t tree_nodes, tree_max_nodes;
+	uint64_t tree_folded;
+	size_t elf_images;
+	struct elf_cache_usage elf;
+};
+
+void profile_memory(const struct profile *p, struct profile_memory *out);
 /* The time windows' ring; -1 when the profile keeps none. */
 int profile_window_stats(const struct profile *p, struct window_stats *out);
 /*

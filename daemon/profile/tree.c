@@ -29,6 +29,19 @@
  * A node is always appended after its parent, so walking the node array in
  * index order visits parents before children; the merged view and the
  * invariants of the message rely on that.
+ *
+ * Bounds.  Memory, and the time and size of a reply, grow with the nodes,
+ * which a target with endless distinct stacks (generated code, deep random
+ * recursion) could grow forever.  So past max_nodes minus a reserve a new
+ * stack stops at the deepest node it already has and goes on in one
+ * "[other]" child there; past max_nodes itself even that child is not made
+ * and the samples count as that node's own.  Frames are bounded the same
+ * way: past the cap, a new frame is the "[other]" frame.  Either way the
+ * samples are counted (tree_folded), and nothing is lost from the totals.
+ *
+ * Snapshots.  A reply is built from a frozen copy (tree_snapshot) so that
+ * it can be made on another thread while sampling goes on: the nodes,
+ * frames, threads and strings, without the hash tables only adding needs.
  */
 
 #define TREE_NONE UINT32_MAX
@@ -115,7 +128,15 @@ struct tree {
 
 	uint64_t state_total[TREE_N_STATES];	/* samples by enum tree_state */
 	uint64_t gil_total[TREE_N_GIL];		/* samples by enum tree_gil */
+
+	size_t max_nodes;	/* see "Bounds" above */
+	uint32_t other_frame;	/* the "[other]" frame, TREE_NONE until needed */
+	uint64_t folded;	/* samples whose stack was cut at the bounds */
+	char *snapshot_chars;	/* a snapshot's strings, in one block; NULL for a live tree */
 };
+
+/* Nodes held back from ordinary stacks for their "[other]" children. */
+#define TREE_RESERVE(max) ((max) / 32)
 
 /* The index of a thread's root for samples of one state and GIL class. */
 static size_t tree_class(size_t state, size_t gil)
@@ -314,24 +335,27 @@ static void tree_nodes_grow(struct tree_nodes *ns)
 			tree_nodes_put(ns, ns->v[i].parent, ns->v[i].frame, (uint32_t)i);
 }
 
-/*
- * The hot path: finds the child of parent for frame, creating it when
- * missing.  A hit costs one hash and usually one slot read.
- */
-static uint32_t tree_nodes_child(struct tree_nodes *ns, uint32_t parent, uint32_t frame)
+/* The child of parent for frame, or TREE_NONE.  A hit costs one hash and usually one slot read. */
+static uint32_t tree_nodes_find(const struct tree_nodes *ns, uint32_t parent, uint32_t frame)
 {
 	size_t i = tree_hash_child(parent, frame) & ns->mask;
-	uint32_t idx;
 
 	for (;;) {
 		const struct tree_child_slot *s = &ns->slots[i];
 
 		if (s->node == TREE_NONE)
-			break;
+			return TREE_NONE;
 		if (s->parent == parent && s->frame == frame)
 			return s->node;
 		i = (i + 1) & ns->mask;
 	}
+}
+
+/* Makes the child of parent for frame, known to be missing. */
+static uint32_t tree_nodes_make(struct tree_nodes *ns, uint32_t parent, uint32_t frame)
+{
+	uint32_t idx;
+
 	if ((ns->linked + 1) * 2 > ns->mask + 1)
 		tree_nodes_grow(ns);
 	idx = tree_nodes_append(ns, parent, frame);
@@ -339,8 +363,19 @@ static uint32_t tree_nodes_child(struct tree_nodes *ns, uint32_t parent, uint32_
 	return idx;
 }
 
-/* Returns the id of s in the pool, copying it on first sight; NULL and "" are id 0. */
-static uint32_t tree_string_id(struct tree *t, const char *s)
+/* The hot path: finds the child of parent for frame, creating it when missing. */
+static uint32_t tree_nodes_child(struct tree_nodes *ns, uint32_t parent, uint32_t frame)
+{
+	uint32_t idx = tree_nodes_find(ns, parent, frame);
+
+	return idx != TREE_NONE ? idx : tree_nodes_make(ns, parent, frame);
+}
+
+/*
+ * Returns the id of s in the pool, copying it on first sight when add (else
+ * TREE_NONE for a string never seen); NULL and "" are id 0.
+ */
+static uint32_t tree_string_lookup(struct tree *t, const char *s, int add)
 {
 	struct tree_string *rec;
 	uint64_t hash;
@@ -357,6 +392,8 @@ static uint32_t tree_string_id(struct tree *t, const char *s)
 		if (rec->hash == hash && rec->len == len && memcmp(rec->s, s, len) == 0)
 			return t->string_index.slots[i];
 	}
+	if (!add)
+		return TREE_NONE;
 	if (t->n_strings >= TREE_NONE)
 		mem_fatal("call tree: more than %u strings", TREE_NONE - 1);
 	t->strings = mem_grow(t->strings, &t->cap_strings, t->n_strings + 1, sizeof(*t->strings));
@@ -383,6 +420,8 @@ static void tree_init_content(struct tree *t)
 	t->n_strings = 1;
 	memset(t->state_total, 0, sizeof(t->state_total));
 	memset(t->gil_total, 0, sizeof(t->gil_total));
+	t->other_frame = TREE_NONE;
+	t->folded = 0;
 }
 
 /* Frees what tree_init_content set up and everything added since. */
@@ -412,7 +451,68 @@ struct tree *tree_new(void)
 
 	tree_init_content(t);
 	tree_index_init(&t->thread_index);
+	t->max_nodes = TREE_DEFAULT_MAX_NODES;
 	return t;
+}
+
+/*
+ * Copies what the builders read.  Strings go into one block (the tree's are
+ * freed by a reset the snapshot may outlive); the hash tables stay behind,
+ * since nothing is added to a snapshot.
+ */
+struct tree *tree_snapshot(const struct tree *t)
+{
+	struct tree *s = mem_zalloc(sizeof(*s));
+	size_t len = 0, i;
+	char *p;
+
+	for (i = 0; i < t->n_strings; i++)
+		len += t->strings[i].len + 1;
+	s->snapshot_chars = p = mem_alloc(len);
+	s->strings = mem_calloc(t->n_strings, sizeof(*s->strings));
+	s->n_strings = s->cap_strings = t->n_strings;
+	for (i = 0; i < t->n_strings; i++) {
+		memcpy(p, t->strings[i].s, t->strings[i].len + 1);
+		s->strings[i] = (struct tree_string){ p, t->strings[i].len, t->strings[i].hash };
+		p += t->strings[i].len + 1;
+	}
+	s->frames = mem_calloc(t->n_frames ? t->n_frames : 1, sizeof(*s->frames));
+	if (t->n_frames > 0)
+		memcpy(s->frames, t->frames, t->n_frames * sizeof(*s->frames));
+	s->n_frames = s->cap_frames = t->n_frames;
+	s->nodes.v = mem_calloc(t->nodes.n ? t->nodes.n : 1, sizeof(*s->nodes.v));
+	if (t->nodes.n > 0)
+		memcpy(s->nodes.v, t->nodes.v, t->nodes.n * sizeof(*s->nodes.v));
+	s->nodes.n = s->nodes.cap = t->nodes.n;
+	s->threads = mem_calloc(t->n_threads ? t->n_threads : 1, sizeof(*s->threads));
+	for (i = 0; i < t->n_threads; i++) {
+		s->threads[i] = t->threads[i];
+		s->threads[i].name = t->threads[i].name ? mem_strdup(t->threads[i].name) : NULL;
+	}
+	s->n_threads = s->cap_threads = t->n_threads;
+	memcpy(s->state_total, t->state_total, sizeof(s->state_total));
+	memcpy(s->gil_total, t->gil_total, sizeof(s->gil_total));
+	s->max_nodes = t->max_nodes;
+	s->other_frame = t->other_frame;
+	s->folded = t->folded;
+	return s;
+}
+
+/* A cap below a few nodes per thread and class would fold every stack: keep a floor. */
+void tree_set_max_nodes(struct tree *t, size_t max)
+{
+	t->max_nodes = max == 0 ? TREE_DEFAULT_MAX_NODES : max < TREE_MIN_MAX_NODES ?
+								TREE_MIN_MAX_NODES : max;
+}
+
+size_t tree_max_nodes(const struct tree *t)
+{
+	return t->max_nodes;
+}
+
+uint64_t tree_folded(const struct tree *t)
+{
+	return t->folded;
 }
 
 /* Releases the tree and everything interned in it. */
@@ -422,6 +522,11 @@ void tree_free(struct tree *t)
 
 	if (t == NULL)
 		return;
+	if (t->snapshot_chars != NULL) {
+		/* A snapshot's strings live in one block, not one allocation each. */
+		free(t->snapshot_chars);
+		t->n_strings = 0;
+	}
 	tree_release_content(t);
 	for (i = 0; i < t->n_threads; i++)
 		free(t->threads[i].name);
@@ -458,16 +563,40 @@ void tree_reset(struct tree *t)
 	}
 }
 
+static uint32_t tree_frame_intern(struct tree *t, const struct tree_frame *f, int bounded);
+
+/* The frame stacks past the bounds end in, interned on first need. */
+static uint32_t tree_other_frame(struct tree *t)
+{
+	static const struct tree_frame other = { .kind = TREE_KIND_UNKNOWN, .function = "[other]" };
+
+	if (t->other_frame == TREE_NONE)
+		t->other_frame = tree_frame_intern(t, &other, 0);
+	return t->other_frame;
+}
+
 /* Interns a frame by content; strings are copied only when new. */
 uint32_t tree_frame_id(struct tree *t, const struct tree_frame *f)
+{
+	return tree_frame_intern(t, f, 1);
+}
+
+/* Past the bounds (when bounded) a frame not yet known is the "[other]" frame. */
+static uint32_t tree_frame_intern(struct tree *t, const struct tree_frame *f, int bounded)
 {
 	struct tree_frame_rec key, *rec;
 	size_t i;
 	uint32_t idx;
+	int full = bounded && t->n_frames >= t->max_nodes;
 
-	key.function = tree_string_id(t, f->function);
-	key.module = tree_string_id(t, f->module);
-	key.file = tree_string_id(t, f->file);
+	if (t->snapshot_chars != NULL)
+		mem_fatal("call tree: a frame added to a snapshot");
+	/* Full, a frame can only be one already known: its strings are looked up, not added. */
+	key.function = tree_string_lookup(t, f->function, !full);
+	key.module = tree_string_lookup(t, f->module, !full);
+	key.file = tree_string_lookup(t, f->file, !full);
+	if (key.function == TREE_NONE || key.module == TREE_NONE || key.file == TREE_NONE)
+		return tree_other_frame(t);
 	key.line = f->line;
 	key.offset = f->offset;
 	key.kind = (uint32_t)f->kind;
@@ -484,6 +613,8 @@ uint32_t tree_frame_id(struct tree *t, const struct tree_frame *f)
 		    rec->offset == key.offset && rec->kind == key.kind)
 			return t->frame_index.slots[i];
 	}
+	if (full)
+		return tree_other_frame(t);
 	if (t->n_frames >= TREE_NONE)
 		mem_fatal("call tree: more than %u frames", TREE_NONE - 1);
 	t->frames = mem_grow(t->frames, &t->cap_frames, t->n_frames + 1, sizeof(*t->frames));
@@ -565,11 +696,30 @@ uint32_t tree_add(struct tree *t, pid_t tid, enum tree_state state, const uint32
 }
 
 /* Counts one stack: every node on the path gets count in total, the leaf in self. */
+/*
+ * Where the rest of a stack goes when its next node would pass the bounds:
+ * node's "[other]" child (made while the reserve lasts), else node itself.
+ * Returns the node the stack ends at, its total already counted.
+ */
+static uint32_t tree_add_past_bounds(struct tree *t, uint32_t node, uint64_t count)
+{
+	uint32_t other = tree_other_frame(t), child;
+
+	t->folded += count;
+	child = tree_nodes_find(&t->nodes, node, other);
+	if (child == TREE_NONE && t->nodes.n < t->max_nodes)
+		child = tree_nodes_make(&t->nodes, node, other);
+	if (child == TREE_NONE)
+		return node;
+	t->nodes.v[child].total += count;
+	return child;
+}
+
 uint32_t tree_add_gil(struct tree *t, pid_t tid, enum tree_state state, enum tree_gil gil,
 		      const uint32_t *ids, size_t n, uint64_t count)
 {
 	struct tree_thread *th;
-	uint32_t node;
+	uint32_t node, child;
 	size_t i, c;
 
 	if ((unsigned)state >= TREE_N_STATES)
@@ -578,6 +728,8 @@ uint32_t tree_add_gil(struct tree *t, pid_t tid, enum tree_state state, enum tre
 		mem_fatal("call tree: GIL class %d out of range", (int)gil);
 	if (count == 0)
 		return TREE_NODE_NONE;
+	if (t->snapshot_chars != NULL)
+		mem_fatal("call tree: samples added to a snapshot");
 	th = tree_thread_get(t, tid);
 	c = tree_class(state, gil);
 	if (th->root[c] == TREE_NONE)
@@ -587,7 +739,15 @@ uint32_t tree_add_gil(struct tree *t, pid_t tid, enum tree_state state, enum tre
 	for (i = 0; i < n; i++) {
 		if (ids[i] >= t->n_frames)
 			mem_fatal("call tree: frame id %u out of %zu", ids[i], t->n_frames);
-		node = tree_nodes_child(&t->nodes, node, ids[i]);
+		child = tree_nodes_find(&t->nodes, node, ids[i]);
+		if (child == TREE_NONE) {
+			if (t->nodes.n >= t->max_nodes - TREE_RESERVE(t->max_nodes)) {
+				node = tree_add_past_bounds(t, node, count);
+				break;
+			}
+			child = tree_nodes_make(&t->nodes, node, ids[i]);
+		}
+		node = child;
 		t->nodes.v[node].total += count;
 	}
 	t->nodes.v[node].self += count;

@@ -101,8 +101,39 @@ struct tree;
 /* No node: what tree_add returns for nothing added. */
 #define TREE_NODE_NONE UINT32_MAX
 
+/*
+ * The nodes a tree holds by default, and the least it may be given (see
+ * tree_set_max_nodes).  A node costs about 56 bytes (with its share of the
+ * child table) and 11 in a reply, so the default bounds the tree at about
+ * 15 MiB and a reply at about 3 MiB, which samplectl shows in well under a
+ * second; real programs rarely have a tenth of it.
+ */
+#define TREE_DEFAULT_MAX_NODES 250000
+#define TREE_MIN_MAX_NODES 1024
+
 struct tree *tree_new(void);
 void tree_free(struct tree *t);
+/*
+ * Bounds the tree at max nodes (0: the default; less than
+ * TREE_MIN_MAX_NODES counts as that), and its frames at as many.  Past the
+ * bound a new stack ends, at the deepest node it already has, in a child
+ * frame "[other]" (or in that node itself once even those cannot be made),
+ * and a frame not seen before is the "[other]" frame: the samples are
+ * counted all the same (tree_folded), only their deeper frames are lost.
+ * Roots, one per thread and class, are not bounded.
+ */
+void tree_set_max_nodes(struct tree *t, size_t max);
+size_t tree_max_nodes(const struct tree *t);
+/* Samples since creation or the last reset whose stacks were cut at the bounds. */
+uint64_t tree_folded(const struct tree *t);
+/*
+ * A frozen copy of the tree (newly allocated; free with tree_free) that
+ * replies can be built from on another thread while the tree goes on
+ * growing: tree_to_message and tree_to_message_counts read it; adding to it
+ * is a broken invariant (fatal).  Costs a copy of the nodes (32 bytes each),
+ * frames, thread records and strings.
+ */
+struct tree *tree_snapshot(const struct tree *t);
 /*
  * Empties the tree (samples, nodes, frames and their strings); thread names
  * are kept.  Every frame id handed out before is invalid afterwards: callers

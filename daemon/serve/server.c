@@ -32,6 +32,8 @@ struct client {
 	int closing;		/* close once the output is flushed */
 	int stop_after;		/* ask the daemon to stop once flushed */
 	int refused;		/* another user: the first request gets the refusal */
+	int waiting;		/* its reply comes later (server_reply) */
+	uint64_t ticket;	/* names the client to server_reply */
 	struct client *next;
 };
 
@@ -43,6 +45,7 @@ struct server {
 	int spare_fd;		/* held back for accepting when out of descriptors */
 	int accept_paused;	/* out of fds: accepting resumes when a client leaves */
 	uint64_t refused_fds;	/* connections closed for want of a descriptor */
+	uint64_t next_ticket;
 	struct client *clients;
 	size_t nclients;
 };
@@ -131,11 +134,9 @@ static int client_flush(struct client *c)
 	return 0;
 }
 
-static void client_queue(struct client *c, const Sampled__Response *resp)
+/* Appends a packed frame to the client's output, which then owns it no more (it is freed). */
+static void client_queue_frame(struct client *c, uint8_t *frame, size_t len)
 {
-	size_t len;
-	uint8_t *frame = wire_pack(&resp->base, &len);
-
 	if (c->out_len - c->out_off + len > CLIENT_OUT_CAP) {
 		log_warn("client pid %d does not read its replies: dropping it", (int)c->pid);
 		c->closing = 1;
@@ -149,6 +150,14 @@ static void client_queue(struct client *c, const Sampled__Response *resp)
 	memcpy(c->out + c->out_len, frame, len);
 	c->out_len += len;
 	free(frame);
+}
+
+static void client_queue(struct client *c, const Sampled__Response *resp)
+{
+	size_t len;
+	uint8_t *frame = wire_pack(&resp->base, &len);
+
+	client_queue_frame(c, frame, len);
 }
 
 static void client_error(struct client *c, Sampled__ErrorCode code, const char *msg)
@@ -190,10 +199,19 @@ static void client_request(struct client *c, const uint8_t *payload, size_t len)
 			     "the request names no command this daemon knows");
 	} else {
 		wire_response_init(&resp);
-		if (srv->ops->handle(srv->arg, req, &resp) == 1)
+		switch (srv->ops->handle(srv->arg, req, &resp, c->ticket)) {
+		case SERVER_LATER:
+			/* server_reply brings the answer; nothing else is read meanwhile. */
+			c->waiting = 1;
+			break;
+		case SERVER_STOP:
 			c->stop_after = 1;
-		client_queue(c, &resp);
-		srv->ops->release(srv->arg, &resp);
+			/* fall through */
+		case SERVER_ANSWERED:
+			client_queue(c, &resp);
+			srv->ops->release(srv->arg, &resp);
+			break;
+		}
 	}
 	sampled__request__free_unpacked(req, NULL);
 }
@@ -223,7 +241,7 @@ static int client_pump(struct client *c)
 		c->closing = 1;
 		return 0;
 	}
-	while (!c->closing && !c->stop_after && c->out_len == c->out_off) {
+	while (!c->closing && !c->stop_after && !c->waiting && c->out_len == c->out_off) {
 		rc = wire_reader_next(c->in, &payload, &len, &err);
 		if (rc == 0)
 			return 0;
@@ -235,7 +253,7 @@ static int client_pump(struct client *c)
 		}
 		client_request(c, payload, len);
 	}
-	return !c->closing && !c->stop_after;
+	return !c->closing && !c->stop_after && !c->waiting;
 }
 
 static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -359,6 +377,7 @@ static void on_listen(struct loop *loop, int fd, uint32_t events, void *arg)
 	c = mem_zalloc(sizeof(*c));
 	c->srv = srv;
 	c->fd = cfd;
+	c->ticket = ++srv->next_ticket;
 	c->in = wire_reader_new(WIRE_MAX_REQUEST);
 	c->uid = cred.uid;
 	c->pid = cred.pid;
@@ -426,6 +445,36 @@ void server_free(struct server *srv)
 	if (srv->spare_fd >= 0)
 		close(srv->spare_fd);
 	free(srv);
+}
+
+/*
+ * A reply the handler promised (SERVER_LATER): the client may have left
+ * meanwhile, which is no error.  Once the reply is queued the client's
+ * next requests are read as usual.
+ */
+void server_reply(struct server *srv, uint64_t ticket, uint8_t *frame, size_t len)
+{
+	struct client *c;
+
+	for (c = srv->clients; c != NULL && c->ticket != ticket; c = c->next)
+		;
+	if (c == NULL || !c->waiting) {
+		free(frame);
+		return;
+	}
+	c->waiting = 0;
+	if (!c->closing)
+		client_queue_frame(c, frame, len);
+	else
+		free(frame);
+	for (;;) {
+		int more = client_pump(c);
+
+		if (client_flush(c) < 0)
+			return;
+		if (!more || c->out_len > c->out_off)
+			break;
+	}
 }
 
 size_t server_clients(const struct server *srv)

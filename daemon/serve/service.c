@@ -140,6 +140,26 @@ static Sampled__HelloReply *build_hello(const struct service_parts *p)
 	return h;
 }
 
+/* The caps and what they refused, so that nothing a cap cost goes unsaid. */
+static Sampled__MemoryStatus *build_memory_status(const struct service_parts *p)
+{
+	Sampled__MemoryStatus *m = mem_alloc(sizeof(*m));
+	struct profile_memory pm;
+
+	profile_memory(p->profile, &pm);
+	sampled__memory_status__init(m);
+	m->tree_nodes = pm.tree_nodes;
+	m->tree_max_nodes = pm.tree_max_nodes;
+	m->tree_folded_samples = pm.tree_folded;
+	m->debug_info_bytes = pm.elf.mini_bytes;
+	m->debug_info_cap_bytes = pm.elf.mini_cap;
+	m->debug_info_refused = pm.elf.mini_refused;
+	m->debug_files_skipped = pm.elf.debug_skipped;
+	m->debug_file_cap_bytes = pm.elf.debug_cap;
+	m->elf_images = pm.elf_images;
+	return m;
+}
+
 static Sampled__Status *build_status(const struct service_parts *p)
 {
 	Sampled__Status *st = mem_alloc(sizeof(*st));
@@ -190,6 +210,7 @@ static Sampled__Status *build_status(const struct service_parts *p)
 	}
 	st->paused = p->control != NULL && p->control->paused;
 	st->window = build_window_status(p, now_real, now_mono);
+	st->memory = build_memory_status(p);
 	st->sampled_ns = sampled_ns(p, now_real, now_mono);
 	st->daemon_cpu_ns = self_cpu_ns();
 	st->daemon_rss_bytes = self_rss_bytes();
@@ -228,29 +249,32 @@ static void reply_error(Sampled__Response *resp, Sampled__ErrorCode code, const 
 }
 
 /*
- * A tree request with a time range: the range in the samples' clock, the
- * tree of the buckets that overlap it, and the span they cover, clipped
- * to the profile's start and end (the newest bucket reaches into the
- * future, the oldest may begin before the attach).
+ * A tree request's time range: the range in the samples' clock, the
+ * per-node counts of the buckets that overlap it, and the span they cover,
+ * clipped to the profile's start and end (the newest bucket reaches into
+ * the future, the oldest may begin before the attach).  0 with *self NULL
+ * for a request without a range; -1 with the error in resp.
  */
-static void tree_window(const struct service_parts *p, const Sampled__TreeRequest *tr,
-			const struct tree_query *q, Sampled__Response *resp)
+static int tree_range(const struct service_parts *p, const Sampled__TreeRequest *tr,
+		      uint64_t **self, size_t *n, Sampled__TreeWindow *w, Sampled__Response *resp)
 {
 	uint64_t now_mono = target_mono_ns(), now_real = wall_now(p, now_mono);
 	uint64_t from = 0, to = UINT64_MAX, start, end;
 	struct window_span span;
-	Sampled__TreeWindow *w;
-	Sampled__Tree *tree;
 
+	*self = NULL;
+	*n = 0;
+	if (tr->last_ns == 0 && tr->since_unix_ns == 0 && tr->until_unix_ns == 0)
+		return 0;
 	if (tr->last_ns != 0 && (tr->since_unix_ns != 0 || tr->until_unix_ns != 0)) {
 		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_BAD_REQUEST,
 			    "a range is either the last so long or since/until, not both");
-		return;
+		return -1;
 	}
 	if (tr->until_unix_ns != 0 && tr->since_unix_ns >= tr->until_unix_ns) {
 		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_BAD_REQUEST,
 			    "the range ends before it starts (until <= since)");
-		return;
+		return -1;
 	}
 	if (tr->last_ns != 0) {
 		to = now_mono + 1;
@@ -260,14 +284,13 @@ static void tree_window(const struct service_parts *p, const Sampled__TreeReques
 		from = real_to_mono(tr->since_unix_ns, now_real, now_mono);
 	if (tr->until_unix_ns != 0)
 		to = real_to_mono(tr->until_unix_ns, now_real, now_mono);
-	tree = profile_tree_window(p->profile, q, from, to, &span);
-	if (tree == NULL) {
+	*self = profile_window_counts(p->profile, from, to, n, &span);
+	if (*self == NULL) {
 		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_UNSUPPORTED,
 			    "this daemon keeps no time windows (it was started with "
 			    "--window-memory 0)");
-		return;
+		return -1;
 	}
-	w = mem_alloc(sizeof(*w));
 	sampled__tree_window__init(w);
 	start = profile_start_mono(p);
 	end = profile_end_mono(p, now_real, now_mono);
@@ -278,9 +301,52 @@ static void tree_window(const struct service_parts *p, const Sampled__TreeReques
 		w->end_unix_ns = mono_to_real(end > start ? end : start, now_real, now_mono);
 		w->buckets = (uint32_t)span.buckets;
 	}
-	tree->window = w;
+	return 0;
+}
+
+/*
+ * A tree: built by the reply thread from a snapshot when the daemon has
+ * one (the loop only copies the tree), else here.
+ */
+static enum server_handled serve_tree(const struct service_parts *p,
+				      const Sampled__TreeRequest *tr, Sampled__Response *resp,
+				      uint64_t ticket)
+{
+	struct treejobs_request job = {
+		.ticket = ticket,
+		.query = {
+			.per_thread = tr->per_thread,
+			.tid = tr->tid,
+			.min_share = tr->min_share,
+			.state = (enum tree_state_filter)tr->state,
+			.gil = (enum tree_gil_filter)tr->gil,
+		},
+	};
+	Sampled__TreeWindow *w;
+
+	if (!(job.query.min_share >= 0 && job.query.min_share <= 1)) {
+		reply_error(resp, SAMPLED__ERROR_CODE__ERROR_BAD_REQUEST,
+			    "min_share must lie between 0 and 1");
+		return SERVER_ANSWERED;
+	}
+	if (tree_range(p, tr, &job.self, &job.n_self, &job.window, resp) < 0)
+		return SERVER_ANSWERED;
+	job.has_window = job.self != NULL;
+	if (p->jobs != NULL) {
+		job.snap = tree_snapshot(profile_tree_of(p->profile));
+		treejobs_submit(p->jobs, &job);
+		return SERVER_LATER;
+	}
 	resp->result_case = SAMPLED__RESPONSE__RESULT_TREE;
-	resp->tree = tree;
+	resp->tree = tree_to_message_counts(profile_tree_of(p->profile), &job.query, job.self,
+					    job.n_self);
+	free(job.self);
+	if (job.has_window) {
+		w = mem_alloc(sizeof(*w));
+		*w = job.window;
+		resp->tree->window = w;
+	}
+	return SERVER_ANSWERED;
 }
 
 /*
@@ -343,51 +409,29 @@ static void set_paused(const struct service_parts *p, int paused, Sampled__Respo
 	resp->sampling->changed = changed;
 }
 
-int service_handle(const struct service_parts *p, const Sampled__Request *req,
-		   Sampled__Response *resp)
+enum server_handled service_handle(const struct service_parts *p, const Sampled__Request *req,
+				   Sampled__Response *resp, uint64_t ticket)
 {
 	switch (req->command_case) {
 	case SAMPLED__REQUEST__COMMAND_HELLO:
 		resp->result_case = SAMPLED__RESPONSE__RESULT_HELLO;
 		resp->hello = build_hello(p);
-		return 0;
+		return SERVER_ANSWERED;
 	case SAMPLED__REQUEST__COMMAND_STATUS:
 		resp->result_case = SAMPLED__RESPONSE__RESULT_STATUS;
 		resp->status = build_status(p);
-		return 0;
-	case SAMPLED__REQUEST__COMMAND_TREE: {
-		const Sampled__TreeRequest *tr = req->tree;
-		struct tree_query q = {
-			.per_thread = tr->per_thread,
-			.tid = tr->tid,
-			.min_share = tr->min_share,
-			.state = (enum tree_state_filter)tr->state,
-			.gil = (enum tree_gil_filter)tr->gil,
-		};
-
-		if (!(q.min_share >= 0 && q.min_share <= 1)) {
-			resp->result_case = SAMPLED__RESPONSE__RESULT_ERROR;
-			resp->error = build_error(SAMPLED__ERROR_CODE__ERROR_BAD_REQUEST,
-						  "min_share must lie between 0 and 1");
-			return 0;
-		}
-		if (tr->last_ns != 0 || tr->since_unix_ns != 0 || tr->until_unix_ns != 0) {
-			tree_window(p, tr, &q, resp);
-			return 0;
-		}
-		resp->result_case = SAMPLED__RESPONSE__RESULT_TREE;
-		resp->tree = profile_tree(p->profile, &q);
-		return 0;
-	}
+		return SERVER_ANSWERED;
+	case SAMPLED__REQUEST__COMMAND_TREE:
+		return serve_tree(p, req->tree, resp, ticket);
 	case SAMPLED__REQUEST__COMMAND_RESET:
 		reset_profile(p, resp);
-		return 0;
+		return SERVER_ANSWERED;
 	case SAMPLED__REQUEST__COMMAND_PAUSE:
 		set_paused(p, 1, resp);
-		return 0;
+		return SERVER_ANSWERED;
 	case SAMPLED__REQUEST__COMMAND_RESUME:
 		set_paused(p, 0, resp);
-		return 0;
+		return SERVER_ANSWERED;
 	case SAMPLED__REQUEST__COMMAND_DUMP: {
 		struct error err;
 
@@ -396,7 +440,7 @@ int service_handle(const struct service_parts *p, const Sampled__Request *req,
 			resp->result_case = SAMPLED__RESPONSE__RESULT_ERROR;
 			resp->error = build_error(SAMPLED__ERROR_CODE__ERROR_NOT_FOUND,
 						  "the target has exited: it has no stacks to dump");
-			return 0;
+			return SERVER_ANSWERED;
 		}
 		/* A ptrace sampler holds the threads: their latest samples are the dump. */
 		resp->dump = *p->tracer != NULL ? dump_latest(p->profile)
@@ -405,21 +449,21 @@ int service_handle(const struct service_parts *p, const Sampled__Request *req,
 		if (resp->dump == NULL) {
 			resp->result_case = SAMPLED__RESPONSE__RESULT_ERROR;
 			resp->error = build_error(SAMPLED__ERROR_CODE__ERROR_INTERNAL, err.msg);
-			return 0;
+			return SERVER_ANSWERED;
 		}
 		resp->result_case = SAMPLED__RESPONSE__RESULT_DUMP;
-		return 0;
+		return SERVER_ANSWERED;
 	}
 	case SAMPLED__REQUEST__COMMAND_STOP:
 		resp->result_case = SAMPLED__RESPONSE__RESULT_STOP;
 		resp->stop = mem_alloc(sizeof(*resp->stop));
 		sampled__stop_reply__init(resp->stop);
-		return 1;
+		return SERVER_STOP;
 	default:
 		resp->result_case = SAMPLED__RESPONSE__RESULT_ERROR;
 		resp->error = build_error(SAMPLED__ERROR_CODE__ERROR_UNSUPPORTED,
 					  "this daemon does not serve that command");
-		return 0;
+		return SERVER_ANSWERED;
 	}
 }
 
@@ -436,6 +480,7 @@ void service_release(const struct service_parts *p, Sampled__Response *resp)
 		free(resp->status->threads);
 		free(resp->status->python_gil);
 		free(resp->status->window);
+		free(resp->status->memory);
 		free(resp->status);
 		break;
 	case SAMPLED__RESPONSE__RESULT_TREE:

@@ -7,6 +7,8 @@
 #include "sample/ptrace_sampler.h"
 #include "sample/target.h"
 #include "sampled.pb-c.h"
+#include "server.h"
+#include "treejobs.h"
 
 /*
  * The daemon's answers: turns requests into responses from the target, the
@@ -46,11 +48,15 @@ struct service_parts {
 	uint64_t started_ns;		/* wall clock, at attach */
 	uint64_t started_mono_ns;
 	struct service_control *control;	/* NULL: no pause, resume or reset */
+	struct treejobs *jobs;		/* builds tree replies off the loop; NULL: here */
 };
 
-/* Answers a request; returns 1 when the daemon should stop once it is sent. */
-int service_handle(const struct service_parts *parts, const Sampled__Request *req,
-		   Sampled__Response *resp);
+/*
+ * Answers a request in resp, or (a tree, when parts has jobs) promises the
+ * reply for ticket through the jobs' done callback; see server.h.
+ */
+enum server_handled service_handle(const struct service_parts *parts, const Sampled__Request *req,
+				   Sampled__Response *resp, uint64_t ticket);
 /* Frees what service_handle allocated in resp. */
 void service_release(const struct service_parts *parts, Sampled__Response *resp);
 

@@ -90,12 +90,13 @@ static void fuzz_check(int ok, const char *what, size_t n)
 	abort();
 }
 
-/* server_ops.handle: the daemon's own dispatcher. */
-static int fuzz_handle(void *arg, const Sampled__Request *req, Sampled__Response *resp)
+/* server_ops.handle: the daemon's own dispatcher, building trees in place (no jobs). */
+static enum server_handled fuzz_handle(void *arg, const Sampled__Request *req,
+				       Sampled__Response *resp, uint64_t ticket)
 {
 	struct fuzz_daemon *d = arg;
 
-	return service_handle(&d->parts, req, resp);
+	return service_handle(&d->parts, req, resp, ticket);
 }
 
 /* server_ops.release. */

@@ -1577,6 +1577,8 @@ static void test_random_large(void **state)
 	uint64_t self_sum = 0;
 	size_t i, n_one;
 
+	/* Above the default bound, so that the tree really grows this large. */
+	tree_set_max_nodes(t, 4000000);
 	random_stacks(t, &r, 100000, 1000, 64, 4, f->ids);
 	/* 4 threads, each sampled in both states: 8 roots. */
 	assert_true(tree_state_total(t, TREE_STATE_RUNNING) > 0);
