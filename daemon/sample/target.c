@@ -15,6 +15,7 @@
 
 struct target {
 	pid_t pid;
+	pid_t proc_pid;		/* whose /proc entries to read: pid, or a live thread of it */
 	int pidfd;
 	char *comm;
 	char *cmdline;
@@ -95,15 +96,48 @@ static char *read_cmdline(pid_t pid)
 }
 
 /*
+ * A live thread of a process whose main thread has exited (pthread_exit)
+ * while others run on: the process's /proc/PID entries (maps, root, exe)
+ * went with the main thread's, but each thread's /proc/TID still has them.
+ * 0 when no thread is left but zombies.
+ */
+static pid_t target_live_thread(pid_t pid)
+{
+	char path[64], exe[16];
+	struct dirent *de;
+	pid_t found = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (dir == NULL)
+		return 0;
+	while (found == 0 && (de = readdir(dir)) != NULL) {
+		long tid = strtol(de->d_name, NULL, 10);
+
+		if (tid <= 0 || tid == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%ld/exe", (int)pid, tid);
+		if (readlink(path, exe, sizeof(exe)) >= 0)
+			found = (pid_t)tid;
+	}
+	closedir(dir);
+	return found;
+}
+
+/*
  * Permission to profile is the kernel's ptrace read check, which is also
  * what guards /proc/PID/exe: probing it gives the same answer perf_event_open
  * and process_vm_readv will give later, but with a message we control.
+ * *proc_pid is the pid whose /proc entries hold the process's memory and
+ * files: pid, or a live thread's when the main thread has exited.
  */
-static int check_access(pid_t pid, struct error *err)
+static int check_access(pid_t pid, pid_t *proc_pid, struct error *err)
 {
 	char path[64], exe[4096];
 	struct stat st;
 
+	*proc_pid = pid;
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT)
@@ -119,6 +153,8 @@ static int check_access(pid_t pid, struct error *err)
 				  "permission denied: pid %d belongs to uid %u and uid %u may not "
 				  "trace it (run as root or as its owner)",
 				  (int)pid, (unsigned)st.st_uid, (unsigned)geteuid());
+		} else if (errno == ENOENT && (*proc_pid = target_live_thread(pid)) != 0) {
+			return 0;
 		} else if (errno == ENOENT) {
 			error_set(err, 0, "pid %d is a kernel thread or a zombie: nothing to profile",
 				  (int)pid);
@@ -134,6 +170,7 @@ struct target *target_open(pid_t pid, struct error *err)
 {
 	struct target *t;
 	char path[64], comm[64];
+	pid_t proc_pid;
 	int pidfd;
 
 	if (pid <= 0) {
@@ -144,7 +181,7 @@ struct target *target_open(pid_t pid, struct error *err)
 		error_set(err, 0, "pid %d is the profiler itself", (int)pid);
 		return NULL;
 	}
-	if (check_access(pid, err) < 0)
+	if (check_access(pid, &proc_pid, err) < 0)
 		return NULL;
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
@@ -159,13 +196,14 @@ struct target *target_open(pid_t pid, struct error *err)
 	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	t = mem_zalloc(sizeof(*t));
 	t->pid = pid;
+	t->proc_pid = proc_pid;
 	t->pidfd = pidfd;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)proc_pid);
 	if (read_proc(path, comm, sizeof(comm)) < 0)
 		comm[0] = '\0';
 	comm[strcspn(comm, "\n")] = '\0';
 	t->comm = mem_strdup(comm);
-	t->cmdline = read_cmdline(pid);
+	t->cmdline = read_cmdline(proc_pid);
 	return t;
 }
 
@@ -182,6 +220,11 @@ void target_free(struct target *t)
 pid_t target_pid(const struct target *t)
 {
 	return t->pid;
+}
+
+pid_t target_proc_pid(const struct target *t)
+{
+	return t->proc_pid;
 }
 
 int target_pidfd(const struct target *t)

@@ -22,6 +22,12 @@ void target_free(struct target *t);
 
 pid_t target_pid(const struct target *t);
 /* Becomes readable when the process has exited. */
+/*
+ * The pid whose /proc entries (maps, root, map_files) and memory stand for
+ * the process: its pid, or, when its main thread has exited while others
+ * run, one of those (chosen at open).
+ */
+pid_t target_proc_pid(const struct target *t);
 int target_pidfd(const struct target *t);
 const char *target_comm(const struct target *t);
 const char *target_cmdline(const struct target *t);

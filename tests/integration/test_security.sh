@@ -364,3 +364,20 @@ if useradd --system --no-create-home --shell /usr/sbin/nologin "$vuser" 2>/dev/n
 	kill $apid 2>/dev/null
 	pkill -9 -u "$atk" 2>/dev/null
 fi
+
+# ---- a process whose main thread has left (pthread_exit) while others run
+spawn "$TARGETS/spin" -t 3 -x -s 60 >"$WORK/x.out"
+xpid=$!
+wait_for "grep -q ready '$WORK/x.out'" 10
+wait_for "[ \"\$(proc_state $xpid)\" = Z ]" 5
+for mode in cpu wall; do
+	out=$("$SAMPLED" attach --mode $mode --socket "$WORK/x$mode.sock" $xpid 2>&1)
+	rc=$?
+	echo "# $out"
+	sleep 2
+	"$CTL" --socket "$WORK/x$mode.sock" export --format collapsed >"$WORK/x.folded" 2>/dev/null
+	check "$mode: a process whose main thread has exited is profiled, not refused as a zombie" \
+		all_of "[ $rc = 0 ]" "grep -q '^[^ ]*;spin ' '$WORK/x.folded'"
+	quiet "$CTL" --socket "$WORK/x$mode.sock" stop
+done
+kill $xpid 2>/dev/null

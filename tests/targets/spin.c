@@ -1,9 +1,11 @@
 /*
  * A CPU-bound target with a known profile: N threads spin for a given time;
  * optionally one more thread starts after a delay (to test threads that
- * appear after attach).  Prints "ready" once all first threads run.
+ * appear after attach).  Prints "ready" once all first threads run.  With
+ * -x the main thread leaves (pthread_exit) once the others run, so the
+ * process lives on with a zombie for its leader.
  *
- * usage: spin [-t THREADS] [-s SECONDS] [-l LATE_DELAY_SECONDS]
+ * usage: spin [-t THREADS] [-s SECONDS] [-l LATE_DELAY_SECONDS] [-x]
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -35,12 +37,12 @@ static void *spin(void *arg)
 
 int main(int argc, char **argv)
 {
-	int threads = 1, c;
+	int threads = 1, leave = 0, c;
 	double late = -1;
 	pthread_t tids[256], late_tid;
 	double late_run;
 
-	while ((c = getopt(argc, argv, "t:s:l:")) != -1) {
+	while ((c = getopt(argc, argv, "t:s:l:x")) != -1) {
 		switch (c) {
 		case 't':
 			threads = atoi(optarg);
@@ -51,8 +53,11 @@ int main(int argc, char **argv)
 		case 'l':
 			late = atof(optarg);
 			break;
+		case 'x':
+			leave = 1;
+			break;
 		default:
-			fprintf(stderr, "usage: spin [-t THREADS] [-s SECONDS] [-l LATE_DELAY]\n");
+			fprintf(stderr, "usage: spin [-t THREADS] [-s SECONDS] [-l LATE_DELAY] [-x]\n");
 			return 2;
 		}
 	}
@@ -62,6 +67,8 @@ int main(int argc, char **argv)
 		pthread_create(&tids[i], NULL, spin, &seconds);
 	printf("ready\n");
 	fflush(stdout);
+	if (leave && threads > 1)
+		pthread_exit(NULL);
 	if (late >= 0) {
 		late_run = seconds - late;
 		usleep((useconds_t)(late * 1e6));
