@@ -92,10 +92,11 @@ static void cmd_status_memory(FILE *out, const Sampled__MemoryStatus *m)
 	if (m == NULL)
 		return;
 	fprintf(out, CMD_STATUS_LABEL "tree %" PRIu64 " of %" PRIu64 " nodes (%" PRIu64
-		" samples folded into [other]); %" PRIu64 " ELF files, debug data %s of %s"
-		" (%" PRIu64 " refused, %" PRIu64 " debug files over the size cap)\n",
+		" samples folded into [other]); %" PRIu64 " ELF files (%" PRIu64 " let go),"
+		" debug data %s of %s (%" PRIu64 " refused, %" PRIu64 " debug files over the"
+		" size cap)\n",
 		"memory:", m->tree_nodes, m->tree_max_nodes, m->tree_folded_samples, m->elf_images,
-		format_size(a, sizeof(a), m->debug_info_bytes),
+		m->elf_images_evicted, format_size(a, sizeof(a), m->debug_info_bytes),
 		format_size(b, sizeof(b), m->debug_info_cap_bytes), m->debug_info_refused,
 		m->debug_files_skipped);
 }
@@ -234,11 +235,13 @@ static void cmd_status_json(FILE *out, const Sampled__Status *st, Sampled__Threa
 	if (st->memory != NULL)
 		fprintf(out, "  \"memory\": {\"tree_nodes\": %" PRIu64 ", \"tree_max_nodes\": %" PRIu64
 			", \"tree_folded_samples\": %" PRIu64 ", \"elf_images\": %" PRIu64
+			", \"elf_images_evicted\": %" PRIu64
 			", \"debug_info_bytes\": %" PRIu64 ", \"debug_info_cap_bytes\": %" PRIu64
 			", \"debug_info_refused\": %" PRIu64 ", \"debug_files_skipped\": %" PRIu64
 			", \"debug_file_cap_bytes\": %" PRIu64 "},\n", st->memory->tree_nodes,
 			st->memory->tree_max_nodes, st->memory->tree_folded_samples,
-			st->memory->elf_images, st->memory->debug_info_bytes,
+			st->memory->elf_images, st->memory->elf_images_evicted,
+			st->memory->debug_info_bytes,
 			st->memory->debug_info_cap_bytes, st->memory->debug_info_refused,
 			st->memory->debug_files_skipped, st->memory->debug_file_cap_bytes);
 	else
@@ -333,7 +336,8 @@ const struct cmd_entry cmd_status_entry = {
 	"use of what they may use, and how many were dropped, oldest first, to\n"
 	"stay within it), or 'off'; what the daemon holds against its caps (the\n"
 	"call tree's nodes of at most --max-nodes, and the samples whose stacks\n"
-	"were cut into an [other] frame at that bound; the ELF files open; the\n"
+	"were cut into an [other] frame at that bound; the ELF files open, and\n"
+	"those let go once no mapping used them; the\n"
 	"MiniDebugInfo inflated of what may be, the sections and the separate\n"
 	"debug files refused for their size);\n"
 	"the daemon's own pid, CPU time (and its share of the uptime) and resident\n"
@@ -358,7 +362,8 @@ const struct cmd_entry cmd_status_entry = {
 	"               memory_cap_bytes, buckets, start_unix_ns, end_unix_ns,\n"
 	"               dropped_buckets, dropped_samples}, or null when off),\n"
 	"               memory ({tree_nodes, tree_max_nodes,\n"
-	"               tree_folded_samples, elf_images, debug_info_bytes,\n"
+	"               tree_folded_samples, elf_images, elf_images_evicted,\n"
+	"               debug_info_bytes,\n"
 	"               debug_info_cap_bytes, debug_info_refused,\n"
 	"               debug_files_skipped, debug_file_cap_bytes}, or null from\n"
 	"               an older daemon),\n"

@@ -22,6 +22,9 @@
 #define MAX_PYTHON 1024
 /* A sample in no known mapping reloads the maps, at most this often. */
 #define RELOAD_INTERVAL_NS 1000000000ull
+/* How often, at most, images no mapping uses are looked for, and how many of them are kept. */
+#define PROFILE_TRIM_INTERVAL_NS 1000000000ull
+#define PROFILE_SPARE_IMAGES 64
 /* Samples handled within this long of a GIL read share it (one batch). */
 #define GIL_BATCH_NS 250000ull
 
@@ -49,6 +52,7 @@ struct profile {
 	uint32_t frame_truncated, frame_unknown, frame_kernel;
 	uint32_t frame_syscall[512];	/* id + 1 of "name [kernel]" by number, 0 unmade */
 	uint64_t last_reload_ns;
+	uint64_t last_trim_ns;		/* the last profile_trim_images look */
 	uint64_t pcs[MAX_DEPTH];
 	uint32_t native[MAX_NATIVE];	/* innermost first */
 	enum python_native_class classes[MAX_NATIVE];
@@ -253,6 +257,25 @@ void profile_thread_name(struct profile *p, pid_t tid, const char *name)
 	tree_set_thread_name(p->tree, tid, th->name);
 }
 
+/*
+ * Frees the images no mapping uses any more, keeping the latest
+ * PROFILE_SPARE_IMAGES of them (a library a program loads and unloads in
+ * turn is not read again each time); at most once a second, since each
+ * look walks every mapping and every image.
+ */
+static void profile_trim_images(struct profile *p)
+{
+	uint64_t now = target_mono_ns();
+
+	if (p->last_trim_ns != 0 && now - p->last_trim_ns < PROFILE_TRIM_INTERVAL_NS)
+		return;
+	p->last_trim_ns = now;
+	elf_cache_mark_begin(p->elfs);
+	maps_mark_images(p->maps);
+	if (elf_cache_sweep(p->elfs, PROFILE_SPARE_IMAGES) > 0)
+		unwind_forget_images(p->unwinder);
+}
+
 /* Code the maps do not know yet (a thread mapped it before we watched): reread them. */
 static void maybe_reload(struct profile *p, uint64_t ip)
 {
@@ -266,10 +289,12 @@ static void maybe_reload(struct profile *p, uint64_t ip)
 		return;
 	p->last_reload_ns = now;
 	error_clear(&err);
-	if (maps_load(p->maps, &err) < 0)
+	if (maps_load(p->maps, &err) < 0) {
 		log_debug("rereading maps: %s", err.msg);
-	else
-		unwind_flush(p->unwinder, 0, UINT64_MAX);
+		return;
+	}
+	unwind_flush(p->unwinder, 0, UINT64_MAX);
+	profile_trim_images(p);
 }
 
 static uint32_t python_frame_id(struct profile *p, const struct python_frame *pf)
@@ -516,6 +541,7 @@ void profile_mmap(struct profile *p, const struct perf_mmap_event *m)
 	maps_add(p->maps, m->start, m->len, m->pgoff, makedev(m->maj, m->min), m->ino, prot,
 		 m->path);
 	unwind_flush(p->unwinder, m->start, m->start + m->len);
+	profile_trim_images(p);
 }
 
 void profile_exec(struct profile *p)
@@ -526,6 +552,8 @@ void profile_exec(struct profile *p)
 	if (maps_load(p->maps, &err) < 0)
 		log_warn("rereading maps after exec: %s", err.msg);
 	unwind_flush(p->unwinder, 0, UINT64_MAX);
+	p->last_trim_ns = 0;
+	profile_trim_images(p);
 	/* A new program: it may have become Python, or stopped being it. */
 	if (attach_python(p, &err) < 0)
 		log_warn("%s", err.msg);

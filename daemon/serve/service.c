@@ -157,6 +157,7 @@ static Sampled__MemoryStatus *build_memory_status(const struct service_parts *p)
 	m->debug_files_skipped = pm.elf.debug_skipped;
 	m->debug_file_cap_bytes = pm.elf.debug_cap;
 	m->elf_images = pm.elf_images;
+	m->elf_images_evicted = pm.elf.images_evicted;
 	return m;
 }
 

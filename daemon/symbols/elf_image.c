@@ -18,6 +18,9 @@
 #include "log.h"
 #include "mem.h"
 
+/* Failed opens a cache remembers at most, the least recently met forgotten first. */
+#define ELF_CACHE_MAX_FAILURES 1024
+
 /* Where separate debug files live unless the cache is told otherwise. */
 #define ELF_IMAGE_DEBUG_ROOT "/usr/lib/debug"
 /*
@@ -83,6 +86,8 @@ struct elf_image {
 	int is_debug;			/* a debug image: it has no debug files of its own */
 	enum elf_image_state debug_state, mini_state, dwarf_state;
 	struct elf_cache_usage *usage;	/* the cache's, or NULL outside a cache */
+	uint64_t last_used;		/* the cache's clock at its last elf_cache_get */
+	int marked;			/* in use, for elf_cache_sweep */
 	struct elf_image *debug;	/* separate debug file */
 	struct elf_image *mini;		/* MiniDebugInfo */
 	Dwarf *dwarf;
@@ -100,6 +105,8 @@ struct elf_cache_entry {
 	int content_failed;
 	char *failed_path;
 	struct error failure;
+	uint64_t last_used;		/* the cache's clock at its last lookup */
+	int doomed;			/* elf_cache_sweep removes it */
 	struct elf_cache_entry *next;
 };
 
@@ -113,6 +120,8 @@ struct elf_cache {
 	struct elf_cache_opts opts;
 	char *debug_root;		/* owned copy behind opts.debug_root, or NULL */
 	struct elf_cache_usage usage;
+	uint64_t clock;			/* counts lookups, for least-recently-used order */
+	size_t nfailures;
 };
 
 /* Initialises libelf; harmless to repeat, the library keeps the version itself. */
@@ -687,8 +696,12 @@ struct elf_image *elf_cache_get(struct elf_cache *cache, const char *open_path,
 		if (e->dev == dev && e->ino == ino &&
 		    (ino != 0 || strcmp(e->key_path, display_path) == 0))
 			break;
-	if (e != NULL && e->image != NULL)
+	if (e != NULL)
+		e->last_used = ++cache->clock;
+	if (e != NULL && e->image != NULL) {
+		e->image->last_used = e->last_used;
 		return e->image;
+	}
 	if (e != NULL && (e->content_failed || strcmp(e->failed_path, open_path) == 0)) {
 		if (err != NULL)
 			*err = e->failure;
@@ -705,6 +718,9 @@ struct elf_image *elf_cache_get(struct elf_cache *cache, const char *open_path,
 		e->next = cache->buckets[h & (cache->nbuckets - 1)];
 		cache->buckets[h & (cache->nbuckets - 1)] = e;
 		cache->nentries++;
+		e->last_used = ++cache->clock;
+	} else {
+		cache->nfailures--;	/* tried again: a failure no more, or counted anew below */
 	}
 	e->image = elf_image_open_file(open_path, display_path, ino,
 				       elf_cache_is_map_files(open_path), 0, &content_failed,
@@ -714,6 +730,7 @@ struct elf_image *elf_cache_get(struct elf_cache *cache, const char *open_path,
 	if (e->image != NULL) {
 		e->image->opts = &cache->opts;
 		e->image->usage = &cache->usage;
+		e->image->last_used = e->last_used;
 		free(e->image->root);
 		e->image->root = elf_cache_root_of(open_path, display_path);
 		cache->nimages++;
@@ -723,6 +740,7 @@ struct elf_image *elf_cache_get(struct elf_cache *cache, const char *open_path,
 	log_debug("no symbols for %s: %s", display_path, e->failure.msg);
 	e->content_failed = content_failed;
 	e->failed_path = mem_strdup(open_path);
+	cache->nfailures++;
 	if (err != NULL)
 		*err = e->failure;
 	return NULL;
@@ -760,6 +778,89 @@ size_t elf_cache_count(const struct elf_cache *cache)
 void elf_cache_usage(const struct elf_cache *cache, struct elf_cache_usage *out)
 {
 	*out = cache->usage;
+}
+
+/* Every image starts a sweep unused, until a model marks it. */
+void elf_cache_mark_begin(struct elf_cache *cache)
+{
+	for (size_t i = 0; i < cache->nbuckets; i++)
+		for (struct elf_cache_entry *e = cache->buckets[i]; e != NULL; e = e->next)
+			if (e->image != NULL)
+				e->image->marked = 0;
+}
+
+void elf_image_mark(struct elf_image *img)
+{
+	img->marked = 1;
+}
+
+/* Orders entries oldest first for eviction. */
+static int elf_cache_entry_older(const void *a, const void *b)
+{
+	const struct elf_cache_entry *x = *(const struct elf_cache_entry *const *)a;
+	const struct elf_cache_entry *y = *(const struct elf_cache_entry *const *)b;
+
+	return x->last_used < y->last_used ? -1 : x->last_used > y->last_used;
+}
+
+/*
+ * Two kinds of entry may go: images no model marked (the file is mapped
+ * no more), past keep of them, and remembered failures past
+ * ELF_CACHE_MAX_FAILURES, the least recently used of each first.  The
+ * entry goes with its image, so the file is opened again if it comes back.
+ */
+size_t elf_cache_sweep(struct elf_cache *cache, size_t keep)
+{
+	struct elf_cache_entry **unused = NULL, **failed = NULL;
+	size_t nunused = 0, nfailed = 0, cap_unused = 0, cap_failed = 0, gone = 0;
+
+	for (size_t i = 0; i < cache->nbuckets; i++) {
+		for (struct elf_cache_entry *e = cache->buckets[i]; e != NULL; e = e->next) {
+			if (e->image != NULL && !e->image->marked) {
+				unused = mem_grow(unused, &cap_unused, nunused + 1, sizeof(*unused));
+				unused[nunused++] = e;
+			} else if (e->image == NULL) {
+				failed = mem_grow(failed, &cap_failed, nfailed + 1, sizeof(*failed));
+				failed[nfailed++] = e;
+			}
+		}
+	}
+	if (nunused > keep)
+		qsort(unused, nunused, sizeof(*unused), elf_cache_entry_older);
+	if (nfailed > ELF_CACHE_MAX_FAILURES)
+		qsort(failed, nfailed, sizeof(*failed), elf_cache_entry_older);
+	for (size_t i = 0; i + keep < nunused; i++) {
+		unused[i]->doomed = 1;
+		gone++;
+	}
+	for (size_t i = 0; i + ELF_CACHE_MAX_FAILURES < nfailed; i++)
+		failed[i]->doomed = 1;
+	cache->usage.images_evicted += gone;
+	for (size_t i = 0; i < cache->nbuckets; i++) {
+		struct elf_cache_entry **pp = &cache->buckets[i];
+
+		while (*pp != NULL) {
+			struct elf_cache_entry *e = *pp;
+
+			if (!e->doomed) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			if (e->image != NULL)
+				cache->nimages--;
+			else
+				cache->nfailures--;
+			elf_image_free(e->image);
+			free(e->key_path);
+			free(e->failed_path);
+			free(e);
+			cache->nentries--;
+		}
+	}
+	free(unused);
+	free(failed);
+	return gone;
 }
 
 /* Replaces the debug root; NULL restores /usr/lib/debug. */

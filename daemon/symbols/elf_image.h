@@ -100,9 +100,25 @@ struct elf_cache_usage {
 	uint64_t mini_refused;		/* sections not inflated: over a cap */
 	uint64_t debug_skipped;		/* debug files over the size cap */
 	uint64_t debug_cap;		/* that cap, in bytes */
+	uint64_t images_evicted;	/* images freed by elf_cache_sweep */
 };
 
 void elf_cache_usage(const struct elf_cache *cache, struct elf_cache_usage *out);
+
+/*
+ * Evicting images no mapping uses any more (a library unmapped, a program
+ * replaced by exec), so that a target mapping ever new files cannot grow
+ * the cache without end: elf_cache_mark_begin, then elf_image_mark on
+ * every image the address-space models still hold (maps_mark_images),
+ * then elf_cache_sweep.  The sweep frees unmarked images past keep of
+ * them, least recently used first, and remembered failures past 1024; it
+ * returns how many images went.  Every pointer into an image freed so is
+ * dead: callers that cache image pointers (the unwinder) must drop them
+ * when it returns more than 0.
+ */
+void elf_cache_mark_begin(struct elf_cache *cache);
+void elf_image_mark(struct elf_image *img);
+size_t elf_cache_sweep(struct elf_cache *cache, size_t keep);
 
 /* Opens one file outside any cache (tests, tools); free with elf_image_free. */
 struct elf_image *elf_image_open(const char *path, struct error *err);

@@ -515,6 +515,13 @@ uint64_t maps_generation(const struct maps *maps)
 	return maps->generation;
 }
 
+void maps_mark_images(const struct maps *maps)
+{
+	for (size_t i = 0; i < maps->count; i++)
+		if (maps->entries[i].image != NULL)
+			elf_image_mark(maps->entries[i].image);
+}
+
 /* The JIT symbols of the target, read lazily by resolve_addr. */
 struct perfmap *maps_perfmap(const struct maps *maps)
 {

@@ -71,6 +71,8 @@ uint64_t maps_generation(const struct maps *maps);
  * mutable through a const model because lookups re-read it when it grows.
  */
 struct perfmap *maps_perfmap(const struct maps *maps);
+/* Marks the image of every mapping as in use, for elf_cache_sweep. */
+void maps_mark_images(const struct maps *maps);
 /* The number of mappings (tests, diagnostics). */
 size_t maps_count(const struct maps *maps);
 /* Mapping i in address order, or NULL past the end. */

@@ -750,6 +750,17 @@ void unwind_flush(struct unwinder *u, uint64_t start, uint64_t end)
 	unwind_spans_clear(u);
 }
 
+/* The tables hold pointers into images (and are keyed by them), the rows are keyed by them. */
+void unwind_forget_images(struct unwinder *u)
+{
+	unwind_flush(u, 0, UINT64_MAX);
+	free(u->tables);
+	u->tables = NULL;
+	u->tables_cap = 0;
+	u->tables_len = 0;
+	cfi_cache_clear(u->rows);
+}
+
 void unwind_set_fast_limit(struct unwinder *u, size_t frames)
 {
 	u->fast_limit = frames;

@@ -70,6 +70,12 @@ size_t unwind_stack(struct unwinder *u, const struct unwind_sample *s, uint64_t 
  */
 void unwind_flush(struct unwinder *u, uint64_t start, uint64_t end);
 /*
+ * Forgets everything kept per image (unwind tables, CFI rows) as well:
+ * for when images were freed (elf_cache_sweep), whose addresses a new
+ * image may take.
+ */
+void unwind_forget_images(struct unwinder *u);
+/*
  * Lets the CFI rows step at most frames frames of each stack before
  * libunwind takes over (default SIZE_MAX; 0: libunwind alone, the reference
  * the tests compare the fast path with; any other limit makes the tests

@@ -365,6 +365,31 @@ if useradd --system --no-create-home --shell /usr/sbin/nologin "$vuser" 2>/dev/n
 	pkill -9 -u "$atk" 2>/dev/null
 fi
 
+# ---- a target that maps ever new files: 1,500 copies of one library,
+# loaded, called and unloaded in turn.  Images no mapping uses are let go.
+mkdir -p "$WORK/libs"
+cc -shared -fPIC -O2 -g -o "$WORK/libs/base.so" "$(dirname "$0")/../targets/lib/burnlib.c" &&
+	for i in $(seq 1 1500); do cp "$WORK/libs/base.so" "$WORK/libs/l$i.so"; done
+spawn "$TARGETS/dlchurn" -s 60 "$WORK"/libs/l*.so >"$WORK/dl.out"
+cpid=$!
+wait_for "grep -q ready '$WORK/dl.out'" 10
+"$SAMPLED" attach --rate 999 --socket "$WORK/dl.sock" $cpid >/dev/null
+sleep 12
+"$CTL" --socket "$WORK/dl.sock" status --json >"$WORK/dl.json"
+read -r images evicted rss <<<"$(python3 -c "import json; s=json.load(open('$WORK/dl.json')); m=s['memory']; print(m['elf_images'], m['elf_images_evicted'], s['daemon_rss_bytes'] // 1024)")"
+echo "# 1,500 library files in turn: $images images held, $evicted let go, daemon RSS $rss KiB"
+check "images no mapping uses are let go ($evicted), the cache stays bounded ($images held)" \
+	all_of "[ $evicted -gt 0 ]" "[ $images -lt 1000 ]"
+"$CTL" --socket "$WORK/dl.sock" export --format collapsed >"$WORK/dl.folded" 2>/dev/null
+check "and the libraries' code is still named" grep -q 'burnlib_plain_' "$WORK/dl.folded"
+if is_asan; then
+	echo "# memory $rss KiB: not checked on an ASan build"
+else
+	check "and the daemon's memory with it (RSS $rss KiB, at most 96 MiB)" [ "$rss" -le 98304 ]
+fi
+quiet "$CTL" --socket "$WORK/dl.sock" stop
+kill $cpid 2>/dev/null
+
 # ---- a process whose main thread has left (pthread_exit) while others run
 spawn "$TARGETS/spin" -t 3 -x -s 60 >"$WORK/x.out"
 xpid=$!
