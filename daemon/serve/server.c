@@ -256,6 +256,19 @@ static int client_pump(struct client *c)
 	return !c->closing && !c->stop_after && !c->waiting;
 }
 
+/* Answers what is buffered and sends what the socket takes; c may be freed. */
+static void client_serve(struct client *c)
+{
+	for (;;) {
+		int more = client_pump(c);
+
+		if (client_flush(c) < 0)
+			return;
+		if (!more || c->out_len > c->out_off)
+			break;
+	}
+}
+
 static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct client *c = arg;
@@ -275,14 +288,7 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 		client_close(c);
 		return;
 	}
-	for (;;) {
-		int more = client_pump(c);
-
-		if (client_flush(c) < 0)
-			return;
-		if (!more || c->out_len > c->out_off)
-			break;
-	}
+	client_serve(c);
 }
 
 /* Connections uid holds now. */
@@ -467,14 +473,7 @@ void server_reply(struct server *srv, uint64_t ticket, uint8_t *frame, size_t le
 		client_queue_frame(c, frame, len);
 	else
 		free(frame);
-	for (;;) {
-		int more = client_pump(c);
-
-		if (client_flush(c) < 0)
-			return;
-		if (!more || c->out_len > c->out_off)
-			break;
-	}
+	client_serve(c);
 }
 
 size_t server_clients(const struct server *srv)

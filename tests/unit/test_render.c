@@ -481,16 +481,7 @@ static void test_speed_100k(void **state)
 		      flat, flame, apply, view_node_count(v));
 	view_free(v);
 	fclose(null);
-	for (size_t i = 0; i < t->n_strings; i++)
-		free(t->strings[i]);
-	for (size_t i = 0; i < t->n_frames; i++)
-		free(t->frames[i]);
-	for (size_t i = 0; i < t->n_nodes; i++)
-		free(t->nodes[i]);
-	free(t->strings);
-	free(t->frames);
-	free(t->nodes);
-	free(t);
+	fx_tree_free(t);
 }
 
 int main(void)
