@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hexnum.h"
 #include "log.h"
 #include "maps.h"
 #include "mem.h"
@@ -227,34 +228,6 @@ static void maps_fill_entry(struct maps *maps, struct maps_entry *e, const char 
 		e->image = maps_open_file(maps, e, deleted);
 }
 
-/* Parses hex digits (at least one, no overflow) at *p. */
-static int maps_parse_hex(const char **p, uint64_t *val)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-
-	for (;; s++) {
-		unsigned d;
-
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (*s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (*s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			break;
-		if (v >> 60 != 0)
-			return -1;
-		v = v << 4 | d;
-	}
-	if (s == *p)
-		return -1;
-	*p = s;
-	*val = v;
-	return 0;
-}
-
 /* Parses decimal digits (at least one, no overflow) at *p. */
 static int maps_parse_dec(const char **p, uint64_t *val)
 {
@@ -294,8 +267,8 @@ static int maps_parse_line(const char *s, size_t len, struct maps_line *out)
 {
 	const char *p = s, *end = s + len;
 
-	if (maps_parse_hex(&p, &out->start) || maps_expect(&p, '-') ||
-	    maps_parse_hex(&p, &out->end) || maps_expect(&p, ' '))
+	if (hexnum_parse(&p, NULL, &out->start) || maps_expect(&p, '-') ||
+	    hexnum_parse(&p, NULL, &out->end) || maps_expect(&p, ' '))
 		return -1;
 	if (end - p < 5 || (p[0] != 'r' && p[0] != '-') || (p[1] != 'w' && p[1] != '-') ||
 	    (p[2] != 'x' && p[2] != '-') || (p[3] != 'p' && p[3] != 's') || p[4] != ' ')
@@ -303,9 +276,9 @@ static int maps_parse_line(const char *s, size_t len, struct maps_line *out)
 	out->prot = (p[0] == 'r' ? MAPS_PROT_READ : 0) | (p[1] == 'w' ? MAPS_PROT_WRITE : 0) |
 		    (p[2] == 'x' ? MAPS_PROT_EXEC : 0);
 	p += 5;
-	if (maps_parse_hex(&p, &out->pgoff) || maps_expect(&p, ' ') ||
-	    maps_parse_hex(&p, &out->major) || maps_expect(&p, ':') ||
-	    maps_parse_hex(&p, &out->minor) || maps_expect(&p, ' ') ||
+	if (hexnum_parse(&p, NULL, &out->pgoff) || maps_expect(&p, ' ') ||
+	    hexnum_parse(&p, NULL, &out->major) || maps_expect(&p, ':') ||
+	    hexnum_parse(&p, NULL, &out->minor) || maps_expect(&p, ' ') ||
 	    maps_parse_dec(&p, &out->ino))
 		return -1;
 	if (p < end && *p != ' ')

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hexnum.h"
 #include "log.h"
 #include "mem.h"
 #include "perfmap.h"
@@ -182,30 +183,12 @@ static const char *perfmap_store(struct perfmap *pm, const char *s, size_t len)
 static int perfmap_hex(const char **p, const char *end, uint64_t *val)
 {
 	const char *s = *p;
-	uint64_t v = 0;
-	int digits = 0;
 
 	if (end - s >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
-	for (; s < end; s++, digits++) {
-		unsigned d;
-
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (*s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (*s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			break;
-		if (v >> 60 != 0)
-			return -1;
-		v = v << 4 | d;
-	}
-	if (digits == 0)
+	if (hexnum_parse(&s, end, val) < 0)
 		return -1;
 	*p = s;
-	*val = v;
 	return 0;
 }
 

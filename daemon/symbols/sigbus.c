@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hexnum.h"
 #include "sigbus.h"
 
 /*
@@ -13,23 +14,6 @@
  * module's only state, written only by the handler.
  */
 static volatile sig_atomic_t sigbus_absorbed;
-
-/* Parses a hex number; stops at the first non-hex byte. */
-static uintptr_t parse_hex(const char **p)
-{
-	uintptr_t v = 0;
-
-	for (;; (*p)++) {
-		char c = **p;
-
-		if (c >= '0' && c <= '9')
-			v = v * 16 + (uintptr_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v * 16 + (uintptr_t)(c - 'a' + 10);
-		else
-			return v;
-	}
-}
 
 /*
  * Finds the mapping holding addr in /proc/self/maps, using only
@@ -49,7 +33,7 @@ static int find_file_mapping(uintptr_t addr, uintptr_t *end)
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		for (ssize_t i = 0; i < n; i++) {
 			const char *p = line;
-			uintptr_t start, stop;
+			uint64_t start, stop;
 
 			if (buf[i] != '\n') {
 				if (len < sizeof(line) - 1)
@@ -58,11 +42,8 @@ static int find_file_mapping(uintptr_t addr, uintptr_t *end)
 			}
 			line[len] = '\0';
 			len = 0;
-			start = parse_hex(&p);
-			if (*p++ != '-')
-				continue;
-			stop = parse_hex(&p);
-			if (addr < start || addr >= stop)
+			if (hexnum_parse(&p, NULL, &start) < 0 || *p++ != '-' ||
+			    hexnum_parse(&p, NULL, &stop) < 0 || addr < start || addr >= stop)
 				continue;
 			close(fd);
 			/* " r--p 00000000 08:01 1234   /path" */
