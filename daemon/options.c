@@ -93,7 +93,7 @@ static const char usage_attach[] =
 	"                         at least 16K; default 64M), dropping the oldest\n"
 	"                         intervals first; 0: keep none (no time windows)\n"
 	"      --max-nodes N      keep the call tree within N nodes (1024 to\n"
-	"                         100000000; default 250000, about 15 MiB): past\n"
+	"                         4000000; default 250000, about 15 MiB): past\n"
 	"                         it, new stacks end in an [other] frame under the\n"
 	"                         deepest node they share with the tree, counted in\n"
 	"                         status as folded\n"

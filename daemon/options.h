@@ -61,7 +61,7 @@ struct options {
 #define OPTIONS_MIN_WINDOW_MEMORY ((size_t)16 << 10)
 /* --max-nodes: the call tree's bound (tree_set_max_nodes). */
 #define OPTIONS_MIN_MAX_NODES 1024u
-#define OPTIONS_MAX_MAX_NODES 100000000u
+#define OPTIONS_MAX_MAX_NODES 4000000u
 
 /* The longest --duration: a week. */
 #define OPTIONS_MAX_DURATION_NS (7ull * 24 * 3600 * 1000000000ull)

@@ -71,6 +71,26 @@ static void treejobs_job_free(struct treejobs_job *job)
 }
 
 /*
+ * A reply past the protocol's frame limit could never be read: the client
+ * gets an error that says how to ask for less instead.  Only a --max-nodes
+ * far above the default gets here.
+ */
+static void treejobs_too_large(Sampled__Response *resp, const Sampled__Tree *tree)
+{
+	Sampled__Error *e = mem_alloc(sizeof(*e));
+
+	sampled__error__init(e);
+	e->code = SAMPLED__ERROR_CODE__ERROR_TOO_LARGE;
+	e->message = mem_printf("the tree's reply (%zu nodes, %zu MiB) is over the protocol's "
+				"%u MiB: ask for less (--min-percent, --tid, a time range) or "
+				"lower the daemon's --max-nodes", tree->n_nodes,
+				protobuf_c_message_get_packed_size(&resp->base) >> 20,
+				WIRE_MAX_FRAME >> 20);
+	resp->result_case = SAMPLED__RESPONSE__RESULT_ERROR;
+	resp->error = e;
+}
+
+/*
  * The work: the message from the snapshot, inside a Response, packed into
  * one frame.  The snapshot and counts are released here, on the worker,
  * so that freeing a large copy costs the loop nothing either.
@@ -87,7 +107,11 @@ static void treejobs_build(struct treejobs_job *job)
 	wire_response_init(&resp);
 	resp.result_case = SAMPLED__RESPONSE__RESULT_TREE;
 	resp.tree = tree;
+	if (protobuf_c_message_get_packed_size(&resp.base) > WIRE_MAX_FRAME)
+		treejobs_too_large(&resp, tree);
 	job->frame = wire_pack(&resp.base, &job->len);
+	free(resp.result_case == SAMPLED__RESPONSE__RESULT_ERROR ? resp.error->message : NULL);
+	free(resp.result_case == SAMPLED__RESPONSE__RESULT_ERROR ? resp.error : NULL);
 	tree->window = NULL;
 	tree_message_free(tree);
 	tree_free(r->snap);

@@ -293,6 +293,61 @@ static void test_jobs(void **state)
 	tree_free(t);
 }
 
+static void on_one_done(void *arg, uint64_t ticket, uint8_t *frame, size_t len)
+{
+	struct jobs_seen *seen = arg;
+
+	(void)ticket;
+	seen->frames[0] = frame;
+	seen->lens[0] = len;
+	seen->n = 1;
+	loop_stop(seen->loop);
+}
+
+/* A reply past the frame limit would never be read: an error that says so comes instead. */
+static void test_too_large(void **state)
+{
+	struct tree *t = tree_new();
+	struct jobs_seen seen = { 0 };
+	struct treejobs_request req = { 0 };
+	struct treejobs *jobs;
+	struct error err;
+	Sampled__Response *got;
+	size_t len = 64 << 10;
+	char *name = malloc(len + 16);
+
+	(void)state;
+	assert_non_null(name);
+	memset(name, 'x', len);
+	/* 1,100 frames of 64 KiB names, one stack each: 70 MB of strings. */
+	for (int i = 0; i < 1100; i++) {
+		struct tree_frame f = { .kind = TREE_KIND_NATIVE, .function = name, .module = "m" };
+		uint32_t id;
+
+		snprintf(name + len, 16, "%d", i);
+		id = tree_frame_id(t, &f);
+		tree_add(t, 1, TREE_STATE_RUNNING, &id, 1, 1);
+	}
+	free(name);
+	seen.loop = loop_new(&err);
+	jobs = treejobs_new(seen.loop, on_one_done, &seen, &err);
+	assert_non_null(jobs);
+	req.snap = tree_snapshot(t);
+	treejobs_submit(jobs, &req);
+	assert_int_equal(loop_run(seen.loop, &err), 0);
+	assert_true(seen.lens[0] < 4096);
+	got = unframe(seen.frames[0], seen.lens[0]);
+	assert_non_null(got);
+	assert_int_equal(got->result_case, SAMPLED__RESPONSE__RESULT_ERROR);
+	assert_int_equal(got->error->code, SAMPLED__ERROR_CODE__ERROR_TOO_LARGE);
+	assert_non_null(strstr(got->error->message, "over the protocol's 64 MiB"));
+	sampled__response__free_unpacked(got, NULL);
+	free(seen.frames[0]);
+	treejobs_free(jobs);
+	loop_free(seen.loop);
+	tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_frame_bound),
 		cmocka_unit_test(test_snapshot),
 		cmocka_unit_test(test_jobs),
+		cmocka_unit_test(test_too_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
