@@ -159,7 +159,9 @@ check "off: status says kernel frames are off" \
 # ---- not permitted: an unprivileged user at paranoid >= 2
 if [ "$(id -u)" -eq 0 ] && [ "$paranoid" -ge 2 ]; then
 	copy_bins_for_unpriv
-	mkdir -m 777 "$WORK/u"
+	# A directory of the user's own: the daemon refuses one others may write.
+	mkdir -m 700 "$WORK/u"
+	chown "$UNPRIV_USER" "$WORK/u"
 	sock=$WORK/u/u.sock
 	as_unpriv "$WORK/bin/targets/sysburn" -s 3 >"$WORK/u.out" &
 	CHILDREN+=($!)
