@@ -1207,6 +1207,7 @@ static void test_cmd_status_json(void **state)
 			    "  \"paused\": false,\n"
 			    "  \"sampled_ns\": 0,\n"
 			    "  \"window\": null,\n"
+			    "  \"memory\": null,\n"
 			    "  \"samples\": 1100,\n"
 			    "  \"lost_samples\": 3,\n"
 			    "  \"truncated_samples\": 25,\n"
